@@ -1,0 +1,91 @@
+"""``spectral all`` and ``spectral gateway ...`` (registered through ``spectral.commands``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import click
+from waitress import create_server
+
+from spectral_gateway.routes import ROUTES, SERVICES
+from spectral_shared.cli import boot
+from spectral_shared.component import installed_components
+from spectral_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("all")
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
+@click.option("--threads", type=int, default=8, show_default=True)
+def all_in_one(host: str, port: int, threads: int) -> None:
+    """Run the whole platform in one process (what `make run` starts)."""
+    from spectral_gateway.all_in_one import Platform
+
+    settings = boot("all", list(installed_components()))
+    platform = Platform(settings)
+    platform.migrate()
+    app = platform.router()
+    platform.start_background()
+    server = create_server(app, host=host, port=port, threads=threads, ident="spectral")
+    signal.signal(signal.SIGTERM, _interrupt)
+    base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+    click.echo(
+        f"\nSpectral is running on {base}  (services: {', '.join(platform.runtimes)})\n"
+        f"  health:    {base}/health\n"
+        f"  register:  curl -X POST {base}/api/v1/auth/register -H 'Content-Type: application/json' \\\n"
+        "               -d '{\"organization_name\": \"Mercy General\", \"organization_type\": \"health_system\",\n"
+        "                    \"name\": \"Ada Admin\", \"email\": \"ada@mercy.example\", \"password\": \"correct horse battery\"}'\n"
+        f"  e-mails:   {settings.var_dir.resolve() / 'mail'} (the verification link is in the newest .eml)\n"
+        "  stop:      Ctrl-C\n",
+        err=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        platform.stop()
+        log.info("platform.stopped")
+
+
+@click.group("gateway")
+def gateway() -> None:
+    """The route table and routers."""
+
+
+@gateway.command("routes")
+def routes() -> None:
+    """Print the route table."""
+    for route in ROUTES:
+        flags = ", ".join(f for f, on in (("public", route.public), ("abuse-prone", route.abuse_prone)) if on)
+        click.echo(f"{route.prefix:40} -> {route.service:11} {flags}")
+
+
+@gateway.command("dev-router")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
+def dev_router(host: str, port: int) -> None:
+    """Route by the table to each service's upstream (<SERVICE>_UPSTREAM, e.g. http://127.0.0.1:5101)."""
+    from spectral_gateway.router import ProxyRouter
+
+    upstreams = {s: os.environ[f"{s.upper()}_UPSTREAM"] for s in SERVICES if os.environ.get(f"{s.upper()}_UPSTREAM")}
+    if not upstreams:
+        raise click.ClickException("set at least one <SERVICE>_UPSTREAM, e.g. AUTH_UPSTREAM=http://127.0.0.1:5101")
+    boot("gateway", [])
+    server = create_server(ProxyRouter(upstreams), host=host, port=port, threads=16, ident="spectral-router")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

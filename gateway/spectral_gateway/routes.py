@@ -1,0 +1,57 @@
+"""The route table: the single source of which public path goes to which service.
+
+The all-in-one router, the dev router and (issue #4) the rendered nginx config all read this
+table; a test fails when a service serves a path the table does not send to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    prefix: str
+    service: str
+    public: bool = False  # reachable without credentials
+    abuse_prone: bool = False  # gets a per-IP rate limit at the edge (issue #4)
+    max_body: str = "1m"
+    timeout_seconds: int = 30
+
+    def matches(self, path: str) -> bool:
+        if self.prefix.endswith((".json", "/")) or "." in self.prefix.rsplit("/", 1)[-1]:
+            return path == self.prefix
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+SERVICES = ("auth", "governance", "audit", "billing", "reports")
+
+
+def _openapi(service: str) -> Route:
+    return Route(f"/api/v1/{service}/openapi.json", service, public=True)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/api/v1/auth/register", "auth", public=True, abuse_prone=True),
+    Route("/api/v1/auth/verify-email", "auth", public=True, abuse_prone=True),
+    Route("/api/v1/auth/login", "auth", public=True, abuse_prone=True),
+    Route("/.well-known/jwks.json", "auth", public=True),
+    Route("/api/v1/auth", "auth"),
+    Route("/api/v1/audit", "audit"),
+    Route("/api/v1/governance", "governance"),
+    Route("/api/v1/billing", "billing"),
+    Route("/api/v1/reports", "reports"),
+    *(_openapi(service) for service in SERVICES),
+)
+
+# Paths every service answers itself, and the routers answer for the platform as a whole.
+PLATFORM_PATHS = ("/health", "/livez", "/metrics")
+
+
+def route_for(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
+    """The longest matching prefix wins, so specific public paths override their service's prefix."""
+    best: Route | None = None
+    for route in routes:
+        if route.matches(path) and (best is None or len(route.prefix) > len(best.prefix)):
+            best = route
+    return best

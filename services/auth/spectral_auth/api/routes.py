@@ -1,0 +1,153 @@
+"""Auth's HTTP API: thin views over ``services``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel
+
+from spectral_auth import services
+from spectral_auth.api.schemas import (
+    JwksResponse,
+    LoginRequest,
+    MeResponse,
+    OrganizationOut,
+    RegisterRequest,
+    RegisterResponse,
+    TokenResponse,
+    UserOut,
+    VerifyEmailQuery,
+    VerifyEmailResponse,
+)
+from spectral_auth.models import Organization, User
+from spectral_auth.signing_keys import published_jwks
+from spectral_shared.component import Runtime
+from spectral_shared.identity import current_identity, requires
+from spectral_shared.web.idempotency import idempotent
+from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+from spectral_shared.web.validation import parse_json_body, parse_query
+
+api = ApiDoc("auth", "Spectral auth", description="Organizations, users, sign-in and token keys.")
+bp = Blueprint("auth", __name__)
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["spectral"]  # type: ignore[no-any-return]
+
+
+def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
+    return jsonify(model.model_dump(mode="json")), status
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        organization_id=user.organization_id,
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        status=user.status,
+        email_verified=user.email_verified_at is not None,
+        created_at=user.created_at,
+    )
+
+
+def organization_out(org: Organization) -> OrganizationOut:
+    return OrganizationOut(id=org.id, name=org.name, type=org.type, state=org.state, created_at=org.created_at)
+
+
+@bp.post("/api/v1/auth/register")
+@api.operation(
+    "Register an organization and its first user",
+    request=RegisterRequest,
+    responses={201: RegisterResponse, 400: "Malformed JSON", 409: "E-mail already registered", 422: "Invalid fields"},
+    public=True,
+    description="Creates the organization and an admin user pending verification, and e-mails a "
+    "verification link. Accepts Idempotency-Key.",
+)
+@idempotent("auth.register")
+def register() -> tuple[Response, int]:
+    body = parse_json_body(RegisterRequest)
+    try:
+        result = services.register(
+            _runtime(),
+            organization_name=body.organization_name,
+            organization_type=body.organization_type,
+            name=body.name,
+            email=str(body.email),
+            password=body.password,
+        )
+    except services.EmailAlreadyRegistered:
+        raise Problem(
+            409,
+            "E-mail already registered",
+            detail="An account with this e-mail address exists. Sign in, or reset your password.",
+            type_slug="email-already-registered",
+        ) from None
+    return _json(RegisterResponse(organization=organization_out(result.organization), user=user_out(result.user)), 201)
+
+
+@bp.get("/api/v1/auth/verify-email")
+@api.operation(
+    "Verify an e-mail address with the link's token",
+    query=VerifyEmailQuery,
+    responses={200: VerifyEmailResponse, 400: "Invalid, used or expired token"},
+    public=True,
+)
+def verify_email() -> tuple[Response, int]:
+    query = parse_query(VerifyEmailQuery)
+    try:
+        user = services.verify_email(_runtime(), query.token)
+    except services.InvalidVerificationToken:
+        raise Problem(
+            400,
+            "Invalid verification link",
+            detail="This link is invalid, was already used, or has expired. Ask for a new one.",
+            type_slug="invalid-token",
+        ) from None
+    return _json(VerifyEmailResponse(status="verified", user_id=user.id))
+
+
+@bp.post("/api/v1/auth/login")
+@api.operation(
+    "Sign in with e-mail and password",
+    request=LoginRequest,
+    responses={200: TokenResponse, 401: "Invalid credentials", 422: "Invalid fields"},
+    public=True,
+)
+def login() -> tuple[Response, int]:
+    body = parse_json_body(LoginRequest)
+    try:
+        grant = services.login(_runtime(), email=body.email, password=body.password)
+    except services.LoginRefused:
+        raise Problem(
+            401,
+            "Invalid credentials",
+            detail="The e-mail address or password is incorrect, or the account is not active yet.",
+            type_slug="invalid-credentials",
+            headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+        ) from None
+    return _json(TokenResponse(access_token=grant.access_token, token_type="Bearer", expires_in=grant.expires_in))
+
+
+@bp.get("/api/v1/auth/me")
+@api.operation("The signed-in user and organization", responses={200: MeResponse, 401: "Not signed in"})
+@requires("profile:read")
+def me() -> tuple[Response, int]:
+    identity = current_identity()
+    with _runtime().database.read_session() as session:
+        found = services.profile(session, user_id=identity.subject_id, organization_id=identity.organization_id)
+    if found is None:
+        raise Problem(404, "Not found", detail="Your account no longer exists.")
+    user, organization = found
+    return _json(MeResponse(user=user_out(user), organization=organization_out(organization)))
+
+
+@bp.get("/.well-known/jwks.json")
+@api.operation("Public keys that verify access tokens", responses={200: JwksResponse}, public=True)
+def jwks() -> Response:
+    with _runtime().database.read_session() as session:
+        document = published_jwks(session)
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

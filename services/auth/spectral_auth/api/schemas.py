@@ -1,0 +1,101 @@
+"""Auth's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationInfo, field_validator
+
+from spectral_auth.passwords import MAX_LENGTH, password_problems
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strict=True)
+
+
+class RegisterRequest(Request):
+    organization_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    organization_type: Literal["health_system", "vendor"]
+    name: Name
+    email: EmailStr
+    password: str = Field(max_length=MAX_LENGTH * 4)  # the policy below says the exact limit
+
+    @field_validator("password")
+    @classmethod
+    def _policy(cls, value: str, info: ValidationInfo) -> str:
+        problems = password_problems(value, email=info.data.get("email"))
+        if problems:
+            raise ValueError(" ".join(problems))
+        return value
+
+
+class LoginRequest(Request):
+    # Any string: the answer to a malformed address is the same 401 as to a wrong password.
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class VerifyEmailQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=16, max_length=200)
+
+
+class OrganizationOut(BaseModel):
+    """An organization."""
+
+    id: str
+    name: str
+    type: str
+    state: str | None = None
+    created_at: datetime
+
+
+class UserOut(BaseModel):
+    """A user."""
+
+    id: str
+    organization_id: str
+    name: str
+    email: str
+    role: str
+    status: str
+    email_verified: bool
+    created_at: datetime
+
+
+class RegisterResponse(BaseModel):
+    """The new organization and its first user (pending e-mail verification)."""
+
+    organization: OrganizationOut
+    user: UserOut
+
+
+class VerifyEmailResponse(BaseModel):
+    """The e-mail address is verified."""
+
+    status: Literal["verified"]
+    user_id: str
+
+
+class TokenResponse(BaseModel):
+    """An access token."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class MeResponse(BaseModel):
+    """The signed-in user and their organization."""
+
+    user: UserOut
+    organization: OrganizationOut
+
+
+class JwksResponse(BaseModel):
+    """The public keys that verify Spectral access tokens (RFC 7517)."""
+
+    keys: list[dict[str, str]]

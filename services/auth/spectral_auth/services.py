@@ -1,0 +1,222 @@
+"""Auth's use cases: the only code that writes, and it records outbox events in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from spectral_auth import event_types as ev
+from spectral_auth.models import EmailVerificationToken, Organization, User, bus
+from spectral_auth.passwords import hash_password, verify_password
+from spectral_auth.signing_keys import current_signing_key, issue_access_token
+from spectral_shared.bus import Actor, record_event
+from spectral_shared.component import Runtime
+from spectral_shared.crypto import hash_token
+from spectral_shared.db import utcnow
+from spectral_shared.email import OutgoingEmail, queue_email
+from spectral_shared.identity import Role
+
+VERIFICATION_TOKEN_LIFETIME = timedelta(hours=24)
+
+
+class EmailAlreadyRegistered(Exception):
+    pass
+
+
+class InvalidVerificationToken(Exception):
+    pass
+
+
+class LoginRefused(Exception):
+    """Deliberately says nothing about why: the caller must not learn whether the account exists."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    organization: Organization
+    user: User
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    access_token: str
+    expires_in: int
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def register(
+    runtime: Runtime,
+    *,
+    organization_name: str,
+    organization_type: str,
+    name: str,
+    email: str,
+    password: str,
+) -> Registration:
+    email = normalize_email(email)
+    password_hash = hash_password(password)  # slow on purpose: do it outside the transaction
+    token = secrets.token_urlsafe(32)
+    try:
+        with runtime.database.session() as session:
+            if session.scalar(select(User.id).where(User.email == email)) is not None:
+                raise EmailAlreadyRegistered(email)
+            organization = Organization(name=organization_name, type=organization_type)
+            session.add(organization)
+            session.flush()
+            user = User(
+                organization_id=organization.id,
+                name=name,
+                email=email,
+                password_hash=password_hash,
+                role=Role.ADMIN.value,
+                status="pending_verification",
+            )
+            session.add(user)
+            session.flush()
+            session.add(
+                EmailVerificationToken(
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    expires_at=utcnow() + VERIFICATION_TOKEN_LIFETIME,
+                )
+            )
+            actor = Actor.user(user.id)
+            record_event(
+                session,
+                bus,
+                ev.ORGANIZATION_CREATED,
+                ev.OrganizationCreated(organization_id=organization.id, name=organization.name, type=organization_type),  # type: ignore[arg-type]
+                organization_id=organization.id,
+                actor=actor,
+            )
+            record_event(
+                session,
+                bus,
+                ev.USER_REGISTERED,
+                ev.UserRegistered(user_id=user.id, email=user.email, name=user.name, role=user.role),
+                organization_id=organization.id,
+                actor=actor,
+            )
+            queue_email(session, bus, runtime.cipher, _verification_email(runtime, user, token))
+    except IntegrityError as exc:  # two registrations raced for the same e-mail
+        raise EmailAlreadyRegistered(email) from exc
+    return Registration(organization, user)
+
+
+def _verification_email(runtime: Runtime, user: User, token: str) -> OutgoingEmail:
+    link = f"{runtime.settings.base_url.rstrip('/')}/api/v1/auth/verify-email?{urlencode({'token': token})}"
+    return OutgoingEmail(
+        to=user.email,
+        subject="Verify your e-mail address for Spectral",
+        text=(
+            f"Hello {user.name},\n\n"
+            "Welcome to Spectral. Confirm your e-mail address to activate your account:\n\n"
+            f"{link}\n\n"
+            "The link works once and expires in 24 hours. If you did not register, ignore this message.\n"
+        ),
+    )
+
+
+def verify_email(runtime: Runtime, token: str) -> User:
+    with runtime.database.session() as session:
+        record = session.scalars(
+            select(EmailVerificationToken)
+            .where(EmailVerificationToken.token_hash == hash_token(token))
+            .with_for_update()
+        ).first()
+        if record is None or record.used_at is not None or record.expires_at <= utcnow():
+            raise InvalidVerificationToken
+        user = session.get(User, record.user_id)
+        if user is None:
+            raise InvalidVerificationToken
+        now = utcnow()
+        record.used_at = now
+        user.email_verified_at = now
+        if user.status == "pending_verification":
+            user.status = "active"
+        record_event(
+            session,
+            bus,
+            ev.USER_EMAIL_VERIFIED,
+            ev.UserEmailVerified(user_id=user.id),
+            organization_id=user.organization_id,
+            actor=Actor.user(user.id),
+        )
+        return user
+
+
+def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
+    email = normalize_email(email)
+    with runtime.database.session() as session:
+        user = session.scalars(select(User).where(User.email == email)).first()
+        password_ok = verify_password(user.password_hash if user else None, password)
+        reason = _refusal_reason(user, password_ok)
+        if reason is not None:
+            record_event(
+                session,
+                bus,
+                ev.LOGIN_FAILED,
+                ev.LoginFailed(
+                    reason=reason,  # type: ignore[arg-type]
+                    user_id=user.id if user else None,
+                    email_sha256=None if user else hashlib.sha256(email.encode()).hexdigest(),
+                ),
+                organization_id=user.organization_id if user else None,
+                actor=Actor.user(user.id) if user else Actor.anonymous(),
+            )
+        else:
+            assert user is not None
+            user.last_login_at = utcnow()
+            key = current_signing_key(session, runtime.cipher)
+            lifetime = runtime.settings.jwt_lifetime
+            token = issue_access_token(
+                key,
+                issuer=runtime.settings.base_url,
+                lifetime=lifetime,
+                user_id=user.id,
+                organization_id=user.organization_id,
+                role=user.role,
+            )
+            record_event(
+                session,
+                bus,
+                ev.USER_LOGGED_IN,
+                ev.UserLoggedIn(user_id=user.id, method="password"),
+                organization_id=user.organization_id,
+                actor=Actor.user(user.id),
+            )
+    if reason is not None:
+        raise LoginRefused
+    return AccessGrant(token, int(lifetime.total_seconds()))
+
+
+def _refusal_reason(user: User | None, password_ok: bool) -> str | None:
+    if user is None:
+        return "unknown_account"
+    if not password_ok:
+        return "bad_password"
+    if user.email_verified_at is None:
+        return "email_not_verified"
+    if user.status != "active":
+        return "inactive"
+    return None
+
+
+def profile(session: Session, *, user_id: str, organization_id: str) -> tuple[User, Organization] | None:
+    user = session.scalars(
+        select(User).where(User.id == user_id, User.organization_id == organization_id)
+    ).first()
+    if user is None:
+        return None
+    organization = session.get(Organization, organization_id)
+    return (user, organization) if organization else None

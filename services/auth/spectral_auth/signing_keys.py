@@ -1,0 +1,105 @@
+"""Ed25519 keys that sign access tokens, and the tokens themselves.
+
+The private key lives encrypted (AES-256-GCM) in auth's schema; the public halves are served at
+``/.well-known/jwks.json``. Rotation (issue #3) adds a key and retires the old one after a grace
+period, which is why verification looks keys up by ``kid``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spectral_auth.models import SigningKey
+from spectral_shared.crypto import FieldCipher
+from spectral_shared.db import utcnow
+from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE
+
+_AAD = "signing_keys.private_key"
+# A retired key stays published this long so tokens it signed still verify until they expire.
+RETIRED_KEY_GRACE = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+
+def create_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
+    private_key = Ed25519PrivateKey.generate()
+    kid = f"{utcnow():%Y%m%d}-{secrets.token_hex(4)}"
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_jwk = json.loads(OKPAlgorithm.to_jwk(private_key.public_key()))
+    public_jwk.update({"kid": kid, "use": "sig", "alg": "EdDSA"})
+    session.add(
+        SigningKey(
+            kid=kid,
+            private_key=cipher.encrypt_text(pem, f"{_AAD}:{kid}"),
+            public_jwk=json.dumps(public_jwk),
+        )
+    )
+    session.flush()
+    return ActiveKey(kid, private_key)
+
+
+def current_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
+    """The newest unretired key, creating the first one on first use."""
+    row = session.scalars(
+        select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
+    ).first()
+    if row is None:
+        return create_signing_key(session, cipher)
+    pem = cipher.decrypt_text(row.private_key, f"{_AAD}:{row.kid}")
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return ActiveKey(row.kid, key)
+
+
+def published_jwks(session: Session) -> dict[str, Any]:
+    cutoff = utcnow() - RETIRED_KEY_GRACE
+    rows = session.scalars(
+        select(SigningKey)
+        .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > cutoff))
+        .order_by(SigningKey.created_at.desc())
+    ).all()
+    return {"keys": [json.loads(row.public_jwk) for row in rows]}
+
+
+def issue_access_token(
+    key: ActiveKey,
+    *,
+    issuer: str,
+    lifetime: timedelta,
+    user_id: str,
+    organization_id: str,
+    role: str,
+    now: datetime | None = None,
+) -> str:
+    issued = now or utcnow()
+    claims = {
+        "iss": issuer,
+        "aud": ACCESS_TOKEN_AUDIENCE,
+        "sub": user_id,
+        "sub_type": "user",
+        "org": organization_id,
+        "role": role,
+        "iat": int(issued.timestamp()),
+        "nbf": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})

@@ -1,0 +1,5 @@
+"""Events billing publishes: none yet."""
+
+from spectral_shared.bus.catalog import EventCatalog
+
+catalog = EventCatalog("billing")

@@ -1,0 +1,19 @@
+"""Governance as a Spectral component."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spectral_governance.event_types import catalog
+from spectral_governance.models import Base, bus
+from spectral_shared.component import Component
+
+component = Component(
+    name="governance",
+    title="AI-system inventory, control catalogs, telemetry, violations, actions, alerts and scores",
+    metadata=Base.metadata,
+    tables=bus,
+    migrations=Path(__file__).parent / "migrations",
+    events=catalog,
+    routes_module="spectral_governance.api.routes",
+)

@@ -1,0 +1,5 @@
+"""Events reports publishes: none yet."""
+
+from spectral_shared.bus.catalog import EventCatalog
+
+catalog = EventCatalog("reports")

@@ -1,0 +1,16 @@
+"""The event bus: envelope, catalog, transactional outbox, relay, idempotent consumers."""
+
+from spectral_shared.bus.catalog import EventCatalog, EventType
+from spectral_shared.bus.envelope import Actor, Envelope
+from spectral_shared.bus.outbox import record_event
+from spectral_shared.bus.tables import BusTables, bus_tables
+
+__all__ = [
+    "Actor",
+    "BusTables",
+    "Envelope",
+    "EventCatalog",
+    "EventType",
+    "bus_tables",
+    "record_event",
+]

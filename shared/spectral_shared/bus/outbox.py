@@ -1,0 +1,103 @@
+"""Recording events in the transactional outbox.
+
+``record_event`` inserts the envelope in the caller's session: the event exists exactly when the
+state change that caused it commits. Nothing publishes from a request handler; the relay does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import datetime
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from spectral_shared.bus.catalog import EventData, EventType
+from spectral_shared.bus.envelope import Actor, Envelope
+from spectral_shared.bus.tables import BusTables
+from spectral_shared.context import correlation_id
+from spectral_shared.db import utcnow
+from spectral_shared.tracing import inject_headers
+
+class CommitSignal:
+    """Wakes every in-process relay after a commit that added outbox rows (relays in other
+    processes simply poll). A generation counter means no wake-up is missed between checks."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.generation = 0
+
+    def notify(self) -> None:
+        with self._condition:
+            self.generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._condition:
+            self._condition.wait_for(lambda: self.generation != seen, timeout)
+            return self.generation
+
+
+outbox_committed = CommitSignal()
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+def record_event(
+    session: Session,
+    tables: BusTables,
+    event_type: EventType,
+    data: EventData,
+    *,
+    organization_id: uuid.UUID | str | None,
+    actor: Actor,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    if not isinstance(data, event_type.data):
+        raise UnknownEventType(
+            f"{event_type.name} carries {event_type.data.__name__}, not {type(data).__name__}"
+        )
+    envelope = Envelope(
+        type=event_type.name,
+        version=event_type.version,
+        occurred_at=occurred_at or utcnow(),
+        organization_id=uuid.UUID(str(organization_id)) if organization_id else None,
+        actor=actor,
+        data=data.model_dump(mode="json"),
+    )
+    headers = inject_headers()
+    headers["correlation_id"] = correlation_id.get() or str(envelope.id)
+    now = utcnow()
+    session.execute(
+        tables.outbox.insert().values(
+            id=str(envelope.id),
+            event_type=envelope.type,
+            body=envelope.to_json(),
+            headers=json.dumps(headers),
+            created_at=now,
+            available_at=now,
+            attempts=0,
+        )
+    )
+    _signal_after_commit(session)
+    return envelope
+
+
+def _signal_after_commit(session: Session) -> None:
+    if session.info.get("_outbox_signal"):
+        return
+    session.info["_outbox_signal"] = True
+
+    def after_commit(s: Session) -> None:
+        s.info.pop("_outbox_signal", None)
+        outbox_committed.notify()
+
+    def after_rollback(s: Session) -> None:
+        s.info.pop("_outbox_signal", None)
+
+    sa_event.listen(session, "after_commit", after_commit, once=True)
+    sa_event.listen(session, "after_soft_rollback", after_rollback, once=True)

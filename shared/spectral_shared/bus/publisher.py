@@ -1,0 +1,110 @@
+"""Publishing with publisher confirms and ``mandatory``: a publish returns only once the broker
+has the message in a queue, and an unroutable message is an error, never a silent drop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kombu import Connection, Exchange, Producer
+
+from spectral_shared.bus.topology import Topology
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+def broker_connection(url: str) -> Connection:
+    if url.startswith("memory://"):
+        return Connection(url, transport_options={"polling_interval": 0.02})
+    return Connection(
+        url,
+        heartbeat=30,
+        connect_timeout=5,
+        transport_options={"confirm_publish": True},
+    )
+
+
+class Publisher:
+    """One connection and channel; not thread-safe, so each relay or worker owns its own."""
+
+    def __init__(self, broker_url: str, topology: Topology) -> None:
+        self.topology = topology
+        self.connection = broker_connection(broker_url)
+        self._producer: Producer | None = None
+        self._returned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        message_id = (getattr(message, "properties", None) or {}).get("message_id")
+        if message_id:
+            self._returned.add(message_id)
+
+    def _get_producer(self) -> Producer:
+        if self._producer is None:
+            self.connection.ensure_connection(max_retries=3, interval_start=0.2)
+            channel = self.connection.channel()
+            self._producer = Producer(channel, on_return=self._on_return)
+        return self._producer
+
+    def _reset(self) -> None:
+        self._producer = None
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001, S110 - already broken; the next publish reconnects
+            pass
+
+    def _publish(
+        self,
+        body: str,
+        *,
+        exchange: Exchange | str,
+        routing_key: str,
+        message_id: str,
+        headers: Mapping[str, Any],
+        mandatory: bool,
+    ) -> None:
+        with self._lock:
+            try:
+                producer = self._get_producer()
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=message_id,
+                    headers=dict(headers),
+                    mandatory=mandatory and not self.topology.memory,
+                    declare=[exchange] if isinstance(exchange, Exchange) else [],
+                )
+            except Exception as exc:
+                self._reset()
+                raise PublishError(f"publish of {message_id} failed: {exc}") from exc
+            if message_id in self._returned:
+                self._returned.discard(message_id)
+                raise PublishError(
+                    f"{routing_key} ({message_id}) is unroutable: no queue is bound to it yet"
+                )
+
+    def publish_event(self, body: str, *, event_type: str, message_id: str, headers: Mapping[str, Any]) -> None:
+        self._publish(
+            body,
+            exchange=self.topology.exchange,
+            routing_key=event_type,
+            message_id=message_id,
+            headers=headers,
+            mandatory=True,
+        )
+
+    def send_to_queue(self, queue: str, body: str, *, message_id: str, headers: Mapping[str, Any]) -> None:
+        """Direct to one queue through the default exchange (retries and dead letters)."""
+        self._publish(
+            body, exchange="", routing_key=queue, message_id=message_id, headers=headers, mandatory=True
+        )
+
+    def close(self) -> None:
+        self._reset()

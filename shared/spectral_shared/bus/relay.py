@@ -1,0 +1,136 @@
+"""The outbox relay: publishes committed events with confirms, then marks them sent.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so any number of relays can run. A relay that
+dies between publish and mark-sent publishes the row again after restart; consumers are
+idempotent (the inbox), so the repeat has no effect downstream. A failed publish is retried with
+exponential backoff stored in the row.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from spectral_shared import metrics
+from spectral_shared.bus.outbox import CommitSignal
+from spectral_shared.bus.publisher import PublishError, Publisher
+from spectral_shared.bus.tables import BusTables
+from spectral_shared.db import Database, utcnow
+from spectral_shared.failpoints import failpoint
+from spectral_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=0.5 * 2 ** min(attempts, 20)), MAX_BACKOFF)
+
+
+class Relay:
+    def __init__(
+        self,
+        database: Database,
+        tables: BusTables,
+        publisher: Publisher,
+        *,
+        batch_size: int = 200,
+        extra_work: list[Callable[[], int]] | None = None,
+    ) -> None:
+        self.database = database
+        self.tables = tables
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.extra_work = extra_work or []
+        self.service = database.service
+
+    def publish_due(self) -> int:
+        """Publish one batch of due rows; returns how many were published."""
+        outbox = self.tables.outbox
+        now = utcnow()
+        published: list[int] = []
+        with self.database.session() as session:
+            rows = session.execute(
+                select(outbox.c.seq, outbox.c.id, outbox.c.event_type, outbox.c.body, outbox.c.headers, outbox.c.attempts)
+                .where(outbox.c.published_at.is_(None), outbox.c.available_at <= now)
+                .order_by(outbox.c.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                try:
+                    self.publisher.publish_event(
+                        row.body,
+                        event_type=row.event_type,
+                        message_id=row.id,
+                        headers=json.loads(row.headers),
+                    )
+                except PublishError as exc:
+                    metrics.publish_failures.labels(self.service).inc()
+                    log.warning("outbox.publish_failed", event_id=row.id, event_type=row.event_type, error=str(exc))
+                    session.execute(
+                        update(outbox)
+                        .where(outbox.c.seq == row.seq)
+                        .values(
+                            attempts=row.attempts + 1,
+                            available_at=now + backoff(row.attempts),
+                            last_error=str(exc)[:2000],
+                        )
+                    )
+                    continue
+                failpoint("relay.after_publish")
+                published.append(row.seq)
+            if published:
+                session.execute(
+                    update(outbox).where(outbox.c.seq.in_(published)).values(published_at=utcnow())
+                )
+        if published:
+            metrics.events_published.labels(self.service).inc(len(published))
+        return len(published)
+
+    def measure_lag(self) -> None:
+        outbox = self.tables.outbox
+        with self.database.session() as session:
+            pending, oldest = session.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+            ).one()
+        metrics.outbox_pending.labels(self.service).set(pending)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        metrics.outbox_lag.labels(self.service).set(
+            (utcnow() - oldest).total_seconds() if oldest else 0
+        )
+
+    def run_once(self) -> int:
+        done = self.publish_due()
+        for work in self.extra_work:
+            done += work()
+        return done
+
+    def run(self, stop: threading.Event, poll_interval: float, wake: CommitSignal | None = None) -> None:
+        log.info("relay.started", service=self.service)
+        ticks = 0
+        seen = wake.generation if wake is not None else 0
+        while not stop.is_set():
+            try:
+                busy = self.run_once() > 0
+                ticks += 1
+                if ticks % 20 == 0:
+                    self.measure_lag()
+            except Exception:  # noqa: BLE001 - a database or broker outage must not end the relay
+                log.exception("relay.iteration_failed", service=self.service)
+                busy = False
+                stop.wait(min(poll_interval * 10, 5))
+            if busy:
+                continue
+            if wake is not None:
+                seen = wake.wait(seen, poll_interval)
+            else:
+                stop.wait(poll_interval)
+        self.publisher.close()
+        log.info("relay.stopped", service=self.service)

@@ -1,0 +1,266 @@
+"""Idempotent consumers: handler and inbox row commit together, ack follows commit.
+
+A handler that raises is retried through the retry queues (backoff by TTL), then parked in the
+dead-letter queue with its error; the original is acked so the queue keeps flowing. A redelivered
+message finds its inbox row and is acked without running the handler again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+from kombu import Connection, Message
+from kombu.mixins import ConsumerMixin
+from opentelemetry import trace
+from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+
+from spectral_shared import metrics
+from spectral_shared.bus.envelope import Envelope
+from spectral_shared.bus.publisher import Publisher
+from spectral_shared.bus.tables import BusTables
+from spectral_shared.bus.topology import Subscription, Topology
+from spectral_shared.context import correlation_id
+from spectral_shared.db import Database, utcnow
+from spectral_shared.logging import bind_context, clear_context, get_logger
+from spectral_shared.tracing import extract_context, tracer
+
+log = get_logger(__name__)
+
+Outcome = Literal["handled", "duplicate", "retried", "dead_lettered"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message; observers (tests, metrics) receive these."""
+
+    subscription: str
+    message_id: str
+    event_type: str
+    outcome: Outcome
+    error: str | None = None
+
+
+class EventConsumer:
+    """Runs a subscription's handler for one message, exactly once in effect."""
+
+    def __init__(self, database: Database, tables: BusTables) -> None:
+        self.database = database
+        self.tables = tables
+
+    def _insert_inbox(self, consumer: str, envelope: Envelope) -> Any:
+        dialect = postgresql if self.database.is_postgres else sqlite
+        return (
+            dialect.insert(self.tables.inbox)
+            .values(
+                consumer=consumer,
+                message_id=str(envelope.id),
+                event_type=envelope.type,
+                processed_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
+
+    def handle(self, subscription: Subscription, envelope: Envelope) -> Literal["handled", "duplicate"]:
+        with self.database.session() as session:
+            inserted = session.execute(self._insert_inbox(subscription.name, envelope)).rowcount
+            if not inserted:
+                return "duplicate"
+            subscription.handler(session, envelope)
+        return "handled"
+
+
+class Worker(ConsumerMixin):  # type: ignore[misc]
+    def __init__(
+        self,
+        broker_url: str,
+        topology: Topology,
+        database: Database,
+        tables: BusTables,
+        subscriptions: list[Subscription],
+        *,
+        prefetch: int = 16,
+    ) -> None:
+        self.connection: Connection = Connection(
+            broker_url,
+            heartbeat=30 if not topology.memory else 0,
+            transport_options={"polling_interval": 0.02} if topology.memory else {},
+        )
+        self.topology = topology
+        self.subscriptions = subscriptions
+        self.consumer = EventConsumer(database, tables)
+        self.publisher = Publisher(broker_url, topology)
+        self.prefetch = prefetch
+        self.observers: list[Callable[[Delivery], None]] = []
+        self._timers: set[threading.Timer] = set()
+        self._last_depth_check = 0.0
+        self.ready = threading.Event()
+
+    # -- kombu ConsumerMixin ---------------------------------------------------------------
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> list[Any]:
+        self.topology.declare(channel, self.subscriptions)
+        channel.basic_qos(0, self.prefetch, False)
+        return [
+            consumer_cls(
+                queues=[self.topology.main_queue(sub)],
+                callbacks=[partial(self.on_message, sub)],
+                accept=["application/json"],
+                no_ack=False,
+            )
+            for sub in self.subscriptions
+        ]
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+        self.ready.set()
+        log.info("worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions])
+
+    def on_iteration(self) -> None:
+        now = time.monotonic()
+        if now - self._last_depth_check > 15 and not self.topology.memory:
+            self._last_depth_check = now
+            self._export_queue_depth()
+
+    # -- handling --------------------------------------------------------------------------
+
+    def on_message(self, subscription: Subscription, body: Any, message: Message) -> None:
+        headers = dict(message.headers or {})
+        message_id = str((message.properties or {}).get("message_id") or "")
+        try:
+            envelope = Envelope.model_validate(body if isinstance(body, dict) else json.loads(body))
+        except (ValidationError, ValueError, TypeError) as exc:
+            # A malformed envelope will never succeed: park it at once.
+            self._dead_letter(subscription, body, message_id, headers, f"invalid envelope: {exc}", attempts=0)
+            message.ack()
+            self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
+            return
+        clear_context()
+        token = correlation_id.set(headers.get("correlation_id") or str(envelope.id))
+        bind_context(
+            consumer=subscription.name,
+            message_id=str(envelope.id),
+            event_type=envelope.type,
+            organization_id=str(envelope.organization_id) if envelope.organization_id else None,
+            correlation_id=correlation_id.get(),
+        )
+        span = tracer(__name__).start_span(
+            f"consume {envelope.type}",
+            context=extract_context(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": subscription.name},
+        )
+        started = time.perf_counter()
+        try:
+            with trace.use_span(span, end_on_exit=True):
+                bind_context(trace_id=format(span.get_span_context().trace_id, "032x"))
+                try:
+                    outcome: Outcome = self.consumer.handle(subscription, envelope)
+                    error = None
+                except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    log.warning("worker.handler_failed", error=error)
+                    outcome = self._retry_or_park(subscription, envelope, body, headers, error)
+            message.ack()
+        except Exception:
+            # Could not even schedule the retry (broker gone): leave the message unacked so the
+            # broker redelivers it; nothing is lost.
+            log.exception("worker.message_left_unacked")
+            raise
+        finally:
+            correlation_id.reset(token)
+            metrics.handler_duration.labels(subscription.name).observe(time.perf_counter() - started)
+        metrics.messages_consumed.labels(subscription.name, outcome).inc()
+        self._notify(Delivery(subscription.name, str(envelope.id), envelope.type, outcome, error))
+
+    def _retry_or_park(
+        self, subscription: Subscription, envelope: Envelope, body: Any, headers: dict[str, Any], error: str
+    ) -> Outcome:
+        attempts = int(headers.get("x-attempts", 0)) + 1
+        raw = body if isinstance(body, str) else json.dumps(body)
+        if attempts > len(self.topology.retry_delays):
+            self._dead_letter(subscription, raw, str(envelope.id), headers, error, attempts=attempts)
+            return "dead_lettered"
+        retry_headers = {**headers, "x-attempts": attempts, "x-last-error": error[:1000]}
+        if self.topology.memory:
+            self._retry_later_in_process(subscription, raw, str(envelope.id), retry_headers, attempts)
+        else:
+            self.publisher.send_to_queue(
+                self.topology.retry_queue_name(subscription, attempts),
+                raw,
+                message_id=str(envelope.id),
+                headers=retry_headers,
+            )
+        return "retried"
+
+    def _retry_later_in_process(
+        self, subscription: Subscription, raw: str, message_id: str, headers: dict[str, Any], attempts: int
+    ) -> None:
+        delay = self.topology.retry_delays[attempts - 1]
+        publisher = Publisher(self.topology.settings.broker_url, self.topology)
+
+        def resend() -> None:
+            try:
+                publisher.send_to_queue(
+                    self.topology.queue_name(subscription), raw, message_id=message_id, headers=headers
+                )
+            finally:
+                publisher.close()
+                self._timers.discard(timer)
+
+        timer = threading.Timer(delay, resend)
+        timer.daemon = True
+        self._timers.add(timer)
+        timer.start()
+
+    def _dead_letter(
+        self,
+        subscription: Subscription,
+        body: Any,
+        message_id: str,
+        headers: dict[str, Any],
+        error: str,
+        *,
+        attempts: int,
+    ) -> None:
+        raw = body if isinstance(body, str) else json.dumps(body)
+        self.publisher.send_to_queue(
+            self.topology.dead_letter_queue_name(subscription),
+            raw,
+            message_id=message_id or "unknown",
+            headers={
+                **headers,
+                "x-attempts": attempts,
+                "x-error": error[:4000],
+                "x-failed-at": utcnow().isoformat(),
+                "x-consumer": subscription.name,
+            },
+        )
+        metrics.dead_letters.labels(subscription.name).inc()
+        log.error("worker.dead_lettered", consumer=subscription.name, message_id=message_id, error=error[:500])
+
+    def _notify(self, delivery: Delivery) -> None:
+        for observer in list(self.observers):
+            observer(delivery)
+
+    def _export_queue_depth(self) -> None:
+        try:
+            with self.connection.channel() as channel:
+                for sub in self.subscriptions:
+                    name = self.topology.queue_name(sub)
+                    _, ready, _ = channel.queue_declare(name, passive=True)
+                    metrics.queue_depth.labels(name).set(ready)
+        except Exception:  # noqa: BLE001 - metrics are best effort
+            log.debug("worker.queue_depth_unavailable")
+
+    def stop(self) -> None:
+        self.should_stop = True
+        for timer in list(self._timers):
+            timer.cancel()
+        self.publisher.close()

@@ -1,0 +1,171 @@
+"""The module registry: each service registers a ``Component`` under the ``spectral.components``
+entry point, so ``spectral all`` runs whatever is installed and an image holding one service
+knows only that one (the Mimir ``-target`` model)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from sqlalchemy import MetaData
+
+from spectral_shared import migrations
+from spectral_shared.bus.catalog import EventCatalog
+from spectral_shared.bus.outbox import outbox_committed
+from spectral_shared.bus.publisher import Publisher
+from spectral_shared.bus.relay import Relay
+from spectral_shared.bus.tables import BusTables
+from spectral_shared.bus.topology import Subscription, Topology
+from spectral_shared.bus.worker import Worker
+from spectral_shared.config import Settings
+from spectral_shared.crypto import FieldCipher
+from spectral_shared.db import Database
+from spectral_shared.email import EmlFileMailer, Mailer, SendGridMailer, deliver_due_mail
+from spectral_shared.identity import JwksKeySource, KeySource, TokenVerifier
+from spectral_shared.kv import KeyValueStore, key_value_store
+from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# The order services start in, and the order they are listed in.
+ORDER = ("auth", "governance", "audit", "billing", "reports")
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    title: str
+    metadata: MetaData
+    tables: BusTables
+    migrations: Path
+    events: EventCatalog
+    routes_module: str  # a module with ``api`` (ApiDoc) and ``bp`` (Blueprint)
+    subscriptions: Callable[[Runtime], list[Subscription]] = lambda runtime: []
+    key_source: Callable[[Runtime], KeySource] | None = None
+    production_requires: tuple[str, ...] = ()
+    commands: click.Group | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def installed_components() -> dict[str, Component]:
+    found: dict[str, Component] = {}
+    for ep in entry_points(group="spectral.components"):
+        component = ep.load()
+        if not isinstance(component, Component):
+            raise TypeError(f"entry point {ep.name} is not a Component")
+        found[component.name] = component
+    return dict(sorted(found.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99))
+
+
+class Runtime:
+    """One component's wired dependencies in one process, built lazily."""
+
+    def __init__(self, component: Component, settings: Settings) -> None:
+        self.component = component
+        self.settings = settings
+        self.name = component.name
+        self.database = Database(
+            component.name,
+            settings.database_url_for(component.name),
+            replica_url=settings.replica_url_for(component.name),
+        )
+        self.topology = Topology(settings)
+
+    @cached_property
+    def cipher(self) -> FieldCipher:
+        return FieldCipher.from_config(
+            self.settings.secret("ENCRYPTION_KEY"),
+            self.settings.encryption_keys_previous.get_secret_value()
+            if self.settings.encryption_keys_previous
+            else None,
+        )
+
+    @cached_property
+    def kv(self) -> KeyValueStore:
+        return key_value_store(self.settings.redis_url, prefix=f"spectral:{self.name}:")
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        if self.settings.sendgrid_api_key is not None:
+            return SendGridMailer(
+                self.settings.sendgrid_api_key.get_secret_value(),
+                self.settings.from_email,
+                host=self.settings.sendgrid_api_host,
+            )
+        return EmlFileMailer(self.settings.var_dir / "mail", self.settings.from_email)
+
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        s = self.settings
+        if s.aws_s3_bucket:
+            return S3ObjectStore(
+                s.aws_s3_bucket,
+                endpoint_url=s.s3_endpoint_url,
+                region=s.aws_region,
+                access_key_id=s.aws_access_key_id,
+                secret_access_key=s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None,
+            )
+        return LocalObjectStore(s.var_dir / "objects")
+
+    @property
+    def auth_url(self) -> str:
+        return (self.settings.auth_internal_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        if self.component.key_source is not None:
+            keys = self.component.key_source(self)
+        else:
+            keys = JwksKeySource(f"{self.auth_url}/.well-known/jwks.json")
+        return TokenVerifier(keys, issuer=self.settings.base_url)
+
+    @cached_property
+    def subscriptions(self) -> list[Subscription]:
+        return self.component.subscriptions(self)
+
+    def migrate(self) -> None:
+        migrations.upgrade(self.database, self.component.migrations)
+
+    def app(self) -> Flask:
+        from spectral_shared.web.app import create_service_app
+
+        routes = import_module(self.component.routes_module)
+        return create_service_app(self, routes.api, [routes.bp])
+
+    def relay(self) -> Relay:
+        return Relay(
+            self.database,
+            self.component.tables,
+            Publisher(self.settings.broker_url, self.topology),
+            extra_work=[
+                lambda: deliver_due_mail(self.database, self.component.tables, self.cipher, self.mailer)
+            ],
+        )
+
+    def worker(self) -> Worker:
+        return Worker(
+            self.settings.broker_url,
+            self.topology,
+            self.database,
+            self.component.tables,
+            self.subscriptions,
+            prefetch=self.settings.bus_prefetch,
+        )
+
+    def run_relay(self, stop: threading.Event, *, in_process: bool = False) -> None:
+        self.relay().run(stop, self.settings.outbox_poll_interval, wake=outbox_committed if in_process else None)
+
+
+def standalone_app(name: str, settings: Settings | None = None) -> Flask:
+    """One service's app on its own (``gunicorn 'spectral_auth:create_app()'``)."""
+    from spectral_shared.config import load_settings
+
+    return Runtime(installed_components()[name], settings or load_settings()).app()

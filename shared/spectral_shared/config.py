@@ -1,0 +1,263 @@
+"""Typed settings from the environment (twelve-factor), validated at start-up.
+
+Names follow the deployment guide. Under ``SPECTRAL_ENV=production`` start-up refuses a missing
+secret or a development default; elsewhere missing secrets are generated once into ``var/`` so a
+fresh clone runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a runnable deployment."""
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse ``"1h"``, ``"15m"``, ``"30s"``, ``"900"`` (seconds) into a timedelta."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 15m, 1h, 3600)")
+    amount, unit = match.groups()
+    return timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Point PostgreSQL URLs at the psycopg 3 driver; leave others alone."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting Spectral reads. ``.env.example`` and the README list the same names."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    spectral_env: Environment = "development"
+    port: int = 5000
+    base_url: str = "http://localhost:5000"
+    var_dir: Path = Path("var")
+
+    # Database
+    database_url: str | None = None
+    database_replica_url: str | None = None
+    pghost: str | None = None
+    pgport: int = 5432
+    pguser: str | None = None
+    pgpassword: SecretStr | None = None
+    pgdatabase: str | None = None
+
+    # Security
+    session_secret: SecretStr | None = None
+    encryption_key: SecretStr | None = None
+    encryption_keys_previous: SecretStr | None = None
+    cookie_secure: bool | None = None
+    cookie_same_site: Literal["strict", "lax", "none"] = "strict"
+    jwt_expiry: str = "1h"
+    jwt_secret: SecretStr | None = None  # accepted from the guide; tokens are EdDSA-signed (ADR 0005)
+
+    # Messaging and cache
+    broker_url: str = "memory://"
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "UPSTASH_REDIS_URL")
+    )
+    upstash_redis_token: SecretStr | None = None
+    bus_exchange: str = "spectral.events"
+    bus_queue_prefix: str = ""
+    bus_retry_delays: str = "1,5,30"
+    bus_prefetch: int = 16
+    outbox_poll_interval: float = 0.5
+
+    # E-mail
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    from_email: str = "notifications@localhost"
+
+    # Billing (Stripe)
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_public_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_PUBLIC_KEY", "VITE_STRIPE_PUBLIC_KEY")
+    )
+
+    # SSO (WorkOS)
+    workos_api_key: SecretStr | None = None
+    workos_client_id: str | None = None
+    workos_cookie_password: SecretStr | None = None
+
+    # Object storage
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    aws_s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+
+    # Observability and limits
+    log_level: str = Field(
+        default="info", validation_alias=AliasChoices("LOG_LEVEL", "PINO_LOG_LEVEL")
+    )
+    rate_limit_window_ms: int = 3_600_000
+    rate_limit_max_requests: int = 1000
+
+    # Where the services reach each other (split topology); unset means "this process".
+    auth_internal_url: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return "WARNING" if level == "WARN" else level
+
+    @field_validator("jwt_expiry")
+    @classmethod
+    def _jwt_expiry(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("bus_retry_delays")
+    @classmethod
+    def _retry_delays(cls, value: str) -> str:
+        delays = [float(part) for part in value.split(",") if part.strip()]
+        if not delays or any(d <= 0 for d in delays):
+            raise ValueError("BUS_RETRY_DELAYS must be positive seconds, e.g. 1,5,30")
+        return value
+
+    # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.spectral_env == "production"
+
+    @property
+    def jwt_lifetime(self) -> timedelta:
+        return parse_duration(self.jwt_expiry)
+
+    @property
+    def retry_delays(self) -> list[float]:
+        return [float(part) for part in self.bus_retry_delays.split(",") if part.strip()]
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.base_url.startswith("https://")
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def database_url_for(self, service: str) -> str:
+        """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL``, else ``PG*``, else SQLite in var/."""
+        own = os.environ.get(f"{service.upper()}_DATABASE_URL")
+        if own:
+            return sqlalchemy_url(own)
+        if self.database_url:
+            return sqlalchemy_url(self.database_url)
+        if self.pghost:
+            user = self.pguser or "postgres"
+            password = f":{self.pgpassword.get_secret_value()}" if self.pgpassword else ""
+            database = self.pgdatabase or "spectral"
+            return f"postgresql+psycopg://{user}{password}@{self.pghost}:{self.pgport}/{database}"
+        return f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+    def replica_url_for(self, service: str) -> str | None:
+        own = os.environ.get(f"{service.upper()}_DATABASE_REPLICA_URL")
+        url = own or self.database_replica_url
+        return sqlalchemy_url(url) if url else None
+
+    @cached_property
+    def _generated_secrets(self) -> dict[str, str]:
+        """Development-only secrets, generated once and kept in var/ so restarts keep data readable."""
+        path = self.var_dir / "dev-secrets.json"
+        stored: dict[str, str] = {}
+        if path.exists():
+            stored = json.loads(path.read_text())
+        wanted = {
+            "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
+            "ENCRYPTION_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        if any(name not in stored for name in wanted):
+            for name, make in wanted.items():
+                stored.setdefault(name, make())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return stored
+
+    def secret(self, name: Literal["SESSION_SECRET", "ENCRYPTION_KEY"]) -> str:
+        value = {"SESSION_SECRET": self.session_secret, "ENCRYPTION_KEY": self.encryption_key}[name]
+        if value is not None:
+            return value.get_secret_value()
+        if self.is_production:
+            raise ConfigurationError(f"{name} is required when SPECTRAL_ENV=production")
+        return self._generated_secrets[name]
+
+    # ---- production checks ----------------------------------------------------------------
+
+    def production_problems(self, services: list[str], extra_required: list[str]) -> list[str]:
+        """Everything that makes this configuration unfit for production, in words an operator acts on."""
+        problems: list[str] = []
+        for name in ("SESSION_SECRET", "ENCRYPTION_KEY"):
+            if getattr(self, name.lower()) is None:
+                problems.append(f"{name} is missing (generate with: openssl rand -base64 32)")
+        if self.encryption_key is not None:
+            try:
+                if len(base64.b64decode(self.encryption_key.get_secret_value(), validate=True)) != 32:
+                    problems.append("ENCRYPTION_KEY must be base64 of exactly 32 bytes")
+            except ValueError:
+                problems.append("ENCRYPTION_KEY is not valid base64")
+        for service in services:
+            if self.database_url_for(service).startswith("sqlite"):
+                problems.append(f"{service}: DATABASE_URL (or {service.upper()}_DATABASE_URL) must be PostgreSQL")
+        if not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+            problems.append("BROKER_URL must point at RabbitMQ (amqp:// or amqps://)")
+        if not self.redis_url:
+            problems.append("REDIS_URL is missing")
+        if not self.base_url.startswith("https://"):
+            problems.append("BASE_URL must be https:// in production")
+        if self.cookie_secure is False:
+            problems.append("COOKIE_SECURE must not be false in production")
+        if self.sendgrid_api_key is None:
+            problems.append("SENDGRID_API_KEY is missing (e-mail would only be written to files)")
+        for name in extra_required:
+            if getattr(self, name.lower(), None) in (None, ""):
+                problems.append(f"{name} is missing")
+        return problems
+
+    def ensure_runnable(self, services: list[str], extra_required: list[str] | None = None) -> None:
+        if not self.is_production:
+            return
+        problems = self.production_problems(services, extra_required or [])
+        if problems:
+            raise ConfigurationError(
+                "refusing to start with SPECTRAL_ENV=production:\n  - " + "\n  - ".join(problems)
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the process environment, with explicit overrides (used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

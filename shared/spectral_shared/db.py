@@ -1,0 +1,183 @@
+"""One database per service: a PostgreSQL schema, or a SQLite file in the embedded default.
+
+A service's tables are declared unqualified; on PostgreSQL the connection's ``search_path`` is
+the service's schema, so the same models and migrations serve both backends and no service can
+name another's tables by accident. ``DATABASE_REPLICA_URL`` serves read-only sessions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Spectral stores UTC-aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UUIDString(TypeDecorator[str]):
+    """UUIDs kept as canonical 36-character text, portable across backends."""
+
+    impl = String(36)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(uuid.UUID(str(value)))
+
+
+def make_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ServiceBase(DeclarativeBase):
+    """Not used directly: each service declares ``class Base(DeclarativeBase)`` with its own metadata."""
+
+    metadata = make_metadata()
+
+
+class Database:
+    """Engines and sessions for one service."""
+
+    def __init__(
+        self,
+        service: str,
+        url: str,
+        *,
+        replica_url: str | None = None,
+        pool_size: int = 5,
+        echo: bool = False,
+    ) -> None:
+        if not _SCHEMA_NAME.match(service):
+            raise ValueError(f"bad service name {service!r}")
+        self.service = service
+        self.url = url
+        self.engine = self._make_engine(url, pool_size=pool_size, echo=echo)
+        self.replica_engine = (
+            self._make_engine(replica_url, pool_size=pool_size, echo=echo) if replica_url else None
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.replica_engine or self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def schema(self) -> str | None:
+        return self.service if self.is_postgres else None
+
+    def _make_engine(self, url: str, *, pool_size: int, echo: bool) -> Engine:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=NullPool if path == ":memory:" else None,
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling defers BEGIN; take the write lock up front so
+            # concurrent writers queue instead of failing with "database is locked" mid-flight.
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            return engine
+        return create_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={
+                "options": f"-csearch_path={self.service}",
+                "connect_timeout": 5,
+                "application_name": f"spectral-{self.service}",
+            },
+        )
+
+    def create_schema(self) -> None:
+        """Create the service's schema on PostgreSQL (no-op on SQLite)."""
+        if not self.is_postgres:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.service}"'))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """Read-only work that may be slightly stale (lists, dashboards): the replica if configured."""
+        with self._read_sessions() as session:
+            yield session
+
+    def ping(self, timeout_seconds: float = 2.0) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                if self.is_postgres:
+                    conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}"))
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - health reports any failure as disconnected
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" listener issue BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,203 @@
+"""Who is calling: auth-signed JWTs verified offline from JWKS, roles, and the permission decorator.
+
+Services trust only a token signed by auth's key (EdDSA, ``kid`` in the header), never a bare
+header. The tenant comes from the verified token, never from the URL or body.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import wraps
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import jwt
+from flask import g, request
+from jwt import PyJWK, PyJWKClient
+
+from spectral_shared.logging import bind_context
+from spectral_shared.web.problems import Problem
+
+ACCESS_TOKEN_AUDIENCE = "spectral-api"
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    COMPLIANCE_OFFICER = "compliance_officer"
+    ADMIN = "admin"
+    EXECUTIVE = "executive"
+    SUPER_ADMIN = "super_admin"
+
+
+# viewer < analyst < compliance_officer < admin; executive reads everything; super_admin is staff.
+ROLE_RANK = {
+    Role.VIEWER: 1,
+    Role.ANALYST: 2,
+    Role.COMPLIANCE_OFFICER: 3,
+    Role.ADMIN: 4,
+    Role.EXECUTIVE: 4,
+    Role.SUPER_ADMIN: 5,
+}
+
+_EVERYONE = frozenset(Role)
+
+# The one permission matrix. Issue #3 extends it; docs/permissions.md is generated from it.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "profile:read": _EVERYONE,
+    "audit_log:read": frozenset(
+        {Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN}
+    ),
+}
+
+
+def role_allows(role: str, permission: str) -> bool:
+    try:
+        allowed = PERMISSIONS[permission]
+    except KeyError as exc:
+        raise LookupError(f"unknown permission {permission!r}") from exc
+    return role in {r.value for r in allowed}
+
+
+@dataclass(frozen=True)
+class Identity:
+    subject_type: str  # user | api_key | service
+    subject_id: str
+    organization_id: str
+    role: str
+    scopes: tuple[str, ...] = ()
+    token_id: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return role_allows(self.role, permission)
+
+
+class KeySource(Protocol):
+    def signing_key(self, kid: str) -> Any: ...
+
+
+class JwksKeySource:
+    """Public keys from a JWKS URL, cached, refetched (at most every few seconds) on an unknown kid."""
+
+    def __init__(self, url: str, *, lifespan: int = 300) -> None:
+        self.client = PyJWKClient(url, cache_keys=True, lifespan=lifespan, timeout=5)
+
+    def signing_key(self, kid: str) -> Any:
+        try:
+            return self.client.get_signing_key(kid).key
+        except jwt.PyJWKClientError as exc:
+            raise jwt.InvalidTokenError(f"no signing key {kid!r}") from exc
+
+
+class StaticKeySource:
+    """Keys known in-process (auth verifying its own tokens, and tests)."""
+
+    def __init__(self, jwks: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        self._jwks = jwks
+        self._lock = threading.Lock()
+        self._cache: dict[str, Any] = {}
+        self._loaded = 0.0
+
+    def signing_key(self, kid: str) -> Any:
+        with self._lock:
+            if kid not in self._cache or time.monotonic() - self._loaded > 60:
+                jwks = self._jwks() if callable(self._jwks) else self._jwks
+                self._cache = {k["kid"]: PyJWK(k).key for k in jwks.get("keys", [])}
+                self._loaded = time.monotonic()
+            try:
+                return self._cache[kid]
+            except KeyError as exc:
+                raise jwt.InvalidTokenError(f"no signing key {kid!r}") from exc
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audiences: tuple[str, ...] = (ACCESS_TOKEN_AUDIENCE,)) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audiences = audiences
+
+    def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != "EdDSA":
+                raise jwt.InvalidAlgorithmError("only EdDSA tokens are accepted")
+            kid = header.get("kid")
+            if not isinstance(kid, str):
+                raise jwt.InvalidTokenError("token has no kid")
+            claims = jwt.decode(
+                token,
+                key=self.keys.signing_key(kid),
+                algorithms=["EdDSA"],
+                audience=list(self.audiences),
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "org", "role"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise Problem(401, "Invalid credentials", detail=f"The access token is not valid: {exc}") from exc
+        return Identity(
+            subject_type=claims.get("sub_type", "user"),
+            subject_id=str(claims["sub"]),
+            organization_id=str(claims["org"]),
+            role=str(claims["role"]),
+            scopes=tuple(claims.get("scopes", ())),
+            token_id=claims.get("jti"),
+        )
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(verifier: TokenVerifier) -> Identity:
+    token = _bearer_token()
+    if token is None:
+        raise Problem(
+            401,
+            "Authentication required",
+            detail="Send an access token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+        )
+    identity = verifier.verify(token)
+    g.identity = identity
+    bind_context(organization_id=identity.organization_id, subject_id=identity.subject_id)
+    return identity
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The one decorator that checks permissions. The verifier is taken from the app."""
+    if permission not in PERMISSIONS:
+        raise LookupError(f"unknown permission {permission!r}")
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            from flask import current_app
+
+            identity = authenticate(current_app.extensions["spectral"].verifier)
+            if not identity.can(permission):
+                raise Problem(403, "Forbidden", detail=f"Your role does not grant {permission}.")
+            return view(*args, **kwargs)
+
+        wrapper.required_permission = permission  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def current_identity() -> Identity:
+    identity = g.get("identity")
+    if identity is None:
+        raise RuntimeError("no identity: the view is missing @requires(...)")
+    return identity  # type: ignore[no-any-return]

@@ -1,0 +1,41 @@
+"""Serving WSGI apps: gunicorn for one service's web target, waitress for the all-in-one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, load_app: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._load_app = load_app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Called in each worker after fork, so no database pool or broker socket crosses a fork.
+        return self._load_app()
+
+
+def serve_gunicorn(load_app: Callable[[], Any], *, bind: str, workers: int, threads: int, log_level: str) -> None:
+    _Gunicorn(
+        load_app,
+        {
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "graceful_timeout": 30,
+            "timeout": 60,
+            "keepalive": 5,
+            "loglevel": log_level.lower(),
+            "accesslog": None,  # the app logs each request as JSON
+            "preload_app": False,
+        },
+    ).run()

@@ -1,0 +1,1 @@
+"""The web base every service's app factory uses."""

@@ -1,0 +1,142 @@
+"""The app base every service's factory calls: request ids, logging context, tracing, metrics,
+RFC 9457 errors, ``/health``, ``/livez``, ``/metrics`` and the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from spectral_shared import metrics
+from spectral_shared.context import correlation_id
+from spectral_shared.logging import bind_context, clear_context, get_logger
+from spectral_shared.tracing import current_trace_id, extract_context, tracer
+from spectral_shared.web.health import broker_check, health_report
+from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+
+if TYPE_CHECKING:
+    from spectral_shared.component import Runtime
+
+log = get_logger("spectral.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint]) -> Flask:
+    app = Flask(f"spectral_{runtime.name}")
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["spectral"] = runtime
+    service = runtime.name
+
+    @app.before_request
+    def start_request() -> None:
+        clear_context()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        g.correlation_token = correlation_id.set(g.request_id)
+        g.started = time.perf_counter()
+        span = tracer("spectral.http").start_span(
+            f"{request.method} {request.url_rule.rule if request.url_rule else request.path}",
+            context=extract_context(dict(request.headers)),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.path, "spectral.service": service},
+        )
+        g.span = span
+        g.span_token = trace.use_span(span, end_on_exit=False)
+        g.span_token.__enter__()
+        bind_context(request_id=g.request_id, service=service, trace_id=current_trace_id())
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.http_request_duration.labels(service, request.method, rule, str(response.status_code)).observe(elapsed)
+        span = g.get("span")
+        if span is not None:
+            span.set_attribute("http.response.status_code", response.status_code)
+        if rule not in ("/livez", "/metrics", "/health"):
+            log.info(
+                "http.request",
+                method=request.method,
+                route=rule,
+                status=response.status_code,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+        return response
+
+    @app.teardown_request
+    def end_span(_exc: BaseException | None) -> None:
+        token = g.pop("span_token", None)
+        if token is not None:
+            token.__exit__(None, None, None)
+        span = g.pop("span", None)
+        if span is not None:
+            span.end()
+        ctoken = g.pop("correlation_token", None)
+        if ctoken is not None:
+            correlation_id.reset(ctoken)
+
+    @app.errorhandler(Problem)
+    def problem(exc: Problem) -> Response:
+        return exc.response(instance=request.path)
+
+    @app.errorhandler(HTTPException)
+    def http_problem(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        detail = exc.description if status != 404 else "No resource lives at this address."
+        headers = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return Problem(status, exc.name, detail=detail, headers=headers).response(instance=request.path)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("http.unhandled_error", error_type=type(exc).__name__)
+        return Problem(
+            500,
+            "Internal server error",
+            detail=f"Something went wrong on our side. Quote request id {g.get('request_id')} to support.",
+        ).response(instance=request.path)
+
+    checks: dict[str, Any] = {
+        "database": runtime.database.ping,
+        "broker": broker_check(runtime.settings.broker_url),
+    }
+    if runtime.settings.redis_url:
+        checks["redis"] = runtime.kv.ping
+
+    @app.get("/health")
+    def health() -> tuple[Response, int]:
+        body, status = health_report(checks)
+        body["service"] = service
+        return jsonify(body), status
+
+    @app.get("/livez")
+    def livez() -> Response:
+        return jsonify({"status": "alive"})
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+
+    document: dict[str, Any] = {}
+
+    @app.get(f"/api/v1/{service}/openapi.json")
+    def openapi() -> Response:
+        if not document:
+            document.update(api.build(app))
+        return jsonify(document)
+
+    return app

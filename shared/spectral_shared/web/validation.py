@@ -1,0 +1,75 @@
+"""Request bodies parsed into pydantic models; every failure is a problem with per-field errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from spectral_shared.web.problems import Problem, validation_problem
+
+M = TypeVar("M", bound=BaseModel)
+
+_MESSAGES = {
+    "extra_forbidden": "Unknown field.",
+    "missing": "This field is required.",
+}
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    return "/" + "/".join(str(part) for part in loc) if loc else ""
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic's errors as ``{field, pointer, code, message}``; input values are never echoed (PHI)."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err.get("loc", ()))
+        message = _MESSAGES.get(err["type"], err["msg"])
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        errors.append(
+            {
+                "field": ".".join(str(p) for p in loc),
+                "pointer": _pointer(loc),
+                "code": err["type"],
+                "message": message,
+            }
+        )
+    return errors
+
+
+def parse_json_body(model: type[M]) -> M:
+    if not request.mimetype or request.mimetype not in ("application/json",) and not request.mimetype.endswith("+json"):
+        raise Problem(
+            415,
+            "Unsupported media type",
+            detail="Send the body as application/json.",
+            type_slug="unsupported-media-type",
+        )
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "Malformed JSON", detail=f"The body is not valid JSON: {exc}", type_slug="malformed-json") from exc
+    if not isinstance(data, dict):
+        raise Problem(400, "Malformed JSON", detail="The body must be a JSON object.", type_slug="malformed-json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(field_errors(exc)) from exc
+
+
+def parse_query(model: type[M]) -> M:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise Problem(
+            400,
+            "Invalid query parameters",
+            detail="One or more query parameters are invalid; see errors.",
+            type_slug="invalid-query",
+            errors=field_errors(exc),
+        ) from exc
