@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from spectral_gateway.router import InProcessRouter
 from spectral_shared.bus.publisher import broker_connection
@@ -39,7 +40,10 @@ class Platform:
         """Queues exist before the first event is published, so nothing is published into the void."""
         if not any(r.subscriptions for r in self.runtimes.values()):
             return
-        with broker_connection(self.settings.broker_url) as connection, connection.channel() as channel:
+        with (
+            broker_connection(self.settings.broker_url) as connection,
+            connection.channel() as channel,
+        ):
             for runtime in self.runtimes.values():
                 runtime.topology.declare(channel, runtime.subscriptions)
 
@@ -57,7 +61,9 @@ class Platform:
     def start_background(self) -> None:
         self.declare_topology()
         for name, runtime in self.runtimes.items():
-            self._spawn(f"{name}-relay", lambda r=runtime: r.run_relay(self.stop_event, in_process=True))
+            self._spawn(
+                f"{name}-relay", partial(runtime.run_relay, self.stop_event, in_process=True)
+            )
             if runtime.subscriptions:
                 worker = runtime.worker()
                 self.workers[name] = worker

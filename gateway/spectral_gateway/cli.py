@@ -10,9 +10,9 @@ import click
 from waitress import create_server
 
 from spectral_gateway.routes import ROUTES, SERVICES
-from spectral_shared.cli import boot
 from spectral_shared.component import installed_components
 from spectral_shared.logging import get_logger
+from spectral_shared.process import boot
 
 log = get_logger(__name__)
 
@@ -22,14 +22,26 @@ def _interrupt(signum: int, _frame: Any) -> None:
 
 
 @click.command("all")
-@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    show_default="PORT or 5000",
+)
 @click.option("--threads", type=int, default=8, show_default=True)
 def all_in_one(host: str, port: int, threads: int) -> None:
     """Run the whole platform in one process (what `make run` starts)."""
     from spectral_gateway.all_in_one import Platform
 
+    # The services of this process reach each other (e.g. JWKS) on the port it actually serves.
     settings = boot("all", list(installed_components()))
+    update: dict[str, object] = {"port": port}
+    if not os.environ.get("BASE_URL"):
+        update["base_url"] = f"http://localhost:{port}"
+    settings = settings.model_copy(update=update)
     platform = Platform(settings)
     platform.migrate()
     app = platform.router()
@@ -41,8 +53,8 @@ def all_in_one(host: str, port: int, threads: int) -> None:
         f"\nSpectral is running on {base}  (services: {', '.join(platform.runtimes)})\n"
         f"  health:    {base}/health\n"
         f"  register:  curl -X POST {base}/api/v1/auth/register -H 'Content-Type: application/json' \\\n"
-        "               -d '{\"organization_name\": \"Mercy General\", \"organization_type\": \"health_system\",\n"
-        "                    \"name\": \"Ada Admin\", \"email\": \"ada@mercy.example\", \"password\": \"correct horse battery\"}'\n"
+        '               -d \'{"organization_name": "Mercy General", "organization_type": "health_system",\n'
+        '                    "name": "Ada Admin", "email": "ada@mercy.example", "password": "correct horse battery"}\'\n'
         f"  e-mails:   {settings.var_dir.resolve() / 'mail'} (the verification link is in the newest .eml)\n"
         "  stop:      Ctrl-C\n",
         err=True,
@@ -66,22 +78,39 @@ def gateway() -> None:
 def routes() -> None:
     """Print the route table."""
     for route in ROUTES:
-        flags = ", ".join(f for f, on in (("public", route.public), ("abuse-prone", route.abuse_prone)) if on)
+        flags = ", ".join(
+            f for f, on in (("public", route.public), ("abuse-prone", route.abuse_prone)) if on
+        )
         click.echo(f"{route.prefix:40} -> {route.service:11} {flags}")
 
 
 @gateway.command("dev-router")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    show_default="PORT or 5000",
+)
 def dev_router(host: str, port: int) -> None:
     """Route by the table to each service's upstream (<SERVICE>_UPSTREAM, e.g. http://127.0.0.1:5101)."""
     from spectral_gateway.router import ProxyRouter
 
-    upstreams = {s: os.environ[f"{s.upper()}_UPSTREAM"] for s in SERVICES if os.environ.get(f"{s.upper()}_UPSTREAM")}
+    upstreams = {
+        s: os.environ[f"{s.upper()}_UPSTREAM"]
+        for s in SERVICES
+        if os.environ.get(f"{s.upper()}_UPSTREAM")
+    }
     if not upstreams:
-        raise click.ClickException("set at least one <SERVICE>_UPSTREAM, e.g. AUTH_UPSTREAM=http://127.0.0.1:5101")
+        raise click.ClickException(
+            "set at least one <SERVICE>_UPSTREAM, e.g. AUTH_UPSTREAM=http://127.0.0.1:5101"
+        )
     boot("gateway", [])
-    server = create_server(ProxyRouter(upstreams), host=host, port=port, threads=16, ident="spectral-router")
+    server = create_server(
+        ProxyRouter(upstreams), host=host, port=port, threads=16, ident="spectral-router"
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run()

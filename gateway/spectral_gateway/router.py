@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
@@ -17,18 +17,35 @@ from spectral_shared.web.problems import PROBLEM_CONTENT_TYPE
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "content-length", "content-encoding", "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-encoding",
+    "host",
 }
 
 
 def problem_response(status: int, title: str, detail: str, instance: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": instance}
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     return Response(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 class _Router:
-    def __init__(self, routes: tuple[Route, ...], health_checks: dict[str, Callable[[], bool]]) -> None:
+    def __init__(
+        self, routes: tuple[Route, ...], health_checks: dict[str, Callable[[], bool]]
+    ) -> None:
         self.routes = routes
         self.health_checks = health_checks
 
@@ -43,7 +60,9 @@ class _Router:
         return None
 
     def not_found(self, request: Request) -> Response:
-        return problem_response(404, "Not Found", "No resource lives at this address.", request.path)
+        return problem_response(
+            404, "Not Found", "No resource lives at this address.", request.path
+        )
 
 
 class InProcessRouter(_Router):
@@ -51,14 +70,16 @@ class InProcessRouter(_Router):
 
     def __init__(
         self,
-        apps: dict[str, WSGIApp],
+        apps: Mapping[str, WSGIApp],
         health_checks: dict[str, Callable[[], bool]],
         routes: tuple[Route, ...] = ROUTES,
     ) -> None:
         super().__init__(routes, health_checks)
         self.apps = apps
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         request = Request(environ)
         response = self.platform(request)
         if response is None:
@@ -87,7 +108,9 @@ class ProxyRouter(_Router):
 
         return check
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         request = Request(environ)
         response = self.platform(request) or self.forward(request)
         return response(environ, start_response)
@@ -110,8 +133,19 @@ class ProxyRouter(_Router):
                 allow_redirects=False,
             )
         except requests.Timeout:
-            return problem_response(504, "Gateway Timeout", f"The {route.service} service did not answer in time.", request.path)
+            return problem_response(
+                504,
+                "Gateway Timeout",
+                f"The {route.service} service did not answer in time.",
+                request.path,
+            )
         except requests.ConnectionError:
-            return problem_response(502, "Bad Gateway", f"The {route.service} service is unreachable.", request.path)
-        out_headers = [(k, v) for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP]
-        return Response(upstream_response.content, status=upstream_response.status_code, headers=out_headers)
+            return problem_response(
+                502, "Bad Gateway", f"The {route.service} service is unreachable.", request.path
+            )
+        out_headers = [
+            (k, v) for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP
+        ]
+        return Response(
+            upstream_response.content, status=upstream_response.status_code, headers=out_headers
+        )

@@ -9,63 +9,36 @@ entry point group.
 from __future__ import annotations
 
 import os
-import signal
-import sys
 import threading
 from importlib.metadata import entry_points
-from typing import Any
 
 import click
 
 from spectral_shared.component import Component, Runtime, installed_components
-from spectral_shared.config import ConfigurationError, Settings, load_settings
+from spectral_shared.config import load_settings
 from spectral_shared.logging import configure_logging, get_logger
-from spectral_shared.tracing import configure_tracing
+from spectral_shared.process import boot, stop_on_signals
 
 log = get_logger("spectral.cli")
 
 
-def boot(service: str, services: list[str]) -> Settings:
-    """Settings, logging and tracing for a process; refuses a production config that is unfit."""
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    configure_tracing(service)
-    components = installed_components()
-    extra = [name for s in services for name in components[s].production_requires]
-    try:
-        settings.ensure_runnable(services, extra)
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return settings
-
-
-def stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("process.stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
-
-
 @click.group()
-def main() -> None:
+def cli() -> None:
     """Spectral: healthcare AI governance platform."""
 
 
 # ---- database ---------------------------------------------------------------------------------
 
 
-@main.group()
+@cli.group()
 def db() -> None:
     """Database schemas and migrations."""
 
 
 @db.command("upgrade")
-@click.option("--service", "only", multiple=True, help="Migrate only these services (default: all).")
+@click.option(
+    "--service", "only", multiple=True, help="Migrate only these services (default: all)."
+)
 def db_upgrade(only: tuple[str, ...]) -> None:
     """Create each service's schema and apply its migrations (the guide's db:push)."""
     settings = load_settings()
@@ -75,14 +48,16 @@ def db_upgrade(only: tuple[str, ...]) -> None:
             continue
         runtime = Runtime(component, settings)
         runtime.migrate()
-        click.echo(f"{name}: migrated ({runtime.database.engine.url.render_as_string(hide_password=True)})")
+        click.echo(
+            f"{name}: migrated ({runtime.database.engine.url.render_as_string(hide_password=True)})"
+        )
         runtime.database.dispose()
 
 
 # ---- bus ----------------------------------------------------------------------------------------
 
 
-@main.group()
+@cli.group()
 def bus() -> None:
     """The message bus."""
 
@@ -99,10 +74,12 @@ def bus_declare() -> None:
         for name, component in installed_components().items():
             subscriptions = Runtime(component, settings).subscriptions
             topology.declare(channel, subscriptions)
-            click.echo(f"{name}: {', '.join(topology.queue_name(s) for s in subscriptions) or 'no queues'}")
+            click.echo(
+                f"{name}: {', '.join(topology.queue_name(s) for s in subscriptions) or 'no queues'}"
+            )
 
 
-@main.group()
+@cli.group()
 def events() -> None:
     """The events catalog."""
 
@@ -122,9 +99,23 @@ def _service_group(component: Component) -> click.Group:
     group = click.Group(component.name, help=f"{component.title}.")
 
     @group.command("web")
-    @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1")
-    @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
-    @click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")), show_default="WEB_CONCURRENCY or 2")
+    @click.option(
+        "--host",
+        default=lambda: os.environ.get("HOST", "127.0.0.1"),
+        show_default="HOST or 127.0.0.1",
+    )
+    @click.option(
+        "--port",
+        type=int,
+        default=lambda: int(os.environ.get("PORT", "5000")),
+        show_default="PORT or 5000",
+    )
+    @click.option(
+        "--workers",
+        type=int,
+        default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
+        show_default="WEB_CONCURRENCY or 2",
+    )
     @click.option("--threads", type=int, default=4, show_default=True)
     def web(host: str, port: int, workers: int, threads: int) -> None:
         """Serve the HTTP API with gunicorn."""
@@ -146,11 +137,18 @@ def _service_group(component: Component) -> click.Group:
         runtime = Runtime(component, settings)
         stop = stop_on_signals()
         if not runtime.subscriptions:
-            log.info("worker.idle", service=component.name, reason="this service consumes no events yet")
+            log.info(
+                "worker.idle", service=component.name, reason="this service consumes no events yet"
+            )
             stop.wait()
             return
         consumer = runtime.worker()
-        threading.Thread(target=lambda: (stop.wait(), consumer.stop()), daemon=True).start()
+
+        def stop_when_told() -> None:
+            stop.wait()
+            consumer.stop()
+
+        threading.Thread(target=stop_when_told, daemon=True).start()
         consumer.run()
 
     @group.command("relay")
@@ -173,12 +171,14 @@ def _service_group(component: Component) -> click.Group:
     return group
 
 
-for _component in installed_components().values():
-    main.add_command(_service_group(_component))
-
-for _ep in entry_points(group="spectral.commands"):
-    main.add_command(_ep.load(), _ep.name)
+def main() -> None:
+    """The ``spectral`` console script: built on call, so importing this module has no side effects."""
+    for component in installed_components().values():
+        cli.add_command(_service_group(component))
+    for ep in entry_points(group="spectral.commands"):
+        cli.add_command(ep.load(), ep.name)
+    cli()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -111,13 +111,17 @@ class Runtime:
                 endpoint_url=s.s3_endpoint_url,
                 region=s.aws_region,
                 access_key_id=s.aws_access_key_id,
-                secret_access_key=s.aws_secret_access_key.get_secret_value() if s.aws_secret_access_key else None,
+                secret_access_key=s.aws_secret_access_key.get_secret_value()
+                if s.aws_secret_access_key
+                else None,
             )
         return LocalObjectStore(s.var_dir / "objects")
 
     @property
     def auth_url(self) -> str:
-        return (self.settings.auth_internal_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")
+        return (self.settings.auth_internal_url or f"http://127.0.0.1:{self.settings.port}").rstrip(
+            "/"
+        )
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -146,7 +150,9 @@ class Runtime:
             self.component.tables,
             Publisher(self.settings.broker_url, self.topology),
             extra_work=[
-                lambda: deliver_due_mail(self.database, self.component.tables, self.cipher, self.mailer)
+                lambda: deliver_due_mail(
+                    self.database, self.component.tables, self.cipher, self.mailer
+                )
             ],
         )
 
@@ -161,7 +167,9 @@ class Runtime:
         )
 
     def run_relay(self, stop: threading.Event, *, in_process: bool = False) -> None:
-        self.relay().run(stop, self.settings.outbox_poll_interval, wake=outbox_committed if in_process else None)
+        self.relay().run(
+            stop, self.settings.outbox_poll_interval, wake=outbox_committed if in_process else None
+        )
 
 
 def standalone_app(name: str, settings: Settings | None = None) -> Flask:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 Environment = Literal["development", "test", "production"]
 
@@ -53,9 +54,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
 
-    spectral_env: Environment = "development"
+    spectral_env: Environment = Field(
+        default="development", validation_alias=AliasChoices("SPECTRAL_ENV", "NODE_ENV")
+    )
     port: int = 5000
-    base_url: str = "http://localhost:5000"
+    base_url: str = ""  # empty: http://localhost:$PORT
     var_dir: Path = Path("var")
 
     # Database
@@ -74,7 +77,9 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     cookie_same_site: Literal["strict", "lax", "none"] = "strict"
     jwt_expiry: str = "1h"
-    jwt_secret: SecretStr | None = None  # accepted from the guide; tokens are EdDSA-signed (ADR 0005)
+    jwt_secret: SecretStr | None = (
+        None  # accepted from the guide; tokens are EdDSA-signed (ADR 0005)
+    )
 
     # Messaging and cache
     broker_url: str = "memory://"
@@ -121,6 +126,12 @@ class Settings(BaseSettings):
 
     # Where the services reach each other (split topology); unset means "this process".
     auth_internal_url: str | None = None
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        if not self.base_url:
+            object.__setattr__(self, "base_url", f"http://localhost:{self.port}")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -174,12 +185,24 @@ class Settings(BaseSettings):
         if own:
             return sqlalchemy_url(own)
         if self.database_url:
+            if self.database_url.startswith("sqlite"):
+                # Every service has tables named outbox and inbox, and its own migration history:
+                # they cannot share one SQLite file.
+                raise ConfigurationError(
+                    "DATABASE_URL may not point at SQLite: each service needs its own file. Leave it "
+                    f"unset (files under {self.var_dir}/) or set {service.upper()}_DATABASE_URL per service."
+                )
             return sqlalchemy_url(self.database_url)
         if self.pghost:
-            user = self.pguser or "postgres"
-            password = f":{self.pgpassword.get_secret_value()}" if self.pgpassword else ""
-            database = self.pgdatabase or "spectral"
-            return f"postgresql+psycopg://{user}{password}@{self.pghost}:{self.pgport}/{database}"
+            # URL.create escapes credentials, so passwords with @ : / % survive.
+            return URL.create(
+                "postgresql+psycopg",
+                username=self.pguser or "postgres",
+                password=self.pgpassword.get_secret_value() if self.pgpassword else None,
+                host=self.pghost,
+                port=self.pgport,
+                database=self.pgdatabase or "spectral",
+            ).render_as_string(hide_password=False)
         return f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
 
     def replica_url_for(self, service: str) -> str | None:
@@ -226,13 +249,23 @@ class Settings(BaseSettings):
                 problems.append(f"{name} is missing (generate with: openssl rand -base64 32)")
         if self.encryption_key is not None:
             try:
-                if len(base64.b64decode(self.encryption_key.get_secret_value(), validate=True)) != 32:
+                if (
+                    len(base64.b64decode(self.encryption_key.get_secret_value(), validate=True))
+                    != 32
+                ):
                     problems.append("ENCRYPTION_KEY must be base64 of exactly 32 bytes")
             except ValueError:
                 problems.append("ENCRYPTION_KEY is not valid base64")
         for service in services:
-            if self.database_url_for(service).startswith("sqlite"):
-                problems.append(f"{service}: DATABASE_URL (or {service.upper()}_DATABASE_URL) must be PostgreSQL")
+            try:
+                url = self.database_url_for(service)
+            except ConfigurationError as exc:
+                problems.append(str(exc))
+                continue
+            if url.startswith("sqlite"):
+                problems.append(
+                    f"{service}: DATABASE_URL (or {service.upper()}_DATABASE_URL) must be PostgreSQL"
+                )
         if not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
             problems.append("BROKER_URL must point at RabbitMQ (amqp:// or amqps://)")
         if not self.redis_url:

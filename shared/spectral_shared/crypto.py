@@ -79,7 +79,9 @@ class FieldCipher:
             raise DecryptionError(f"no key with id {kid} is configured")
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-            return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data or None)
+            return AESGCM(key).decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data or None
+            )
         except (InvalidTag, ValueError, binascii.Error) as exc:
             raise DecryptionError("ciphertext failed authentication") from exc
 

@@ -99,7 +99,9 @@ class Database:
             self._make_engine(replica_url, pool_size=pool_size, echo=echo) if replica_url else None
         )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(self.replica_engine or self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.replica_engine or self.engine, expire_on_commit=False
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -161,10 +163,12 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 if self.is_postgres:
-                    conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}"))
+                    conn.execute(
+                        text(f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}")
+                    )
                 conn.execute(text("SELECT 1"))
             return True
-        except Exception:  # noqa: BLE001 - health reports any failure as disconnected
+        except Exception:
             return False
 
     def dispose(self) -> None:

@@ -70,7 +70,9 @@ class EmlFileMailer:
 
 
 class SendGridMailer:
-    def __init__(self, api_key: str, from_email: str, host: str = "https://api.sendgrid.com") -> None:
+    def __init__(
+        self, api_key: str, from_email: str, host: str = "https://api.sendgrid.com"
+    ) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.from_email = from_email
 
@@ -84,7 +86,9 @@ class SendGridMailer:
             raise RuntimeError(f"SendGrid answered {response.status_code}")
 
 
-def queue_email(session: Session, tables: BusTables, cipher: FieldCipher, message: OutgoingEmail) -> str:
+def queue_email(
+    session: Session, tables: BusTables, cipher: FieldCipher, message: OutgoingEmail
+) -> str:
     message_id = str(uuid.uuid4())
     now = utcnow()
     session.execute(
@@ -118,12 +122,16 @@ def deliver_due_mail(
             try:
                 message = OutgoingEmail(**json.loads(cipher.decrypt_text(row.message, _MAIL_AAD)))
                 mailer.send(message)
-            except Exception as exc:  # noqa: BLE001 - the mail backend's failures are retried
+            except Exception as exc:
                 log.warning("mail.send_failed", seq=row.seq, error=type(exc).__name__)
                 session.execute(
                     update(mail)
                     .where(mail.c.seq == row.seq)
-                    .values(attempts=row.attempts + 1, available_at=now + backoff(row.attempts), last_error=str(exc)[:2000])
+                    .values(
+                        attempts=row.attempts + 1,
+                        available_at=now + backoff(row.attempts),
+                        last_error=str(exc)[:2000],
+                    )
                 )
                 continue
             session.execute(update(mail).where(mail.c.seq == row.seq).values(sent_at=utcnow()))

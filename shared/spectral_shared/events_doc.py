@@ -17,15 +17,23 @@ def render_catalog(components: dict[str, Component], settings: Settings) -> str:
     subscriptions = [s for c in components.values() for s in Runtime(c, settings).subscriptions]
     lines = [BEGIN, "", "### Event types", ""]
     lines += ["| type | producer | consumers (queue) | description |", "|---|---|---|---|"]
-    event_types = sorted((t for c in components.values() for t in c.events.types.values()), key=lambda t: t.name)
+    event_types = sorted(
+        (t for c in components.values() for t in c.events.types.values()), key=lambda t: t.name
+    )
     for event_type in event_types:
         consumers = ", ".join(
-            f"`{s.name}`" for s in subscriptions if any(routing_key_matches(b, event_type.name) for b in s.bindings)
+            f"`{s.name}`"
+            for s in subscriptions
+            if any(routing_key_matches(b, event_type.name) for b in s.bindings)
         )
-        lines.append(f"| `{event_type.name}` | {event_type.producer} | {consumers or '-'} | {event_type.description} |")
+        lines.append(
+            f"| `{event_type.name}` | {event_type.producer} | {consumers or '-'} | {event_type.description} |"
+        )
     lines += ["", "### Consumer queues", "", "| queue | bound to |", "|---|---|"]
     for subscription in sorted(subscriptions, key=lambda s: s.name):
-        lines.append(f"| `{subscription.name}` | {', '.join(f'`{b}`' for b in subscription.bindings)} |")
+        lines.append(
+            f"| `{subscription.name}` | {', '.join(f'`{b}`' for b in subscription.bindings)} |"
+        )
     lines += ["", "### Payload schemas (`data`)", ""]
     for event_type in event_types:
         schema = event_type.json_schema()

@@ -15,7 +15,9 @@ import redis
 
 class KeyValueStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
-    def set(self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False) -> bool: ...
+    def set(
+        self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False
+    ) -> bool: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
 
@@ -38,7 +40,9 @@ class MemoryStore:
         with self._lock:
             return self._live(key)
 
-    def set(self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False) -> bool:
+    def set(
+        self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False
+    ) -> bool:
         with self._lock:
             if only_if_absent and self._live(key) is not None:
                 return False
@@ -62,7 +66,9 @@ class RedisStore:
         value = self.client.get(self.prefix + key)
         return value if isinstance(value, bytes) else None
 
-    def set(self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False) -> bool:
+    def set(
+        self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False
+    ) -> bool:
         return bool(self.client.set(self.prefix + key, value, ex=ttl_seconds, nx=only_if_absent))
 
     def delete(self, key: str) -> None:

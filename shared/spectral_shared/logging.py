@@ -89,7 +89,7 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)
 
 
 def bind_context(**values: Any) -> None:

@@ -10,9 +10,7 @@ http_request_duration = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-outbox_pending = Gauge(
-    "spectral_outbox_pending", "Outbox rows not yet published.", ["service"]
-)
+outbox_pending = Gauge("spectral_outbox_pending", "Outbox rows not yet published.", ["service"])
 outbox_lag = Gauge(
     "spectral_outbox_lag_seconds",
     "Age of the oldest unpublished outbox row (0 when the outbox is drained).",

@@ -8,7 +8,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, load_app: Callable[[], Any], options: dict[str, Any]) -> None:
         self._load_app = load_app
         self._options = options
@@ -23,7 +23,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._load_app()
 
 
-def serve_gunicorn(load_app: Callable[[], Any], *, bind: str, workers: int, threads: int, log_level: str) -> None:
+def serve_gunicorn(
+    load_app: Callable[[], Any], *, bind: str, workers: int, threads: int, log_level: str
+) -> None:
     _Gunicorn(
         load_app,
         {

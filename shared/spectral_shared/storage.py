@@ -22,7 +22,9 @@ def _safe_key(key: str) -> str:
 
 
 class ObjectStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None: ...
     def get(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
@@ -73,7 +75,9 @@ class S3ObjectStore:
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
+            ),
         )
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
@@ -98,7 +102,9 @@ class S3ObjectStore:
     def presigned_url(self, key: str, expires_seconds: int = 900) -> str:
         return str(
             self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": _safe_key(key)}, ExpiresIn=expires_seconds
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": _safe_key(key)},
+                ExpiresIn=expires_seconds,
             )
         )
 
@@ -106,5 +112,5 @@ class S3ObjectStore:
         try:
             self.client.head_bucket(Bucket=self.bucket)
             return True
-        except Exception:  # noqa: BLE001 - health reports any failure
+        except Exception:
             return False

@@ -7,8 +7,7 @@ from pathlib import Path
 from spectral_audit.event_types import catalog
 from spectral_audit.events import subscriptions
 from spectral_audit.models import Base, bus
-from spectral_shared.component import Component, Runtime
-
+from spectral_shared.component import Component
 
 component = Component(
     name="audit",

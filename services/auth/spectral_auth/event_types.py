@@ -40,10 +40,14 @@ class LoginFailed(EventData):
 
 
 ORGANIZATION_CREATED = catalog.define(
-    "auth.organization.created", OrganizationCreated, "An organization registered (health system or vendor)."
+    "auth.organization.created",
+    OrganizationCreated,
+    "An organization registered (health system or vendor).",
 )
 USER_REGISTERED = catalog.define(
-    "auth.user.registered", UserRegistered, "A user account was created, pending e-mail verification."
+    "auth.user.registered",
+    UserRegistered,
+    "A user account was created, pending e-mail verification.",
 )
 USER_EMAIL_VERIFIED = catalog.define(
     "auth.user.email_verified", UserEmailVerified, "A user proved they own their e-mail address."

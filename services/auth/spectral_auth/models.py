@@ -33,7 +33,9 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
-    organization_id: Mapped[str] = mapped_column(UUIDString, ForeignKey("organizations.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(
+        UUIDString, ForeignKey("organizations.id"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
     password_hash: Mapped[str] = mapped_column(String(200))

@@ -20,7 +20,11 @@ _DUMMY_HASH = _hasher.hash("spectral-timing-equaliser-not-a-password")
 @cache
 def common_passwords() -> frozenset[str]:
     text = files("spectral_auth").joinpath("data/common-passwords.txt").read_text()
-    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.strip().lower()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 def password_problems(password: str, *, email: str | None = None) -> list[str]:

@@ -95,7 +95,9 @@ def register(
                 session,
                 bus,
                 ev.ORGANIZATION_CREATED,
-                ev.OrganizationCreated(organization_id=organization.id, name=organization.name, type=organization_type),  # type: ignore[arg-type]
+                ev.OrganizationCreated(
+                    organization_id=organization.id, name=organization.name, type=organization_type
+                ),
                 organization_id=organization.id,
                 actor=actor,
             )
@@ -103,7 +105,9 @@ def register(
                 session,
                 bus,
                 ev.USER_REGISTERED,
-                ev.UserRegistered(user_id=user.id, email=user.email, name=user.name, role=user.role),
+                ev.UserRegistered(
+                    user_id=user.id, email=user.email, name=user.name, role=user.role
+                ),
                 organization_id=organization.id,
                 actor=actor,
             )
@@ -167,7 +171,7 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
                 bus,
                 ev.LOGIN_FAILED,
                 ev.LoginFailed(
-                    reason=reason,  # type: ignore[arg-type]
+                    reason=reason,
                     user_id=user.id if user else None,
                     email_sha256=None if user else hashlib.sha256(email.encode()).hexdigest(),
                 ),
@@ -212,7 +216,9 @@ def _refusal_reason(user: User | None, password_ok: bool) -> str | None:
     return None
 
 
-def profile(session: Session, *, user_id: str, organization_id: str) -> tuple[User, Organization] | None:
+def profile(
+    session: Session, *, user_id: str, organization_id: str
+) -> tuple[User, Organization] | None:
     user = session.scalars(
         select(User).where(User.id == user_id, User.organization_id == organization_id)
     ).first()

@@ -59,7 +59,10 @@ def create_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
 def current_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
     """The newest unretired key, creating the first one on first use."""
     row = session.scalars(
-        select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
+        select(SigningKey)
+        .where(SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+        .limit(1)
     ).first()
     if row is None:
         return create_signing_key(session, cipher)

@@ -21,6 +21,7 @@ from spectral_shared.context import correlation_id
 from spectral_shared.db import utcnow
 from spectral_shared.tracing import inject_headers
 
+
 class CommitSignal:
     """Wakes every in-process relay after a commit that added outbox rows (relays in other
     processes simply poll). A generation counter means no wake-up is missed between checks."""
@@ -96,7 +97,7 @@ def _signal_after_commit(session: Session) -> None:
         s.info.pop("_outbox_signal", None)
         outbox_committed.notify()
 
-    def after_rollback(s: Session) -> None:
+    def after_rollback(s: Session, _previous: object) -> None:
         s.info.pop("_outbox_signal", None)
 
     sa_event.listen(session, "after_commit", after_commit, once=True)

@@ -3,6 +3,7 @@ has the message in a queue, and an unroutable message is an error, never a silen
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -51,10 +52,8 @@ class Publisher:
 
     def _reset(self) -> None:
         self._producer = None
-        try:
+        with contextlib.suppress(Exception):  # already broken; the next publish reconnects
             self.connection.close()
-        except Exception:  # noqa: BLE001, S110 - already broken; the next publish reconnects
-            pass
 
     def _publish(
         self,
@@ -90,7 +89,9 @@ class Publisher:
                     f"{routing_key} ({message_id}) is unroutable: no queue is bound to it yet"
                 )
 
-    def publish_event(self, body: str, *, event_type: str, message_id: str, headers: Mapping[str, Any]) -> None:
+    def publish_event(
+        self, body: str, *, event_type: str, message_id: str, headers: Mapping[str, Any]
+    ) -> None:
         self._publish(
             body,
             exchange=self.topology.exchange,
@@ -100,10 +101,17 @@ class Publisher:
             mandatory=True,
         )
 
-    def send_to_queue(self, queue: str, body: str, *, message_id: str, headers: Mapping[str, Any]) -> None:
+    def send_to_queue(
+        self, queue: str, body: str, *, message_id: str, headers: Mapping[str, Any]
+    ) -> None:
         """Direct to one queue through the default exchange (retries and dead letters)."""
         self._publish(
-            body, exchange="", routing_key=queue, message_id=message_id, headers=headers, mandatory=True
+            body,
+            exchange="",
+            routing_key=queue,
+            message_id=message_id,
+            headers=headers,
+            mandatory=True,
         )
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from spectral_shared import metrics
 from spectral_shared.bus.outbox import CommitSignal
-from spectral_shared.bus.publisher import PublishError, Publisher
+from spectral_shared.bus.publisher import Publisher, PublishError
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.db import Database, utcnow
 from spectral_shared.failpoints import failpoint
@@ -56,7 +56,14 @@ class Relay:
         published: list[int] = []
         with self.database.session() as session:
             rows = session.execute(
-                select(outbox.c.seq, outbox.c.id, outbox.c.event_type, outbox.c.body, outbox.c.headers, outbox.c.attempts)
+                select(
+                    outbox.c.seq,
+                    outbox.c.id,
+                    outbox.c.event_type,
+                    outbox.c.body,
+                    outbox.c.headers,
+                    outbox.c.attempts,
+                )
                 .where(outbox.c.published_at.is_(None), outbox.c.available_at <= now)
                 .order_by(outbox.c.seq)
                 .limit(self.batch_size)
@@ -72,7 +79,12 @@ class Relay:
                     )
                 except PublishError as exc:
                     metrics.publish_failures.labels(self.service).inc()
-                    log.warning("outbox.publish_failed", event_id=row.id, event_type=row.event_type, error=str(exc))
+                    log.warning(
+                        "outbox.publish_failed",
+                        event_id=row.id,
+                        event_type=row.event_type,
+                        error=str(exc),
+                    )
                     session.execute(
                         update(outbox)
                         .where(outbox.c.seq == row.seq)
@@ -97,7 +109,9 @@ class Relay:
         outbox = self.tables.outbox
         with self.database.session() as session:
             pending, oldest = session.execute(
-                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+                select(func.count(), func.min(outbox.c.created_at)).where(
+                    outbox.c.published_at.is_(None)
+                )
             ).one()
         metrics.outbox_pending.labels(self.service).set(pending)
         if oldest is not None and oldest.tzinfo is None:
@@ -112,7 +126,9 @@ class Relay:
             done += work()
         return done
 
-    def run(self, stop: threading.Event, poll_interval: float, wake: CommitSignal | None = None) -> None:
+    def run(
+        self, stop: threading.Event, poll_interval: float, wake: CommitSignal | None = None
+    ) -> None:
         log.info("relay.started", service=self.service)
         ticks = 0
         seen = wake.generation if wake is not None else 0
@@ -122,7 +138,7 @@ class Relay:
                 ticks += 1
                 if ticks % 20 == 0:
                     self.measure_lag()
-            except Exception:  # noqa: BLE001 - a database or broker outage must not end the relay
+            except Exception:
                 log.exception("relay.iteration_failed", service=self.service)
                 busy = False
                 stop.wait(min(poll_interval * 10, 5))

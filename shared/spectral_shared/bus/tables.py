@@ -8,7 +8,6 @@ from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Tab
 
 from spectral_shared.db import UTCDateTime
 
-
 # 64-bit on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -35,7 +34,9 @@ def bus_tables(metadata: MetaData) -> BusTables:
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
     )
-    Index("ix_outbox_pending", outbox.c.available_at, postgresql_where=outbox.c.published_at.is_(None))
+    Index(
+        "ix_outbox_pending", outbox.c.available_at, postgresql_where=outbox.c.published_at.is_(None)
+    )
     inbox = Table(
         "inbox",
         metadata,

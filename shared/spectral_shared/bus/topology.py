@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kombu import Exchange, Queue, binding
 from sqlalchemy.orm import Session
@@ -93,11 +94,12 @@ class Topology:
         queues = [self.main_queue(subscription), self.dead_letter_queue(subscription)]
         if not self.memory:  # the in-process broker retries with timers instead of TTL queues
             queues += [
-                self.retry_queue(subscription, tier) for tier in range(1, len(self.retry_delays) + 1)
+                self.retry_queue(subscription, tier)
+                for tier in range(1, len(self.retry_delays) + 1)
             ]
         return queues
 
-    def declare(self, channel: object, subscriptions: list[Subscription]) -> None:
+    def declare(self, channel: Any, subscriptions: list[Subscription]) -> None:
         self.exchange(channel).declare()
         for subscription in subscriptions:
             for queue in self.queues_for(subscription):

@@ -66,18 +66,22 @@ class EventConsumer:
                 processed_at=utcnow(),
             )
             .on_conflict_do_nothing()
+            # RETURNING, not rowcount: drivers report -1 for INSERT ... ON CONFLICT DO NOTHING.
+            .returning(self.tables.inbox.c.message_id)
         )
 
-    def handle(self, subscription: Subscription, envelope: Envelope) -> Literal["handled", "duplicate"]:
+    def handle(
+        self, subscription: Subscription, envelope: Envelope
+    ) -> Literal["handled", "duplicate"]:
         with self.database.session() as session:
-            inserted = session.execute(self._insert_inbox(subscription.name, envelope)).rowcount
-            if not inserted:
+            inserted = session.execute(self._insert_inbox(subscription.name, envelope)).scalar()
+            if inserted is None:
                 return "duplicate"
             subscription.handler(session, envelope)
         return "handled"
 
 
-class Worker(ConsumerMixin):  # type: ignore[misc]
+class Worker(ConsumerMixin):
     def __init__(
         self,
         broker_url: str,
@@ -118,9 +122,13 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
             for sub in self.subscriptions
         ]
 
-    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+    ) -> None:
         self.ready.set()
-        log.info("worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions])
+        log.info(
+            "worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions]
+        )
 
     def on_iteration(self) -> None:
         now = time.monotonic()
@@ -137,7 +145,9 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
             envelope = Envelope.model_validate(body if isinstance(body, dict) else json.loads(body))
         except (ValidationError, ValueError, TypeError) as exc:
             # A malformed envelope will never succeed: park it at once.
-            self._dead_letter(subscription, body, message_id, headers, f"invalid envelope: {exc}", attempts=0)
+            self._dead_letter(
+                subscription, body, message_id, headers, f"invalid envelope: {exc}", attempts=0
+            )
             message.ack()
             self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
             return
@@ -154,7 +164,10 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
             f"consume {envelope.type}",
             context=extract_context(headers),
             kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": subscription.name},
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": subscription.name,
+            },
         )
         started = time.perf_counter()
         try:
@@ -163,7 +176,7 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
                 try:
                     outcome: Outcome = self.consumer.handle(subscription, envelope)
                     error = None
-                except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+                except Exception as exc:
                     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                     log.warning("worker.handler_failed", error=error)
                     outcome = self._retry_or_park(subscription, envelope, body, headers, error)
@@ -175,21 +188,32 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
             raise
         finally:
             correlation_id.reset(token)
-            metrics.handler_duration.labels(subscription.name).observe(time.perf_counter() - started)
+            metrics.handler_duration.labels(subscription.name).observe(
+                time.perf_counter() - started
+            )
         metrics.messages_consumed.labels(subscription.name, outcome).inc()
         self._notify(Delivery(subscription.name, str(envelope.id), envelope.type, outcome, error))
 
     def _retry_or_park(
-        self, subscription: Subscription, envelope: Envelope, body: Any, headers: dict[str, Any], error: str
+        self,
+        subscription: Subscription,
+        envelope: Envelope,
+        body: Any,
+        headers: dict[str, Any],
+        error: str,
     ) -> Outcome:
         attempts = int(headers.get("x-attempts", 0)) + 1
         raw = body if isinstance(body, str) else json.dumps(body)
         if attempts > len(self.topology.retry_delays):
-            self._dead_letter(subscription, raw, str(envelope.id), headers, error, attempts=attempts)
+            self._dead_letter(
+                subscription, raw, str(envelope.id), headers, error, attempts=attempts
+            )
             return "dead_lettered"
         retry_headers = {**headers, "x-attempts": attempts, "x-last-error": error[:1000]}
         if self.topology.memory:
-            self._retry_later_in_process(subscription, raw, str(envelope.id), retry_headers, attempts)
+            self._retry_later_in_process(
+                subscription, raw, str(envelope.id), retry_headers, attempts
+            )
         else:
             self.publisher.send_to_queue(
                 self.topology.retry_queue_name(subscription, attempts),
@@ -200,7 +224,12 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
         return "retried"
 
     def _retry_later_in_process(
-        self, subscription: Subscription, raw: str, message_id: str, headers: dict[str, Any], attempts: int
+        self,
+        subscription: Subscription,
+        raw: str,
+        message_id: str,
+        headers: dict[str, Any],
+        attempts: int,
     ) -> None:
         delay = self.topology.retry_delays[attempts - 1]
         publisher = Publisher(self.topology.settings.broker_url, self.topology)
@@ -208,7 +237,10 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
         def resend() -> None:
             try:
                 publisher.send_to_queue(
-                    self.topology.queue_name(subscription), raw, message_id=message_id, headers=headers
+                    self.topology.queue_name(subscription),
+                    raw,
+                    message_id=message_id,
+                    headers=headers,
                 )
             finally:
                 publisher.close()
@@ -243,7 +275,12 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
             },
         )
         metrics.dead_letters.labels(subscription.name).inc()
-        log.error("worker.dead_lettered", consumer=subscription.name, message_id=message_id, error=error[:500])
+        log.error(
+            "worker.dead_lettered",
+            consumer=subscription.name,
+            message_id=message_id,
+            error=error[:500],
+        )
 
     def _notify(self, delivery: Delivery) -> None:
         for observer in list(self.observers):
@@ -256,7 +293,7 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
                     name = self.topology.queue_name(sub)
                     _, ready, _ = channel.queue_declare(name, passive=True)
                     metrics.queue_depth.labels(name).set(ready)
-        except Exception:  # noqa: BLE001 - metrics are best effort
+        except Exception:
             log.debug("worker.queue_depth_unavailable")
 
     def stop(self) -> None:

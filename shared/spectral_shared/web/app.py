@@ -46,7 +46,11 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
             f"{request.method} {request.url_rule.rule if request.url_rule else request.path}",
             context=extract_context(dict(request.headers)),
             kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "url.path": request.path, "spectral.service": service},
+            attributes={
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "spectral.service": service,
+            },
         )
         g.span = span
         g.span_token = trace.use_span(span, end_on_exit=False)
@@ -59,7 +63,9 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
         response.headers.setdefault("Cache-Control", "no-store")
         rule = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.http_request_duration.labels(service, request.method, rule, str(response.status_code)).observe(elapsed)
+        metrics.http_request_duration.labels(
+            service, request.method, rule, str(response.status_code)
+        ).observe(elapsed)
         span = g.get("span")
         if span is not None:
             span.set_attribute("http.response.status_code", response.status_code)
@@ -96,7 +102,9 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
         headers = {}
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-        return Problem(status, exc.name, detail=detail, headers=headers).response(instance=request.path)
+        return Problem(status, exc.name, detail=detail, headers=headers).response(
+            instance=request.path
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

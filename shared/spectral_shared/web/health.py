@@ -21,7 +21,7 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 def _with_timeout(check: Callable[[], bool], timeout: float) -> bool:
     try:
         return bool(_pool.submit(check).result(timeout=timeout))
-    except (FutureTimeout, Exception):  # noqa: BLE001 - any failure is "down"
+    except (FutureTimeout, Exception):
         return False
 
 
@@ -59,7 +59,9 @@ def broker_check(url: str) -> Callable[[], bool]:
 
 def health_report(checks: dict[str, Callable[[], bool]]) -> tuple[dict[str, Any], int]:
     """``{"status", "timestamp", "uptime", "database", "checks"}`` and 200, or 503 if anything is down."""
-    futures = {name: _pool.submit(_with_timeout, check, CHECK_TIMEOUT) for name, check in checks.items()}
+    futures = {
+        name: _pool.submit(_with_timeout, check, CHECK_TIMEOUT) for name, check in checks.items()
+    }
     results = {name: ("up" if future.result() else "down") for name, future in futures.items()}
     healthy = all(v == "up" for v in results.values())
     body = {

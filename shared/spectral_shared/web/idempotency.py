@@ -30,7 +30,11 @@ def idempotent(scope: str) -> Callable[[Callable[P, Any]], Callable[P, Response]
             if key is None:
                 return current_app.make_response(view(*args, **kwargs))
             if not 1 <= len(key) <= 255 or not key.isprintable():
-                raise Problem(400, "Invalid Idempotency-Key", detail="Use 1 to 255 printable characters, e.g. a UUID.")
+                raise Problem(
+                    400,
+                    "Invalid Idempotency-Key",
+                    detail="Use 1 to 255 printable characters, e.g. a UUID.",
+                )
             store = current_app.extensions["spectral"].kv
             identity = g.get("identity")
             tenant = identity.organization_id if identity else "anonymous"
@@ -57,7 +61,9 @@ def idempotent(scope: str) -> Callable[[Callable[P, Any]], Callable[P, Response]
                 "fingerprint": fingerprint,
                 "status": response.status_code,
                 "body": response.get_data(as_text=True),
-                "headers": {k: v for k, v in response.headers.items() if k in ("Content-Type", "Location")},
+                "headers": {
+                    k: v for k, v in response.headers.items() if k in ("Content-Type", "Location")
+                },
             }
             store.set(slot, json.dumps(record).encode(), ttl_seconds=STORE_SECONDS)
             return response

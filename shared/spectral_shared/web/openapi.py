@@ -57,7 +57,9 @@ class Operation:
 
 
 class ApiDoc:
-    def __init__(self, service: str, title: str, version: str = "1.0.0", description: str = "") -> None:
+    def __init__(
+        self, service: str, title: str, version: str = "1.0.0", description: str = ""
+    ) -> None:
         self.service = service
         self.title = title
         self.version = version
@@ -116,7 +118,14 @@ class ApiDoc:
                     query_schema = op.query.model_json_schema()
                     required = set(query_schema.get("required", []))
                     for name, prop in query_schema.get("properties", {}).items():
-                        params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+                        params.append(
+                            {
+                                "name": name,
+                                "in": "query",
+                                "required": name in required,
+                                "schema": prop,
+                            }
+                        )
                 if params:
                     entry["parameters"] = params
                 if op.request is not None:
@@ -130,13 +139,19 @@ class ApiDoc:
                     if status >= 400:
                         entry["responses"][str(status)] = {
                             "description": model if isinstance(model, str) else "Problem",
-                            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {"$ref": "#/components/schemas/Problem"}
+                                }
+                            },
                         }
                     elif model is None or isinstance(model, str):
                         entry["responses"][str(status)] = {"description": model or "No content"}
                     else:
                         entry["responses"][str(status)] = {
-                            "description": model.__doc__.strip().splitlines()[0] if model.__doc__ else "OK",
+                            "description": model.__doc__.strip().splitlines()[0]
+                            if model.__doc__
+                            else "OK",
                             "content": {"application/json": {"schema": ref(model)}},
                         }
                 paths.setdefault(path, {})[method.lower()] = entry
@@ -146,6 +161,8 @@ class ApiDoc:
             "paths": paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                },
             },
         }

@@ -42,7 +42,9 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse_json_body(model: type[M]) -> M:
-    if not request.mimetype or request.mimetype not in ("application/json",) and not request.mimetype.endswith("+json"):
+    if not request.mimetype or (
+        request.mimetype not in ("application/json",) and not request.mimetype.endswith("+json")
+    ):
         raise Problem(
             415,
             "Unsupported media type",
@@ -53,9 +55,19 @@ def parse_json_body(model: type[M]) -> M:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "Malformed JSON", detail=f"The body is not valid JSON: {exc}", type_slug="malformed-json") from exc
+        raise Problem(
+            400,
+            "Malformed JSON",
+            detail=f"The body is not valid JSON: {exc}",
+            type_slug="malformed-json",
+        ) from exc
     if not isinstance(data, dict):
-        raise Problem(400, "Malformed JSON", detail="The body must be a JSON object.", type_slug="malformed-json")
+        raise Problem(
+            400,
+            "Malformed JSON",
+            detail="The body must be a JSON object.",
+            type_slug="malformed-json",
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:

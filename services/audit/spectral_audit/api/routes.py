@@ -59,11 +59,25 @@ def _decode_cursor(cursor: str) -> int:
             raise TypeError
         return value
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise Problem(400, "Invalid cursor", detail="Pass next_cursor from a previous page as is.", type_slug="invalid-cursor") from None
+        raise Problem(
+            400,
+            "Invalid cursor",
+            detail="Pass next_cursor from a previous page as is.",
+            type_slug="invalid-cursor",
+        ) from None
 
 
 @bp.get("/api/v1/audit/events")
-@api.operation("List the organization's audit entries, newest first", query=ListQuery, responses={200: EntryPage, 400: "Bad query", 401: "Not signed in", 403: "Role lacks audit_log:read"})
+@api.operation(
+    "List the organization's audit entries, newest first",
+    query=ListQuery,
+    responses={
+        200: EntryPage,
+        400: "Bad query",
+        401: "Not signed in",
+        403: "Role lacks audit_log:read",
+    },
+)
 @requires("audit_log:read")
 def list_events() -> Response:
     query = parse_query(ListQuery)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 
@@ -13,11 +21,13 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class RegisterRequest(Request):
-    organization_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    organization_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)
+    ]
     organization_type: Literal["health_system", "vendor"]
     name: Name
     email: EmailStr

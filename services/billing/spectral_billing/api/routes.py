@@ -4,5 +4,9 @@ from flask import Blueprint
 
 from spectral_shared.web.openapi import ApiDoc
 
-api = ApiDoc("billing", "Spectral billing", description="Plans, Stripe subscriptions, usage and entitlements.")
+api = ApiDoc(
+    "billing",
+    "Spectral billing",
+    description="Plans, Stripe subscriptions, usage and entitlements.",
+)
 bp = Blueprint("billing", __name__)

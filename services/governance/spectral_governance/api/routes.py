@@ -4,5 +4,9 @@ from flask import Blueprint
 
 from spectral_shared.web.openapi import ApiDoc
 
-api = ApiDoc("governance", "Spectral governance", description="AI-system inventory, control catalogs, telemetry, violations, actions, alerts and scores.")
+api = ApiDoc(
+    "governance",
+    "Spectral governance",
+    description="AI-system inventory, control catalogs, telemetry, violations, actions, alerts and scores.",
+)
 bp = Blueprint("governance", __name__)

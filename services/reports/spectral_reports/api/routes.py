@@ -4,5 +4,9 @@ from flask import Blueprint
 
 from spectral_shared.web.openapi import ApiDoc
 
-api = ApiDoc("reports", "Spectral reports", description="Compliance reports, executive summaries and evidence packages.")
+api = ApiDoc(
+    "reports",
+    "Spectral reports",
+    description="Compliance reports, executive summaries and evidence packages.",
+)
 bp = Blueprint("reports", __name__)

@@ -1,0 +1,157 @@
+"""Cross-service test helpers: a client that walks the slice over HTTP, free ports, waiting for
+processes to serve. The gateway package composes every service, so these live here."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from spectral_shared.testing import verification_token, wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SliceClient:
+    """Walks the first vertical slice over real HTTP."""
+
+    base_url: str
+    mail_dir: Path
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
+        return requests.post(self.base_url + path, json=body, timeout=30, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(self.base_url + path, headers=headers, timeout=30, **kwargs)
+
+    def register(
+        self, email: str, password: str = "correct horse battery staple", org: str = "Mercy General"
+    ) -> dict[str, Any]:
+        response = self.post(
+            "/api/v1/auth/register",
+            {
+                "organization_name": org,
+                "organization_type": "health_system",
+                "name": "Ada Admin",
+                "email": email,
+                "password": password,
+            },
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def verify(self, email: str) -> None:
+        token = wait_until(
+            lambda: _token_or_none(self.mail_dir, email), what=f"the verification e-mail to {email}"
+        )
+        response = self.get(f"/api/v1/auth/verify-email?token={token}")
+        assert response.status_code == 200, response.text
+
+    def login(self, email: str, password: str = "correct horse battery staple") -> str:
+        response = self.post("/api/v1/auth/login", {"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def onboard(self, email: str, org: str = "Mercy General") -> tuple[dict[str, Any], str]:
+        created = self.register(email, org=org)
+        self.verify(email)
+        return created, self.login(email)
+
+    def audit_actions(self, token: str, at_least: int, **params: Any) -> list[dict[str, Any]]:
+        def page() -> list[dict[str, Any]] | None:
+            response = self.get("/api/v1/audit/events", token, params=params)
+            assert response.status_code == 200, response.text
+            data = response.json()["data"]
+            return data if len(data) >= at_least else None
+
+        return wait_until(page, what=f"{at_least} audit entries")
+
+
+def _token_or_none(mail_dir: Path, email: str) -> str | None:
+    try:
+        return verification_token(mail_dir, email)
+    except AssertionError:
+        return None
+
+
+def wait_for_http(url: str, timeout: float = 60.0, process: Any = None) -> float:
+    """Seconds until ``url`` answers 200; fails early if ``process`` died."""
+    started = time.monotonic()
+
+    def up() -> bool:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(up, timeout=timeout, interval=0.2, what=url)
+    return time.monotonic() - started
+
+
+class Processes:
+    """Real ``spectral`` processes for a test, each logging to its own file, all stopped at exit."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.env = env
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*SPECTRAL, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+        )
+
+    def start(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [*SPECTRAL, *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.running[name] = process
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# The console script of the running interpreter's environment (the same as `.venv/bin/spectral`).
+SPECTRAL = [sys.executable, "-m", "spectral_shared.cli"]

@@ -1,0 +1,42 @@
+"""Process bootstrapping shared by every command that runs a target."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+
+from spectral_shared.component import installed_components
+from spectral_shared.config import ConfigurationError, Settings, load_settings
+from spectral_shared.logging import configure_logging, get_logger
+from spectral_shared.tracing import configure_tracing
+
+log = get_logger("spectral.process")
+
+
+def boot(service: str, services: list[str]) -> Settings:
+    """Settings, logging and tracing for a process; refuses a production config that is unfit."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    configure_tracing(service)
+    components = installed_components()
+    extra = [name for s in services for name in components[s].production_requires]
+    try:
+        settings.ensure_runnable(services, extra)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return settings
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("process.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop

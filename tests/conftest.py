@@ -1,0 +1,32 @@
+"""Cross-service fixtures: the platform running for real on real PostgreSQL, RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from waitress.server import create_server
+
+from spectral_gateway.all_in_one import Platform
+from spectral_gateway.testing import SliceClient, free_port
+from spectral_shared.config import Settings
+
+
+@pytest.fixture
+def live_platform(integration_settings: Settings) -> Iterator[SliceClient]:
+    """Every service in this process on real PostgreSQL, RabbitMQ and Redis, served on a real port."""
+    port = free_port()
+    settings = integration_settings.model_copy(
+        update={"port": port, "base_url": f"http://127.0.0.1:{port}"}
+    )
+    platform = Platform(settings)
+    server = create_server(platform.router(), host="127.0.0.1", port=port, threads=8)
+    platform.start_background()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield SliceClient(f"http://127.0.0.1:{port}", settings.var_dir / "mail")
+    finally:
+        server.close()
+        platform.stop()

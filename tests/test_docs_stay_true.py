@@ -1,0 +1,92 @@
+"""Documentation that code keeps true: the events catalog, the route table, the Procfile, .env.example."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spectral_gateway.routes import ROUTES, SERVICES, route_for
+from spectral_shared.bus.catalog import routing_key_matches
+from spectral_shared.component import Runtime, installed_components
+from spectral_shared.config import Settings
+from spectral_shared.events_doc import BEGIN, END, render_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_docs_events_md_lists_exactly_what_the_code_publishes_and_consumes(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    text = (ROOT / "docs" / "events.md").read_text()
+    documented = text[text.index(BEGIN) : text.index(END) + len(END)] + "\n"
+    generated = render_catalog(installed_components(), settings)
+    assert documented == generated, "docs/events.md is stale: regenerate it with `make events-doc`"
+
+
+def test_every_published_type_has_a_consumer_and_every_binding_matches_a_type(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(var_dir=tmp_path)
+    components = installed_components()
+    types = {name for c in components.values() for name in c.events.types}
+    subscriptions = [s for c in components.values() for s in Runtime(c, settings).subscriptions]
+    for name in types:
+        assert any(routing_key_matches(b, name) for s in subscriptions for b in s.bindings), (
+            f"{name} has no consumer"
+        )
+    for subscription in subscriptions:
+        for binding in subscription.bindings:
+            assert any(routing_key_matches(binding, name) for name in types), (
+                f"{subscription.name} binds {binding}, which nothing publishes"
+            )
+
+
+def test_every_route_a_service_serves_is_sent_to_it_by_the_route_table(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    own_paths = {"/health", "/livez", "/metrics", "/static/<path:filename>"}
+    for name, component in installed_components().items():
+        app = Runtime(component, settings).app()
+        for rule in app.url_map.iter_rules():
+            if rule.rule in own_paths:
+                continue
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"sample-\1", rule.rule)
+            route = route_for(path)
+            assert route is not None and route.service == name, (
+                f"{name} serves {rule.rule}, but the route table sends it to {route}"
+            )
+
+
+def test_the_route_table_prefers_the_most_specific_prefix_and_marks_public_paths() -> None:
+    assert route_for("/api/v1/auth/login") is not None and route_for("/api/v1/auth/login").public  # type: ignore[union-attr]
+    assert route_for("/api/v1/auth/me") is not None and not route_for("/api/v1/auth/me").public  # type: ignore[union-attr]
+    assert route_for("/api/v1/authx") is None  # prefixes match whole path segments only
+    assert route_for("/.well-known/jwks.json/extra") is None
+    assert route_for("/api/v1/audit/events").service == "audit"  # type: ignore[union-attr]
+    assert {r.service for r in ROUTES} == set(SERVICES)
+
+
+def test_the_procfile_runs_every_target_of_every_service_behind_the_router() -> None:
+    procfile = dict(
+        line.split(": ", 1)
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/stack/stack.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    for name in installed_components():
+        for target in ("web", "worker", "relay"):
+            assert procfile[f"{name}-{target}"].startswith(f"spectral {name} {target}")
+        port = re.search(r"--port (\d+)", procfile[f"{name}-web"]).group(1)  # type: ignore[union-attr]
+        assert env[f"{name.upper()}_UPSTREAM"] == f"http://127.0.0.1:{port}"
+    assert "dev-router --port 5000" in procfile["router"]
+
+
+def test_env_example_and_readme_name_every_setting() -> None:
+    names = {name.upper() for name in Settings.model_fields}
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in names:
+        assert re.search(rf"^#?\s*{name}=", example, re.M), f".env.example does not list {name}"
+        assert f"`{name}`" in readme, f"README's variable table does not list {name}"

@@ -1,0 +1,153 @@
+"""The slice through both run shapes as real processes: ``spectral all`` on embedded defaults,
+and the split topology (one process per target) on real PostgreSQL, RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from spectral_gateway.testing import Processes, SliceClient, free_port, wait_for_http
+from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY, BusNamespace
+
+pytestmark = pytest.mark.e2e
+
+# Variables a developer's shell may carry that would move a subprocess off the shape under test.
+_BACKEND_VARS = (
+    "DATABASE_URL",
+    "BROKER_URL",
+    "REDIS_URL",
+    "UPSTASH_REDIS_URL",
+    "SENDGRID_API_KEY",
+    "AWS_S3_BUCKET",
+    "SPECTRAL_ENV",
+    "PORT",
+)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _BACKEND_VARS and not k.endswith("_DATABASE_URL")
+    }
+    env.update({"LOG_LEVEL": "warning", **values})
+    return env
+
+
+def walk_the_slice(client: SliceClient) -> None:
+    created, token = client.onboard("ada@mercy.example")
+    me = client.get("/api/v1/auth/me", token)
+    assert (
+        me.status_code == 200 and me.json()["organization"]["id"] == created["organization"]["id"]
+    )
+    actions = [e["action"] for e in client.audit_actions(token, at_least=4)]
+    assert actions == [
+        "auth.user.logged_in",
+        "auth.user.email_verified",
+        "auth.user.registered",
+        "auth.organization.created",
+    ]
+    _, other = client.onboard("bo@county.example", org="County Health")
+    assert {e["organization_id"] for e in client.audit_actions(other, at_least=4)} != {
+        created["organization"]["id"]
+    }
+
+
+def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_path: Path) -> None:
+    port = free_port()
+    var = tmp_path / "var"
+    with Processes(
+        tmp_path / "logs", clean_env(VAR_DIR=str(var), BASE_URL=f"http://localhost:{port}")
+    ) as processes:
+        process = processes.start("all", "all", "--port", str(port))
+        try:
+            seconds = wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
+            assert seconds < 60
+            walk_the_slice(SliceClient(f"http://127.0.0.1:{port}", var / "mail"))
+        except BaseException:
+            print(processes.logs())
+            raise
+    assert process.returncode == 0, "spectral all did not stop cleanly on SIGTERM"
+    assert sorted(p.name for p in var.glob("*.db")) == [
+        "audit.db",
+        "auth.db",
+        "billing.db",
+        "governance.db",
+        "reports.db",
+    ]
+
+
+@pytest.mark.integration
+def test_the_split_topology_serves_the_slice_on_real_services(
+    tmp_path: Path, empty_pg_url: str, broker_url: str, redis_url: str, bus_namespace: BusNamespace
+) -> None:
+    router, auth, audit = free_port(), free_port(), free_port()
+    var = tmp_path / "var"
+    env = clean_env(
+        DATABASE_URL=empty_pg_url,
+        BROKER_URL=broker_url,
+        REDIS_URL=redis_url,
+        BUS_EXCHANGE=bus_namespace.exchange,
+        BUS_QUEUE_PREFIX=bus_namespace.queue_prefix,
+        ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
+        SESSION_SECRET="split-topology-test-session-secret",
+        VAR_DIR=str(var),
+        BASE_URL=f"http://127.0.0.1:{router}",
+        AUTH_INTERNAL_URL=f"http://127.0.0.1:{auth}",
+        OUTBOX_POLL_INTERVAL="0.1",
+    )
+    with Processes(tmp_path / "logs", env) as processes:
+        try:
+            migrated = processes.run("db", "upgrade")
+            assert migrated.returncode == 0, migrated.stderr.decode()
+            engine = sa.create_engine(
+                empty_pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            )
+            with engine.connect() as conn:
+                schemas = set(
+                    conn.scalars(sa.text("SELECT schema_name FROM information_schema.schemata"))
+                )
+                versions = conn.scalar(sa.text("SELECT version_num FROM audit.alembic_version"))
+            engine.dispose()
+            assert {
+                "auth",
+                "governance",
+                "audit",
+                "billing",
+                "reports",
+            } <= schemas and versions == "0001"
+
+            processes.start("audit-worker", "audit", "worker")
+            processes.start("auth-relay", "auth", "relay")
+            web = [
+                processes.start("auth-web", "auth", "web", "--port", str(auth), "--workers", "1"),
+                processes.start(
+                    "audit-web", "audit", "web", "--port", str(audit), "--workers", "1"
+                ),
+                processes.start(
+                    "router",
+                    "gateway",
+                    "dev-router",
+                    "--port",
+                    str(router),
+                    env={
+                        "AUTH_UPSTREAM": f"http://127.0.0.1:{auth}",
+                        "AUDIT_UPSTREAM": f"http://127.0.0.1:{audit}",
+                    },
+                ),
+            ]
+            for port, process in zip((auth, audit, router), web, strict=True):
+                wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
+            client = SliceClient(f"http://127.0.0.1:{router}", var / "mail")
+            walk_the_slice(client)
+            service_health = client.get("/health").json()
+            assert service_health["status"] == "healthy" and set(service_health["checks"]) == {
+                "auth",
+                "audit",
+            }
+        except BaseException:
+            print(processes.logs())
+            raise
