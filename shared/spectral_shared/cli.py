@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from spectral_shared.bus.topology import Subscription
 from spectral_shared.component import Component, Runtime, installed_components
 from spectral_shared.config import load_settings
 from spectral_shared.logging import configure_logging, get_logger
@@ -77,6 +78,45 @@ def bus_declare() -> None:
             click.echo(
                 f"{name}: {', '.join(topology.queue_name(s) for s in subscriptions) or 'no queues'}"
             )
+
+
+def _subscriptions_by_name() -> dict[str, tuple[Runtime, Subscription]]:
+    settings = load_settings()
+    found: dict[str, tuple[Runtime, Subscription]] = {}
+    for component in installed_components().values():
+        runtime = Runtime(component, settings)
+        for subscription in runtime.subscriptions:
+            found[subscription.name] = (runtime, subscription)
+    return found
+
+
+@bus.command("dead-letters")
+def bus_dead_letters() -> None:
+    """How many messages each consumer's dead-letter queue holds."""
+    from spectral_shared.bus.dead_letters import dead_letter_counts
+
+    for runtime, subscription in _subscriptions_by_name().values():
+        for queue, count in dead_letter_counts(runtime.topology, [subscription]).items():
+            click.echo(
+                f"{queue}: {'not declared (run: spectral bus declare)' if count is None else count}"
+            )
+
+
+@bus.command("replay")
+@click.argument("consumer_queue")
+@click.option("--limit", type=int, default=None, help="At most this many messages (default: all).")
+def bus_replay(consumer_queue: str, limit: int | None) -> None:
+    """Move parked messages of CONSUMER_QUEUE (e.g. audit.log) back to it, once the cause is fixed."""
+    from spectral_shared.bus.dead_letters import replay_dead_letters
+
+    found = _subscriptions_by_name()
+    if consumer_queue not in found:
+        raise click.BadParameter(
+            f"no consumer queue {consumer_queue!r}; known: {', '.join(sorted(found)) or 'none'}"
+        )
+    runtime, subscription = found[consumer_queue]
+    moved = replay_dead_letters(runtime.topology, subscription, limit)
+    click.echo(f"{consumer_queue}: {moved} message(s) replayed")
 
 
 @cli.group()

@@ -226,14 +226,16 @@ class Settings(BaseSettings):
                 stored.setdefault(name, make())
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(stored, indent=2))
-            tmp.chmod(0o600)
+            # Created 0600 from the start: never world-readable, not even for a moment.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(stored, indent=2))
             tmp.replace(path)
         return stored
 
     def secret(self, name: Literal["SESSION_SECRET", "ENCRYPTION_KEY"]) -> str:
         value = {"SESSION_SECRET": self.session_secret, "ENCRYPTION_KEY": self.encryption_key}[name]
-        if value is not None:
+        if value is not None and not _blank(value):
             return value.get_secret_value()
         if self.is_production:
             raise ConfigurationError(f"{name} is required when SPECTRAL_ENV=production")
@@ -245,9 +247,9 @@ class Settings(BaseSettings):
         """Everything that makes this configuration unfit for production, in words an operator acts on."""
         problems: list[str] = []
         for name in ("SESSION_SECRET", "ENCRYPTION_KEY"):
-            if getattr(self, name.lower()) is None:
+            if _blank(getattr(self, name.lower())):
                 problems.append(f"{name} is missing (generate with: openssl rand -base64 32)")
-        if self.encryption_key is not None:
+        if self.encryption_key is not None and not _blank(self.encryption_key):
             try:
                 if (
                     len(base64.b64decode(self.encryption_key.get_secret_value(), validate=True))
@@ -274,10 +276,10 @@ class Settings(BaseSettings):
             problems.append("BASE_URL must be https:// in production")
         if self.cookie_secure is False:
             problems.append("COOKIE_SECURE must not be false in production")
-        if self.sendgrid_api_key is None:
+        if _blank(self.sendgrid_api_key):
             problems.append("SENDGRID_API_KEY is missing (e-mail would only be written to files)")
         for name in extra_required:
-            if getattr(self, name.lower(), None) in (None, ""):
+            if _blank(getattr(self, name.lower(), None)):
                 problems.append(f"{name} is missing")
         return problems
 
@@ -289,6 +291,13 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "refusing to start with SPECTRAL_ENV=production:\n  - " + "\n  - ".join(problems)
             )
+
+
+def _blank(value: object) -> bool:
+    """Unset, or set to nothing (``SESSION_SECRET=`` in an env file)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def load_settings(**overrides: object) -> Settings:

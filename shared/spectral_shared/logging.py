@@ -31,6 +31,8 @@ def _redact_value(key: str, value: Any) -> Any:
         return REDACTED
     if isinstance(value, Mapping):
         return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(key, item) for item in value]
     return value
 
 

@@ -16,7 +16,8 @@ class ObjectNotFound(KeyError):
 
 def _safe_key(key: str) -> str:
     path = PurePosixPath(key)
-    if path.is_absolute() or ".." in path.parts or not key:
+    # "." and "./" name the store's root itself, not an object in it.
+    if not key or path.is_absolute() or not path.parts or {"..", "."} & set(key.split("/")):
         raise ValueError(f"unsafe object key {key!r}")
     return str(path)
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
+    SimpleSpanProcessor,
     SpanExporter,
 )
 
@@ -42,9 +43,12 @@ def _exporter_from_env() -> SpanExporter | None:
 
 
 def configure_tracing(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
-    """Install the process's tracer provider once; later calls return it (one process, one provider)."""
+    """Install the process's tracer provider once; later calls return it (one process, one
+    provider), adding ``exporter`` to it if one is given."""
     global _provider
     if _provider is not None:
+        if exporter is not None:
+            _provider.add_span_processor(SimpleSpanProcessor(exporter))
         return _provider
     name = os.environ.get("OTEL_SERVICE_NAME", f"spectral-{service_name}")
     provider = TracerProvider(resource=Resource.create({"service.name": name}))

@@ -212,3 +212,44 @@ def test_redelivery_is_harmless(audit: Runtime) -> None:
     assert fire(audit, "audit.log", envelope) == "handled"
     assert fire(audit, "audit.log", envelope) == "duplicate"
     assert audit_count(audit) == 1
+
+
+def test_dead_letters_replay_once_the_cause_is_fixed(
+    auth: Runtime, integration_settings: Settings, bus_namespace: BusNamespace
+) -> None:
+    from spectral_shared.bus.dead_letters import dead_letter_counts, replay_dead_letters
+
+    broken = {"yes": True}
+    handled: list[str] = []
+
+    def handler(_session: Any, envelope: Envelope) -> None:
+        if broken["yes"]:
+            raise RuntimeError("downstream outage")
+        handled.append(str(envelope.id))
+
+    subscription = Subscription("test", "dlq", ("auth.user.*",), handler)
+    topology = Topology(integration_settings)
+    bus_namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
+    worker = Worker(
+        integration_settings.broker_url,
+        topology,
+        auth.database,
+        auth.component.tables,
+        [subscription],
+    )
+    with running_worker(worker) as (_, deliveries), running_relay(auth):
+        parked = [emit(auth, f"user-{i}") for i in range(3)]
+        deliveries.wait_for(lambda d: d.outcome == "dead_lettered", count=3)
+        assert dead_letter_counts(topology, [subscription]) == {
+            topology.dead_letter_queue_name(subscription): 3
+        }
+
+        broken["yes"] = False
+        assert replay_dead_letters(topology, subscription, limit=2) == 2
+        assert replay_dead_letters(topology, subscription) == 1
+        for envelope in parked:
+            deliveries.wait_handled(str(envelope.id))
+    assert sorted(handled) == sorted(str(e.id) for e in parked)
+    assert dead_letter_counts(topology, [subscription]) == {
+        topology.dead_letter_queue_name(subscription): 0
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -268,7 +269,7 @@ def test_idempotency_key_replays_the_first_registration(
     client: FlaskClient, auth_runtime: Runtime, registration: Registration
 ) -> None:
     body = registration()
-    headers = {"Idempotency-Key": "5b8e6c1e-5c55-4a4e-9a43-2f1f4d0b8d11"}
+    headers = {"Idempotency-Key": str(uuid.uuid4())}  # Redis outlives test runs
     first = client.post("/api/v1/auth/register", json=body, headers=headers)
     second = client.post("/api/v1/auth/register", json=body, headers=headers)
     assert first.status_code == second.status_code == 201

@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,14 +13,28 @@ from kombu import Connection
 PROCESS_STARTED = time.monotonic()
 CHECK_TIMEOUT = 3.0
 
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
+def _run_checks(checks: dict[str, Callable[[], bool]], timeout: float) -> dict[str, bool]:
+    """Run every check on its own daemon thread under one shared deadline. A check that has not
+    answered by then counts as down; a hung one holds only its own thread, never a shared pool,
+    so it cannot starve or block later reports."""
+    results: dict[str, bool] = {}
+    finished = {name: threading.Event() for name in checks}
 
-def _with_timeout(check: Callable[[], bool], timeout: float) -> bool:
-    try:
-        return bool(_pool.submit(check).result(timeout=timeout))
-    except (FutureTimeout, Exception):
-        return False
+    def run(name: str, check: Callable[[], bool]) -> None:
+        try:
+            results[name] = bool(check())
+        except Exception:
+            results[name] = False
+        finally:
+            finished[name].set()
+
+    for name, check in checks.items():
+        threading.Thread(target=run, args=(name, check), name=f"health-{name}", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    for event in finished.values():
+        event.wait(max(0.0, deadline - time.monotonic()))
+    return {name: finished[name].is_set() and results.get(name, False) for name in checks}
 
 
 class CachedCheck:
@@ -59,10 +71,9 @@ def broker_check(url: str) -> Callable[[], bool]:
 
 def health_report(checks: dict[str, Callable[[], bool]]) -> tuple[dict[str, Any], int]:
     """``{"status", "timestamp", "uptime", "database", "checks"}`` and 200, or 503 if anything is down."""
-    futures = {
-        name: _pool.submit(_with_timeout, check, CHECK_TIMEOUT) for name, check in checks.items()
+    results = {
+        name: ("up" if ok else "down") for name, ok in _run_checks(checks, CHECK_TIMEOUT).items()
     }
-    results = {name: ("up" if future.result() else "down") for name, future in futures.items()}
     healthy = all(v == "up" for v in results.values())
     body = {
         "status": "healthy" if healthy else "unhealthy",

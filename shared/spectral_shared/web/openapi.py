@@ -115,7 +115,10 @@ class ApiDoc:
                     for name in rule.arguments
                 ]
                 if op.query is not None:
-                    query_schema = op.query.model_json_schema()
+                    query_schema = op.query.model_json_schema(
+                        ref_template="#/components/schemas/{model}"
+                    )
+                    schemas.update(query_schema.pop("$defs", {}))
                     required = set(query_schema.get("required", []))
                     for name, prop in query_schema.get("properties", {}).items():
                         params.append(

@@ -19,7 +19,8 @@ _MESSAGES = {
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
-    return "/" + "/".join(str(part) for part in loc) if loc else ""
+    """An RFC 6901 JSON Pointer: ``~`` and ``/`` inside a name are escaped as ``~0`` and ``~1``."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -54,7 +55,7 @@ def parse_json_body(model: type[M]) -> M:
     raw = request.get_data(cache=True)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Problem(
             400,
             "Malformed JSON",

@@ -1,0 +1,64 @@
+"""Trace context crosses HTTP and the bus; every service publishes a valid OpenAPI 3.1 document."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from spectral_gateway.testing import SliceClient
+from spectral_shared.component import Runtime, installed_components
+from spectral_shared.config import Settings
+from spectral_shared.testing import wait_until
+from spectral_shared.tracing import configure_tracing
+
+
+@pytest.mark.integration
+def test_a_trace_started_by_a_client_reaches_the_audit_consumer(live_platform: SliceClient) -> None:
+    exporter = InMemorySpanExporter()
+    configure_tracing("tests", exporter=exporter)
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    response = live_platform.post(
+        "/api/v1/auth/register",
+        {
+            "organization_name": "Traced Health",
+            "organization_type": "health_system",
+            "name": "Tia Trace",
+            "email": "tia@traced.example",
+            "password": "correct horse battery staple",
+        },
+        headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+    )
+    assert response.status_code == 201
+
+    def consumer_span() -> list[str] | None:
+        names = [
+            s.name
+            for s in exporter.get_finished_spans()
+            if format(s.context.trace_id, "032x") == trace_id
+        ]
+        return names if "consume auth.user.registered" in names else None
+
+    names = wait_until(consumer_span, what="the audit consumer's span in the client's trace")
+    assert "POST /api/v1/auth/register" in names
+    assert "consume auth.organization.created" in names
+
+
+@pytest.mark.parametrize("service", list(installed_components()))
+def test_every_service_publishes_a_valid_openapi_3_1_document(service: str, tmp_path: Path) -> None:
+    runtime = Runtime(installed_components()[service], Settings(var_dir=tmp_path))
+    response = runtime.app().test_client().get(f"/api/v1/{service}/openapi.json")
+    assert response.status_code == 200
+    document = response.json
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+    if service == "auth":
+        register = document["paths"]["/api/v1/auth/register"]["post"]
+        assert register["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/RegisterRequest"
+        }
+        assert "409" in register["responses"] and "security" not in register
+        assert document["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
