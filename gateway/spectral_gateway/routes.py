@@ -18,10 +18,14 @@ class Route:
     max_body: str = "1m"
     timeout_seconds: int = 30
 
+    @property
+    def exact(self) -> bool:
+        """A file-like prefix (``jwks.json``) matches only itself."""
+        return "." in self.prefix.rsplit("/", 1)[-1]
+
     def matches(self, path: str) -> bool:
-        if self.prefix.endswith((".json", "/")) or "." in self.prefix.rsplit("/", 1)[-1]:
-            return path == self.prefix
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        """The prefix itself, or anything below it at a path-segment boundary."""
+        return path == self.prefix or (not self.exact and path.startswith(self.prefix + "/"))
 
 
 SERVICES = ("auth", "governance", "audit", "billing", "reports")

@@ -253,3 +253,30 @@ def test_dead_letters_replay_once_the_cause_is_fixed(
     assert dead_letter_counts(topology, [subscription]) == {
         topology.dead_letter_queue_name(subscription): 0
     }
+
+
+def test_only_declared_event_types_can_be_recorded(auth: Runtime) -> None:
+    from spectral_shared.bus.catalog import EventType
+    from spectral_shared.bus.outbox import UnknownEventType
+
+    undeclared = EventType("auth.user.teleported", ev.UserEmailVerified, "not in any catalog")
+    with auth.database.session() as session:
+        with pytest.raises(UnknownEventType, match="not declared"):
+            record_event(
+                session,
+                auth_bus,
+                undeclared,
+                ev.UserEmailVerified(user_id="u"),
+                organization_id=None,
+                actor=Actor.system("t"),
+            )
+        with pytest.raises(UnknownEventType, match="carries UserLoggedIn, not UserEmailVerified"):
+            record_event(
+                session,
+                auth_bus,
+                ev.USER_LOGGED_IN,
+                ev.UserEmailVerified(user_id="u"),
+                organization_id=None,
+                actor=Actor.system("t"),
+            )
+    assert pending(auth) == []

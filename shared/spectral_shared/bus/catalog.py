@@ -34,6 +34,10 @@ class EventType:
         return self.data.model_json_schema()
 
 
+# Every type declared by any catalog in this process; record_event accepts only these.
+DECLARED: dict[str, EventType] = {}
+
+
 @dataclass
 class EventCatalog:
     producer: str
@@ -48,6 +52,7 @@ class EventCatalog:
             raise ValueError(f"{name} is declared twice")
         event_type = EventType(name, data, description, version)
         self.types[name] = event_type
+        DECLARED[name] = event_type
         return event_type
 
 
