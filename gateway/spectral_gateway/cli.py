@@ -12,7 +12,7 @@ from waitress import create_server
 from spectral_gateway.routes import ROUTES, SERVICES
 from spectral_shared.component import installed_components
 from spectral_shared.logging import get_logger
-from spectral_shared.process import boot
+from spectral_shared.process import boot, host_option, port_option
 
 log = get_logger(__name__)
 
@@ -21,16 +21,21 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _serve_until_stopped(app: Any, host: str, port: int, threads: int, ident: str) -> None:
+    """Serve with waitress until SIGINT or SIGTERM."""
+    server = create_server(app, host=host, port=port, threads=threads, ident=ident)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 @click.command("all")
-@click.option(
-    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
-)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("PORT", "5000")),
-    show_default="PORT or 5000",
-)
+@host_option
+@port_option
 @click.option("--threads", type=int, default=8, show_default=True)
 def all_in_one(host: str, port: int, threads: int) -> None:
     """Run the whole platform in one process (what `make run` starts)."""
@@ -46,8 +51,6 @@ def all_in_one(host: str, port: int, threads: int) -> None:
     platform.migrate()
     app = platform.router()
     platform.start_background()
-    server = create_server(app, host=host, port=port, threads=threads, ident="spectral")
-    signal.signal(signal.SIGTERM, _interrupt)
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
     click.echo(
         f"\nSpectral is running on {base}  (services: {', '.join(platform.runtimes)})\n"
@@ -60,11 +63,8 @@ def all_in_one(host: str, port: int, threads: int) -> None:
         err=True,
     )
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        _serve_until_stopped(app, host, port, threads, "spectral")
     finally:
-        server.close()
         platform.stop()
         log.info("platform.stopped")
 
@@ -85,15 +85,8 @@ def routes() -> None:
 
 
 @gateway.command("dev-router")
-@click.option(
-    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
-)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("PORT", "5000")),
-    show_default="PORT or 5000",
-)
+@host_option
+@port_option
 def dev_router(host: str, port: int) -> None:
     """Route by the table to each service's upstream (<SERVICE>_UPSTREAM, e.g. http://127.0.0.1:5101)."""
     from spectral_gateway.router import ProxyRouter
@@ -108,13 +101,4 @@ def dev_router(host: str, port: int) -> None:
             "set at least one <SERVICE>_UPSTREAM, e.g. AUTH_UPSTREAM=http://127.0.0.1:5101"
         )
     boot("gateway", [])
-    server = create_server(
-        ProxyRouter(upstreams), host=host, port=port, threads=16, ident="spectral-router"
-    )
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    _serve_until_stopped(ProxyRouter(upstreams), host, port, 16, "spectral-router")

@@ -18,7 +18,7 @@ from spectral_shared.bus.topology import Subscription
 from spectral_shared.component import Component, Runtime, installed_components
 from spectral_shared.config import load_settings
 from spectral_shared.logging import configure_logging, get_logger
-from spectral_shared.process import boot, stop_on_signals
+from spectral_shared.process import boot, host_option, port_option, stop_on_signals
 
 log = get_logger("spectral.cli")
 
@@ -139,17 +139,8 @@ def _service_group(component: Component) -> click.Group:
     group = click.Group(component.name, help=f"{component.title}.")
 
     @group.command("web")
-    @click.option(
-        "--host",
-        default=lambda: os.environ.get("HOST", "127.0.0.1"),
-        show_default="HOST or 127.0.0.1",
-    )
-    @click.option(
-        "--port",
-        type=int,
-        default=lambda: int(os.environ.get("PORT", "5000")),
-        show_default="PORT or 5000",
-    )
+    @host_option
+    @port_option
     @click.option(
         "--workers",
         type=int,

@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import json
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from spectral_shared.email import (
     deliver_due_mail,
     queue_email,
 )
+from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 
 API_KEY = "SG.test-key-abc123"
 LINK = (
@@ -101,50 +99,27 @@ class FakeSendGrid:
 def sendgrid() -> Iterator[FakeSendGrid]:
     fake = FakeSendGrid()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(FakeApiHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
+            body = self.read_json()
             if self.path != "/v3/mail/send":
-                self._answer(404, {"errors": [{"message": "not found"}]})
+                self.answer(404, {"errors": [{"message": "not found"}]})
                 return
             if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 fake.unauthorized += 1
-                self._answer(
+                self.answer(
                     401, {"errors": [{"message": "The provided authorization grant is invalid"}]}
                 )
                 return
-            fake.requests.append(
-                {"json": json.loads(body), "content_type": self.headers.get("Content-Type")}
-            )
+            fake.requests.append({"json": body, "content_type": self.headers.get("Content-Type")})
             if fake.status == 202:
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(202)
             else:
-                self._answer(fake.status, {"errors": [{"message": "internal error"}]})
+                self.answer(fake.status, {"errors": [{"message": "internal error"}]})
 
-        def _answer(self, status: int, document: dict[str, Any]) -> None:
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_http(Handler) as url:
+        fake.url = url
+        yield fake
 
 
 def test_sendgrid_mailer_speaks_v3(sendgrid: FakeSendGrid) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import types
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -32,6 +30,7 @@ from spectral_shared.identity import (
     role_allows,
 )
 from spectral_shared.logging import clear_context
+from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 from spectral_shared.web.problems import PROBLEM_CONTENT_TYPE, Problem
 
 ISSUER = "https://spectral.example.org/auth"
@@ -226,34 +225,17 @@ def test_static_key_source_accepts_a_callable(signer: Signer) -> None:
 @pytest.fixture
 def jwks_server(jwks: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
-    payload = json.dumps(jwks).encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(FakeApiHandler):
         def do_GET(self) -> None:
             hits.append(self.path)
             if self.path != "/.well-known/jwks.json":
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(404)
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(200, jwks)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json", hits
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_http(Handler) as url:
+        yield f"{url}/.well-known/jwks.json", hits
 
 
 def test_jwks_key_source_verifies_and_caches(

@@ -13,6 +13,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,28 +67,32 @@ def pg_template() -> Iterator[tuple[sa.Engine, str]]:
     admin.dispose()
 
 
+@contextmanager
+def _fresh_database(admin: sa.Engine, prefix: str, template: str | None = None) -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    clone = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{clone}'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
 def pg_url(pg_template: tuple[sa.Engine, str]) -> Iterator[str]:
     """A fresh, fully migrated PostgreSQL database for one test."""
     admin, template = pg_template
-    name = f"spectral_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield admin.url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with _fresh_database(admin, "spectral_test", template) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_pg_url(pg_template: tuple[sa.Engine, str]) -> Iterator[str]:
     """A PostgreSQL database with nothing in it, for tests of migrations themselves."""
-    admin, _ = pg_template
-    name = f"spectral_empty_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield admin.url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with _fresh_database(pg_template[0], "spectral_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
