@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ def pg_template() -> Iterator[tuple[sa.Engine, str]]:
         runtime = Runtime(component, settings)
         runtime.migrate()
         runtime.database.dispose()
+    # CREATE DATABASE ... TEMPLATE fails while anyone is connected to the template, and
+    # autovacuum may connect at any time; it skips databases that allow no connections.
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
     yield admin, name
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -71,8 +76,15 @@ def pg_template() -> Iterator[tuple[sa.Engine, str]]:
 def _fresh_database(admin: sa.Engine, prefix: str, template: str | None = None) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     clone = f' TEMPLATE "{template}"' if template else ""
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"{clone}'))
+    for attempt in range(5):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"{clone}'))
+            break
+        except sa.exc.OperationalError as exc:  # "source database is being accessed by other users"
+            if "being accessed by other users" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
