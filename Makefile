@@ -58,7 +58,7 @@ migrate: $(SYNCED) ## Apply every service's migrations (DATABASE_URL, or SQLite 
 
 .PHONY: stack
 stack: $(SYNCED) ## Run every target as its own process against PostgreSQL, RabbitMQ, Redis and local S3
-	@$(BIN)/python deploy/stack/prepare.py --database-url "$(STACK_DATABASE_URL)"
+	@BROKER_URL="$(STACK_BROKER_URL)" $(BIN)/python deploy/stack/prepare.py --database-url "$(STACK_DATABASE_URL)"
 	DATABASE_URL="$(STACK_DATABASE_URL)" BROKER_URL="$(STACK_BROKER_URL)" REDIS_URL="$(STACK_REDIS_URL)" \
 	  $(BIN)/honcho --procfile Procfile --env deploy/stack/stack.env start
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from spectral_gateway.testing import Processes, SliceClient, free_port, wait_for_http
@@ -84,7 +85,7 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
 def test_the_split_topology_serves_the_slice_on_real_services(
     tmp_path: Path, empty_pg_url: str, broker_url: str, redis_url: str, bus_namespace: BusNamespace
 ) -> None:
-    router, auth, audit = free_port(), free_port(), free_port()
+    router, auth, audit, worker_metrics = free_port(), free_port(), free_port(), free_port()
     var = tmp_path / "var"
     env = clean_env(
         DATABASE_URL=empty_pg_url,
@@ -120,7 +121,7 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 "reports",
             } <= schemas and versions == "0001"
 
-            processes.start("audit-worker", "audit", "worker")
+            processes.start("audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics))
             processes.start("auth-relay", "auth", "relay")
             web = [
                 processes.start("auth-web", "auth", "web", "--port", str(auth), "--workers", "1"),
@@ -143,6 +144,8 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
             client = SliceClient(f"http://127.0.0.1:{router}", var / "mail")
             walk_the_slice(client)
+            scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
+            assert 'spectral_messages_consumed_total{consumer="audit.log",outcome="handled"} 8.0' in scraped
             service_health = client.get("/health").json()
             assert service_health["status"] == "healthy" and set(service_health["checks"]) == {
                 "auth",

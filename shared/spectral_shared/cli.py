@@ -9,16 +9,25 @@ entry point group.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from importlib.metadata import entry_points
 
 import click
+from pydantic import ValidationError
 
 from spectral_shared.bus.topology import Subscription
 from spectral_shared.component import Component, Runtime, installed_components
-from spectral_shared.config import load_settings
+from spectral_shared.config import ConfigurationError, load_settings
 from spectral_shared.logging import configure_logging, get_logger
-from spectral_shared.process import boot, host_option, port_option, stop_on_signals
+from spectral_shared.process import (
+    boot,
+    host_option,
+    metrics_port_option,
+    port_option,
+    serve_metrics,
+    stop_on_signals,
+)
 
 log = get_logger("spectral.cli")
 
@@ -162,9 +171,11 @@ def _service_group(component: Component) -> click.Group:
         )
 
     @group.command("worker")
-    def worker() -> None:
+    @metrics_port_option
+    def worker(metrics_port: int | None) -> None:
         """Consume this service's queues."""
         settings = boot(component.name, [component.name])
+        serve_metrics(metrics_port)
         runtime = Runtime(component, settings)
         stop = stop_on_signals()
         if not runtime.subscriptions:
@@ -183,9 +194,11 @@ def _service_group(component: Component) -> click.Group:
         consumer.run()
 
     @group.command("relay")
-    def relay() -> None:
+    @metrics_port_option
+    def relay(metrics_port: int | None) -> None:
         """Publish this service's outbox and send its queued e-mail."""
         settings = boot(component.name, [component.name])
+        serve_metrics(metrics_port)
         runtime = Runtime(component, settings)
         runtime.run_relay(stop_on_signals())
 
@@ -208,7 +221,17 @@ def main() -> None:
         cli.add_command(_service_group(component))
     for ep in entry_points(group="spectral.commands"):
         cli.add_command(ep.load(), ep.name)
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ConfigurationError, ValidationError) as exc:
+        # A configuration mistake is the operator's to fix: say what it is, not where it was noticed.
+        click.echo(f"Error: configuration: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

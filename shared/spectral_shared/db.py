@@ -145,7 +145,14 @@ class Database:
         if not self.is_postgres:
             return
         with self.engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.service}"'))
+            # Ask first: a service's own role may own its schema without CREATE on the database,
+            # and PostgreSQL checks that privilege even for CREATE SCHEMA IF NOT EXISTS.
+            exists = conn.scalar(
+                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": self.service},
+            )
+            if not exists:
+                conn.execute(text(f'CREATE SCHEMA "{self.service}"'))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -53,3 +53,21 @@ port_option = click.option(
     default=lambda: int(os.environ.get("PORT", "5000")),
     show_default="PORT or 5000",
 )
+
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=int,
+    default=lambda: int(os.environ["METRICS_PORT"]) if os.environ.get("METRICS_PORT") else None,
+    show_default="METRICS_PORT, or none",
+    help="Serve /metrics for Prometheus on this port (workers and relays have no other HTTP).",
+)
+
+
+def serve_metrics(port: int | None) -> None:
+    """Expose this process's Prometheus metrics (outbox lag, dead letters, queue depth)."""
+    if port is None:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=os.environ.get("HOST", "127.0.0.1"))
+    log.info("metrics.serving", port=port)

@@ -39,5 +39,7 @@ def serve_gunicorn(
             "loglevel": log_level.lower(),
             "accesslog": None,  # the app logs each request as JSON
             "preload_app": False,
+            # One machine may run several web targets; they must not fight over one control socket.
+            "control_socket_disable": True,
         },
     ).run()

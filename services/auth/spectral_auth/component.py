@@ -15,7 +15,7 @@ def own_keys(runtime: Runtime) -> KeySource:
     from spectral_auth.signing_keys import published_jwks
 
     def load() -> dict[str, object]:
-        with runtime.database.read_session() as session:
+        with runtime.database.session() as session:  # the primary: a new key must verify at once
             return published_jwks(session)
 
     return StaticKeySource(load)

@@ -139,6 +139,7 @@ class Worker(ConsumerMixin):
     # -- handling --------------------------------------------------------------------------
 
     def on_message(self, subscription: Subscription, body: Any, message: Message) -> None:
+        clear_context()  # nothing of the previous message may colour this one's log lines
         headers = dict(message.headers or {})
         message_id = str((message.properties or {}).get("message_id") or "")
         try:
@@ -151,7 +152,6 @@ class Worker(ConsumerMixin):
             message.ack()
             self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
             return
-        clear_context()
         token = correlation_id.set(headers.get("correlation_id") or str(envelope.id))
         bind_context(
             consumer=subscription.name,

@@ -17,7 +17,7 @@ from spectral_shared import metrics
 from spectral_shared.context import correlation_id
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import current_trace_id, extract_context, tracer
-from spectral_shared.web.health import broker_check, health_report
+from spectral_shared.web.health import health_report
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
 
@@ -115,10 +115,10 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
             detail=f"Something went wrong on our side. Quote request id {g.get('request_id')} to support.",
         ).response(instance=request.path)
 
-    checks: dict[str, Any] = {
-        "database": runtime.database.ping,
-        "broker": broker_check(runtime.settings.broker_url),
-    }
+    # What the web target needs to serve: its database, and Redis when configured. Not the
+    # broker: requests only write the outbox, so a broker outage must not take the API out of
+    # rotation (the relay catches up afterwards).
+    checks: dict[str, Any] = {"database": runtime.database.ping}
     if runtime.settings.redis_url:
         checks["redis"] = runtime.kv.ping
 

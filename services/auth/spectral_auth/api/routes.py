@@ -168,7 +168,7 @@ def me() -> tuple[Response, int]:
 @bp.get("/.well-known/jwks.json")
 @api.operation("Public keys that verify access tokens", responses={200: JwksResponse}, public=True)
 def jwks() -> Response:
-    with _runtime().database.read_session() as session:
+    with _runtime().database.session() as session:  # not the replica: a lagging one hides new keys
         document = published_jwks(session)
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
