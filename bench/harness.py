@@ -1,0 +1,117 @@
+"""What a benchmark receives (a private database and bus namespace) and what it gives back.
+
+A benchmark module ``bench/bench_<topic>.py`` declares ``TITLE``, the ``COMPONENTS`` whose
+migrations it needs, and ``run(context) -> list[Result]``. ``bench/run.py`` provisions the
+context, runs the module and writes ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from spectral_shared.component import Runtime, installed_components
+from spectral_shared.config import Settings
+
+
+class BenchmarkFailed(RuntimeError):
+    """A benchmark could not produce a figure (timeout, lost or failed message, wrong count)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One figure beside the baseline measured in the same run; ``ratio`` = value / baseline."""
+
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline_value: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline_value if self.baseline_value else float("nan")
+
+
+@dataclass
+class BenchContext:
+    """A throwaway PostgreSQL database (migrated for ``COMPONENTS``) and a private bus namespace."""
+
+    settings: Settings
+    database_url: str  # SQLAlchemy URL of the throwaway database
+    broker_url: str
+    queue_prefix: str
+    repeats: int
+    extra_queues: list[str] = field(default_factory=list)
+    _runtimes: dict[str, Runtime] = field(default_factory=dict)
+    _engine: sa.Engine | None = None
+
+    def runtime(self, name: str) -> Runtime:
+        """The component's runtime on the private database and namespace (one per component)."""
+        if name not in self._runtimes:
+            self._runtimes[name] = Runtime(installed_components()[name], self.settings)
+        return self._runtimes[name]
+
+    def engine(self) -> sa.Engine:
+        """A plain engine on the throwaway database, for baselines outside any service schema."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self.database_url, pool_size=2)
+        return self._engine
+
+    def private_queue(self, purpose: str) -> str:
+        """A queue name inside the namespace that is deleted with it."""
+        name = f"{self.queue_prefix}bench.{purpose}"
+        self.extra_queues.append(name)
+        return name
+
+    def close(self) -> None:
+        for runtime in self._runtimes.values():
+            runtime.database.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def spread(values: Sequence[float]) -> str:
+    return ", ".join(format_number(v) for v in values)
+
+
+def median_result(
+    name: str,
+    values: Sequence[float],
+    unit: str,
+    baseline_name: str,
+    baseline_values: Sequence[float],
+    note: str = "",
+) -> Result:
+    """The median of repeated runs of a figure and of its baseline, with every run in the note."""
+    runs = f"runs: {spread(values)} vs {spread(baseline_values)}"
+    return Result(
+        name,
+        statistics.median(values),
+        unit,
+        baseline_name,
+        statistics.median(baseline_values),
+        f"{note} ({runs})" if note else runs,
+    )
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` in 0..1) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = min(max(1, math.ceil(fraction * len(ordered))), len(ordered))
+    return ordered[rank - 1]
+
+
+def format_number(value: float) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
