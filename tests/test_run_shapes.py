@@ -121,7 +121,9 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 "reports",
             } <= schemas and versions == "0001"
 
-            processes.start("audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics))
+            processes.start(
+                "audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics)
+            )
             processes.start("auth-relay", "auth", "relay")
             web = [
                 processes.start("auth-web", "auth", "web", "--port", str(auth), "--workers", "1"),
@@ -145,7 +147,10 @@ def test_the_split_topology_serves_the_slice_on_real_services(
             client = SliceClient(f"http://127.0.0.1:{router}", var / "mail")
             walk_the_slice(client)
             scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
-            assert 'spectral_messages_consumed_total{consumer="audit.log",outcome="handled"} 8.0' in scraped
+            assert (
+                'spectral_messages_consumed_total{consumer="audit.log",outcome="handled"} 8.0'
+                in scraped
+            )
             service_health = client.get("/health").json()
             assert service_health["status"] == "healthy" and set(service_health["checks"]) == {
                 "auth",
