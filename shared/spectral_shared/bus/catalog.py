@@ -25,6 +25,12 @@ class EventType:
     data: type[EventData]
     description: str
     version: int = 1
+    # The catalog that declared it; None for a type made outside any catalog (refused by the outbox).
+    catalog: EventCatalog | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def declared(self) -> bool:
+        return self.catalog is not None and self.catalog.types.get(self.name) is self
 
     @property
     def producer(self) -> str:
@@ -32,10 +38,6 @@ class EventType:
 
     def json_schema(self) -> dict[str, Any]:
         return self.data.model_json_schema()
-
-
-# Every type declared by any catalog in this process; record_event accepts only these.
-DECLARED: dict[str, EventType] = {}
 
 
 @dataclass
@@ -50,9 +52,8 @@ class EventCatalog:
             raise ValueError(f"{name}: events of {self.producer} start with '{self.producer}.'")
         if name in self.types:
             raise ValueError(f"{name} is declared twice")
-        event_type = EventType(name, data, description, version)
+        event_type = EventType(name, data, description, version, catalog=self)
         self.types[name] = event_type
-        DECLARED[name] = event_type
         return event_type
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from spectral_shared.bus.catalog import DECLARED, EventData, EventType
+from spectral_shared.bus.catalog import EventData, EventType
 from spectral_shared.bus.envelope import Actor, Envelope
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.context import correlation_id
@@ -58,7 +58,7 @@ def record_event(
     actor: Actor,
     occurred_at: datetime | None = None,
 ) -> Envelope:
-    if DECLARED.get(event_type.name) is not event_type:
+    if not event_type.declared:
         raise UnknownEventType(
             f"{event_type.name} is not declared in its service's EventCatalog (and so not in docs/events.md)"
         )
