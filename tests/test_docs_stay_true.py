@@ -90,3 +90,16 @@ def test_env_example_and_readme_name_every_setting() -> None:
     for name in names:
         assert re.search(rf"^#?\s*{name}=", example, re.M), f".env.example does not list {name}"
         assert f"`{name}`" in readme, f"README's variable table does not list {name}"
+
+
+def test_docs_permissions_md_shows_the_matrix_the_code_enforces() -> None:
+    from spectral_shared.identity import PERMISSIONS_BEGIN, PERMISSIONS_END, render_permissions
+
+    text = (ROOT / "docs" / "permissions.md").read_text()
+    documented = (
+        text[text.index(PERMISSIONS_BEGIN) : text.index(PERMISSIONS_END) + len(PERMISSIONS_END)]
+        + "\n"
+    )
+    assert documented == render_permissions(), (
+        "docs/permissions.md is stale: regenerate the table from PERMISSIONS"
+    )

@@ -45,13 +45,35 @@ ROLE_RANK = {
 
 _EVERYONE = frozenset(Role)
 
-# The one permission matrix. Issue #3 extends it; docs/permissions.md is generated from it.
+_ADMINS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
+_OVERSIGHT = frozenset({Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN})
+
+# The one permission matrix (role x permission), enforced by @requires on every endpoint.
+# docs/permissions.md shows it; a test keeps the two in step.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "profile:read": _EVERYONE,
-    "audit_log:read": frozenset(
-        {Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN}
-    ),
+    "organization:read": _EVERYONE,
+    "organization:update": _ADMINS,
+    "users:read": _OVERSIGHT,
+    "users:invite": _ADMINS,
+    "users:manage": _ADMINS,
+    "audit_log:read": _OVERSIGHT,
 }
+
+
+PERMISSIONS_BEGIN = "<!-- BEGIN GENERATED PERMISSIONS (spectral permissions) -->"
+PERMISSIONS_END = "<!-- END GENERATED PERMISSIONS -->"
+
+
+def render_permissions() -> str:
+    """The matrix as the Markdown table docs/permissions.md holds (a test compares the two)."""
+    roles = list(Role)
+    lines = [PERMISSIONS_BEGIN, "", "| permission | " + " | ".join(r.value for r in roles) + " |"]
+    lines.append("|---|" + "---|" * len(roles))
+    for permission, allowed in sorted(PERMISSIONS.items()):
+        marks = " | ".join("yes" if role in allowed else "-" for role in roles)
+        lines.append(f"| `{permission}` | {marks} |")
+    return "\n".join([*lines, "", PERMISSIONS_END, ""])
 
 
 def role_allows(role: str, permission: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spectral_auth.commands import commands
 from spectral_auth.event_types import catalog
 from spectral_auth.models import Base, bus
 from spectral_shared.component import Component, Runtime
@@ -30,4 +31,5 @@ component = Component(
     events=catalog,
     routes_module="spectral_auth.api.routes",
     key_source=own_keys,
+    commands=commands,
 )

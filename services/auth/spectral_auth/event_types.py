@@ -58,3 +58,69 @@ LOGIN_FAILED = catalog.define(
     LoginFailed,
     "A sign-in was refused. Organization-scoped when the account exists, platform-scoped otherwise.",
 )
+
+
+class OrganizationUpdated(EventData):
+    organization_id: str
+    changes: dict[str, dict[str, object]]  # field -> {"from": ..., "to": ...}
+
+
+class InvitationCreated(EventData):
+    invitation_id: str
+    email: str
+    role: str
+    invited_by: str
+
+
+class InvitationAccepted(EventData):
+    invitation_id: str
+    user_id: str
+    role: str
+
+
+class InvitationRevoked(EventData):
+    invitation_id: str
+    email: str
+
+
+class UserRoleChanged(EventData):
+    user_id: str
+    before: dict[str, object]
+    after: dict[str, object]
+
+
+class UserDeactivated(EventData):
+    """Every session, refresh token and API key of the user ends with it."""
+
+    user_id: str
+
+
+class UserReactivated(EventData):
+    user_id: str
+
+
+ORGANIZATION_UPDATED = catalog.define(
+    "auth.organization.updated",
+    OrganizationUpdated,
+    "An admin changed the organization's profile or settings.",
+)
+INVITATION_CREATED = catalog.define(
+    "auth.invitation.created", InvitationCreated, "An admin invited someone to the organization."
+)
+INVITATION_ACCEPTED = catalog.define(
+    "auth.invitation.accepted",
+    InvitationAccepted,
+    "An invitation was accepted; the user account exists.",
+)
+INVITATION_REVOKED = catalog.define(
+    "auth.invitation.revoked", InvitationRevoked, "An admin withdrew an invitation."
+)
+USER_ROLE_CHANGED = catalog.define(
+    "auth.user.role_changed", UserRoleChanged, "An admin changed a user's role or persona tags."
+)
+USER_DEACTIVATED = catalog.define(
+    "auth.user.deactivated", UserDeactivated, "An admin deactivated a user."
+)
+USER_REACTIVATED = catalog.define(
+    "auth.user.reactivated", UserReactivated, "An admin reactivated a user."
+)

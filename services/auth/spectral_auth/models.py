@@ -25,8 +25,10 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))  # health_system | vendor | platform
-    state: Mapped[str | None] = mapped_column(String(2))
+    state: Mapped[str | None] = mapped_column(String(2))  # US state code; drives state-law rules
+    settings: Mapped[str] = mapped_column(Text, default="{}")  # OrganizationSettings as JSON
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class User(Base):
@@ -41,10 +43,32 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), default="pending_verification")
+    personas: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of persona tags
     email_verified_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invitation(Base):
+    """An admin's invitation to join their organization: a single-use, 7-day token, stored hashed."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        UUIDString, ForeignKey("organizations.id"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))
+    personas: Mapped[str] = mapped_column(Text, default="[]")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(UUIDString, ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EmailVerificationToken(Base):

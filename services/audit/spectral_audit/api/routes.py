@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from spectral_audit.models import AuditEntry
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
+from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
 from spectral_shared.web.validation import parse_query
 
 api = ApiDoc("audit", "Spectral audit", description="The organization's audit log.")
 bp = Blueprint("audit", __name__)
-
-
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=100)
 
 
 class EntryOut(BaseModel):
@@ -48,29 +40,10 @@ class EntryPage(BaseModel):
     next_cursor: str | None
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": seq}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["before"]
-        if not isinstance(value, int):
-            raise TypeError
-        return value
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise Problem(
-            400,
-            "Invalid cursor",
-            detail="Pass next_cursor from a previous page as is.",
-            type_slug="invalid-cursor",
-        ) from None
-
-
 @bp.get("/api/v1/audit/events")
 @api.operation(
     "List the organization's audit entries, newest first",
-    query=ListQuery,
+    query=PageQuery,
     responses={
         200: EntryPage,
         400: "Bad query",
@@ -80,11 +53,11 @@ def _decode_cursor(cursor: str) -> int:
 )
 @requires("audit_log:read")
 def list_events() -> Response:
-    query = parse_query(ListQuery)
+    query = parse_query(PageQuery)
     organization_id = current_identity().organization_id
     statement = select(AuditEntry).where(AuditEntry.organization_id == organization_id)
     if query.cursor:
-        statement = statement.where(AuditEntry.seq < _decode_cursor(query.cursor))
+        statement = statement.where(AuditEntry.seq < decode_cursor(query.cursor))
     statement = statement.order_by(AuditEntry.seq.desc()).limit(query.limit + 1)
     runtime = current_app.extensions["spectral"]
     with runtime.database.read_session() as session:
@@ -106,6 +79,6 @@ def list_events() -> Response:
             )
             for row in page
         ],
-        next_cursor=_encode_cursor(page[-1].seq) if more and page else None,
+        next_cursor=encode_cursor(page[-1].seq) if more and page else None,
     )
     return jsonify(body.model_dump(mode="json"))

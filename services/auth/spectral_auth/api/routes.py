@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
+from spectral_auth.api import accounts
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -29,6 +30,7 @@ from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth", description="Organizations, users, sign-in and token keys.")
 bp = Blueprint("auth", __name__)
+bp.register_blueprint(accounts.bp)
 
 
 def _runtime() -> Runtime:
@@ -160,7 +162,9 @@ def me() -> tuple[Response, int]:
             session, user_id=identity.subject_id, organization_id=identity.organization_id
         )
     if found is None:
-        raise Problem(404, "Not found", detail="Your account no longer exists.")
+        raise Problem(
+            401, "Invalid credentials", detail="Your account is deactivated or no longer exists."
+        )
     user, organization = found
     return _json(MeResponse(user=user_out(user), organization=organization_out(organization)))
 

@@ -23,6 +23,19 @@ from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
 from spectral_shared.identity import Role
 
+__all__ = [
+    "AccessGrant",
+    "EmailAlreadyRegistered",
+    "InvalidVerificationToken",
+    "LoginRefused",
+    "Registration",
+    "login",
+    "normalize_email",
+    "profile",
+    "register",
+    "verify_email",
+]
+
 VERIFICATION_TOKEN_LIFETIME = timedelta(hours=24)
 
 
@@ -222,7 +235,7 @@ def profile(
     user = session.scalars(
         select(User).where(User.id == user_id, User.organization_id == organization_id)
     ).first()
-    if user is None:
+    if user is None or user.deactivated_at is not None:
         return None
     organization = session.get(Organization, organization_id)
     return (user, organization) if organization else None

@@ -1,0 +1,43 @@
+"""Who may grant what (DOMAIN decision 2), and what an organization may configure (decisions 3, 4).
+Pure rules: no I/O."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spectral_shared.identity import ROLE_RANK, Role
+
+Persona = Literal["ciso", "privacy_officer", "compliance_officer", "clinical_owner", "it_owner"]
+
+# Roles an organization's admin can hand out; super_admin exists only in the platform organization.
+TENANT_ROLES = (Role.VIEWER, Role.ANALYST, Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE)
+
+
+class RoleRefused(Exception):
+    """Why a role change is not allowed, in words fit for a problem response."""
+
+
+def check_role_grant(*, actor_role: str, target_role: str, organization_type: str) -> None:
+    """An actor grants at most their own rank; super_admin only within the platform organization."""
+    if target_role not in {r.value for r in Role}:
+        raise RoleRefused(f"{target_role!r} is not a role")
+    if target_role == Role.SUPER_ADMIN and organization_type != "platform":
+        raise RoleRefused("super_admin exists only in the platform organization")
+    if ROLE_RANK[Role(target_role)] > ROLE_RANK[Role(actor_role)]:
+        raise RoleRefused(
+            f"you cannot grant {target_role}, which is above your own role ({actor_role})"
+        )
+
+
+class OrganizationSettings(BaseModel):
+    """What an organization's admins configure. Defaults follow DOMAIN decisions 3 and 4."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mfa_required: bool = False
+    password_expiry_days: int | None = Field(default=None, ge=30, le=730)
+    idle_timeout_minutes: int = Field(default=15, ge=5, le=240)
+    absolute_timeout_hours: int = Field(default=12, ge=1, le=72)
+    default_sso_role: Literal["viewer", "analyst", "compliance_officer"] = "viewer"
