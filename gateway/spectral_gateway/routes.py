@@ -40,6 +40,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth/verify-email", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/login", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/invitations/accept", "auth", public=True, abuse_prone=True),
+    Route("/api/v1/auth/password/forgot", "auth", public=True, abuse_prone=True),
+    Route("/api/v1/auth/password/reset", "auth", public=True, abuse_prone=True),
     Route("/.well-known/jwks.json", "auth", public=True),
     Route("/api/v1/auth", "auth"),
     Route("/api/v1/audit", "audit"),

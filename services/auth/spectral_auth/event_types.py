@@ -8,11 +8,21 @@ from spectral_shared.bus.catalog import EventCatalog, EventData
 
 catalog = EventCatalog("auth")
 
+OrganizationType = Literal["health_system", "vendor", "platform"]
+RefusalReason = Literal[
+    "unknown_account",
+    "bad_password",
+    "email_not_verified",
+    "inactive",
+    "locked",
+    "password_expired",
+]
+
 
 class OrganizationCreated(EventData):
     organization_id: str
     name: str
-    type: Literal["health_system", "vendor", "platform"]
+    type: OrganizationType
 
 
 class UserRegistered(EventData):
@@ -34,7 +44,7 @@ class UserLoggedIn(EventData):
 class LoginFailed(EventData):
     """No password, ever. For an unknown account only a hash of the e-mail is kept."""
 
-    reason: Literal["unknown_account", "bad_password", "email_not_verified", "inactive"]
+    reason: RefusalReason
     user_id: str | None = None
     email_sha256: str | None = None
 
@@ -123,4 +133,46 @@ USER_DEACTIVATED = catalog.define(
 )
 USER_REACTIVATED = catalog.define(
     "auth.user.reactivated", UserReactivated, "An admin reactivated a user."
+)
+
+
+class UserLocked(EventData):
+    user_id: str
+    locked_until: str
+
+
+class PasswordResetRequested(EventData):
+    user_id: str
+
+
+class PasswordReset(EventData):
+    """Every other session of the user ends with it."""
+
+    user_id: str
+
+
+class PasswordChanged(EventData):
+    user_id: str
+
+
+class VerificationResent(EventData):
+    user_id: str
+
+
+USER_LOCKED = catalog.define(
+    "auth.user.locked",
+    UserLocked,
+    "Five consecutive failed sign-ins locked the account for 30 minutes.",
+)
+PASSWORD_RESET_REQUESTED = catalog.define(
+    "auth.password.reset_requested", PasswordResetRequested, "A forgot-password e-mail was sent."
+)
+PASSWORD_RESET = catalog.define(
+    "auth.password.reset", PasswordReset, "A password was reset with an e-mailed token."
+)
+PASSWORD_CHANGED = catalog.define(
+    "auth.password.changed", PasswordChanged, "A user changed their password."
+)
+VERIFICATION_RESENT = catalog.define(
+    "auth.user.verification_resent", VerificationResent, "A new e-mail verification link was sent."
 )

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
-from spectral_auth.api import accounts
+from spectral_auth.api import accounts, passwords
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -22,6 +22,7 @@ from spectral_auth.api.schemas import (
 from spectral_auth.models import Organization, User
 from spectral_auth.signing_keys import published_jwks
 from spectral_shared.component import Runtime
+from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
@@ -31,6 +32,7 @@ from spectral_shared.web.validation import parse_json_body, parse_query
 api = ApiDoc("auth", "Spectral auth", description="Organizations, users, sign-in and token keys.")
 bp = Blueprint("auth", __name__)
 bp.register_blueprint(accounts.bp)
+bp.register_blueprint(passwords.bp)
 
 
 def _runtime() -> Runtime:
@@ -126,13 +128,36 @@ def verify_email() -> tuple[Response, int]:
 @api.operation(
     "Sign in with e-mail and password",
     request=LoginRequest,
-    responses={200: TokenResponse, 401: "Invalid credentials", 422: "Invalid fields"},
+    responses={
+        200: TokenResponse,
+        401: "Invalid credentials",
+        403: "Password expired",
+        422: "Invalid fields",
+        423: "Locked after 5 failed sign-ins",
+    },
     public=True,
 )
 def login() -> tuple[Response, int]:
     body = parse_json_body(LoginRequest)
     try:
         grant = services.login(_runtime(), email=body.email, password=body.password)
+    except services.AccountLocked as locked:
+        retry_after = max(1, int((locked.until - utcnow()).total_seconds()))
+        raise Problem(
+            423,
+            "Account locked",
+            detail=f"Too many failed sign-ins. Try again after {locked.until.isoformat()} or reset your password.",
+            type_slug="account-locked",
+            locked_until=locked.until.isoformat(),
+            headers={"Retry-After": str(retry_after)},
+        ) from None
+    except services.PasswordExpired:
+        raise Problem(
+            403,
+            "Password expired",
+            detail="Your organization requires a new password. Reset it through 'forgot password'.",
+            type_slug="password-expired",
+        ) from None
     except services.LoginRefused:
         raise Problem(
             401,

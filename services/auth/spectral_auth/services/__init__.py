@@ -1,4 +1,5 @@
 """Auth's use cases: the only code that writes, each recording its events in the same transaction."""
 
 from spectral_auth.services.accounts import *  # noqa: F403
+from spectral_auth.services.passwords import *  # noqa: F403
 from spectral_auth.services.registration import *  # noqa: F403

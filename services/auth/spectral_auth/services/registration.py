@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -13,8 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spectral_auth import event_types as ev
+from spectral_auth import lockout
+from spectral_auth.event_types import OrganizationType, RefusalReason
 from spectral_auth.models import EmailVerificationToken, Organization, User, bus
 from spectral_auth.passwords import hash_password, verify_password
+from spectral_auth.roles import OrganizationSettings
 from spectral_auth.signing_keys import current_signing_key, issue_access_token
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
@@ -25,9 +29,11 @@ from spectral_shared.identity import Role
 
 __all__ = [
     "AccessGrant",
+    "AccountLocked",
     "EmailAlreadyRegistered",
     "InvalidVerificationToken",
     "LoginRefused",
+    "PasswordExpired",
     "Registration",
     "login",
     "normalize_email",
@@ -51,6 +57,16 @@ class LoginRefused(Exception):
     """Deliberately says nothing about why: the caller must not learn whether the account exists."""
 
 
+class AccountLocked(LoginRefused):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class PasswordExpired(LoginRefused):
+    """Only ever raised after the right password: the account holder must set a new one."""
+
+
 @dataclass(frozen=True)
 class Registration:
     organization: Organization
@@ -71,7 +87,7 @@ def register(
     runtime: Runtime,
     *,
     organization_name: str,
-    organization_type: str,
+    organization_type: OrganizationType,
     name: str,
     email: str,
     password: str,
@@ -124,13 +140,13 @@ def register(
                 organization_id=organization.id,
                 actor=actor,
             )
-            queue_email(session, bus, runtime.cipher, _verification_email(runtime, user, token))
+            queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token))
     except IntegrityError as exc:  # two registrations raced for the same e-mail
         raise EmailAlreadyRegistered(email) from exc
     return Registration(organization, user)
 
 
-def _verification_email(runtime: Runtime, user: User, token: str) -> OutgoingEmail:
+def verification_email(runtime: Runtime, user: User, token: str) -> OutgoingEmail:
     link = f"{runtime.settings.base_url.rstrip('/')}/api/v1/auth/verify-email?{urlencode({'token': token})}"
     return OutgoingEmail(
         to=user.email,
@@ -173,11 +189,46 @@ def verify_email(runtime: Runtime, token: str) -> User:
 
 
 def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
+    """Sign in with a password. Refusals commit their audit event (and lockout count) first."""
     email = normalize_email(email)
+    email_digest = hashlib.sha256(email.encode()).hexdigest()
+    unknown_lock = _unknown_account_lock(runtime, email_digest)
+    now = utcnow()
+    refusal: Exception | None = None
     with runtime.database.session() as session:
-        user = session.scalars(select(User).where(User.email == email)).first()
-        password_ok = verify_password(user.password_hash if user else None, password)
-        reason = _refusal_reason(user, password_ok)
+        user = session.scalars(select(User).where(User.email == email).with_for_update()).first()
+        if (
+            user is not None
+            and user.locked_until is not None
+            and lockout.locked(user.locked_until, now)
+        ):
+            reason: RefusalReason | None = "locked"
+            refusal = AccountLocked(user.locked_until)
+        elif user is None and unknown_lock is not None:
+            reason, refusal = "locked", AccountLocked(unknown_lock)
+        else:
+            password_ok = verify_password(user.password_hash if user else None, password)
+            reason = _refusal_reason(user, password_ok)
+            if reason is None and user is not None and _password_expired(session, user, now):
+                reason, refusal = "password_expired", PasswordExpired()
+        if user is not None and reason == "bad_password":
+            outcome = lockout.after_failure(user.failed_login_count, now)
+            user.failed_login_count = outcome.failed_count
+            if outcome.locked_until is not None:
+                user.locked_until = outcome.locked_until
+                refusal = AccountLocked(outcome.locked_until)
+                record_event(
+                    session,
+                    bus,
+                    ev.USER_LOCKED,
+                    ev.UserLocked(user_id=user.id, locked_until=outcome.locked_until.isoformat()),
+                    organization_id=user.organization_id,
+                    actor=Actor.user(user.id),
+                )
+        if user is None and reason == "unknown_account":
+            locked_until = _count_unknown_account_failure(runtime, email_digest, now)
+            if locked_until is not None:
+                refusal = AccountLocked(locked_until)
         if reason is not None:
             record_event(
                 session,
@@ -186,14 +237,16 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
                 ev.LoginFailed(
                     reason=reason,
                     user_id=user.id if user else None,
-                    email_sha256=None if user else hashlib.sha256(email.encode()).hexdigest(),
+                    email_sha256=None if user else email_digest,
                 ),
                 organization_id=user.organization_id if user else None,
                 actor=Actor.user(user.id) if user else Actor.anonymous(),
             )
         else:
             assert user is not None
-            user.last_login_at = utcnow()
+            user.last_login_at = now
+            user.failed_login_count = 0
+            user.locked_until = None
             key = current_signing_key(session, runtime.cipher)
             lifetime = runtime.settings.jwt_lifetime
             token = issue_access_token(
@@ -213,11 +266,11 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
                 actor=Actor.user(user.id),
             )
     if reason is not None:
-        raise LoginRefused
+        raise refusal or LoginRefused()
     return AccessGrant(token, int(lifetime.total_seconds()))
 
 
-def _refusal_reason(user: User | None, password_ok: bool) -> str | None:
+def _refusal_reason(user: User | None, password_ok: bool) -> RefusalReason | None:
     if user is None:
         return "unknown_account"
     if not password_ok:
@@ -227,6 +280,41 @@ def _refusal_reason(user: User | None, password_ok: bool) -> str | None:
     if user.status != "active":
         return "inactive"
     return None
+
+
+def _password_expired(session: Session, user: User, now: datetime) -> bool:
+    organization = session.get(Organization, user.organization_id)
+    settings = OrganizationSettings.model_validate_json(
+        organization.settings if organization else "{}"
+    )
+    return lockout.password_expired(user.password_changed_at, settings.password_expiry_days, now)
+
+
+# Unknown addresses lock exactly like real ones, so a 423 never tells that an account exists.
+def _unknown_account_lock(runtime: Runtime, email_digest: str) -> datetime | None:
+    stored = runtime.kv.get(f"lockout:{email_digest}")
+    if stored is None:
+        return None
+    state = json.loads(stored)
+    until = datetime.fromisoformat(state["locked_until"]) if state.get("locked_until") else None
+    return until if until is not None and until > utcnow() else None
+
+
+def _count_unknown_account_failure(
+    runtime: Runtime, email_digest: str, now: datetime
+) -> datetime | None:
+    key = f"lockout:{email_digest}"
+    stored = runtime.kv.get(key)
+    count = json.loads(stored)["count"] if stored else 0
+    outcome = lockout.after_failure(count, now)
+    state = {
+        "count": outcome.failed_count,
+        "locked_until": outcome.locked_until.isoformat() if outcome.locked_until else None,
+    }
+    runtime.kv.set(
+        key, json.dumps(state).encode(), ttl_seconds=int(lockout.LOCK_DURATION.total_seconds())
+    )
+    return outcome.locked_until
 
 
 def profile(

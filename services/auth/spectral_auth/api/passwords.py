@@ -1,0 +1,153 @@
+"""Forgot, reset and change a password; resend the verification e-mail."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from spectral_auth import services
+from spectral_auth.api.schemas import Request
+from spectral_auth.passwords import MAX_LENGTH, password_problems
+from spectral_shared.component import Runtime
+from spectral_shared.identity import current_identity, requires
+from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+from spectral_shared.web.validation import parse_json_body
+
+api = ApiDoc("auth", "Spectral auth")
+bp = Blueprint("passwords", __name__)
+
+GENERIC_SENT = "If an account uses this address, an e-mail is on its way."
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["spectral"]
+
+
+def _policy(value: str) -> str:
+    problems = password_problems(value)
+    if problems:
+        raise ValueError(" ".join(problems))
+    return value
+
+
+class EmailRequest(Request):
+    # Any string: a malformed address gets the same answer as an unknown one.
+    email: str = Field(min_length=1, max_length=320)
+
+
+class ResetRequest(Request):
+    token: str = Field(min_length=16, max_length=200)
+    password: str = Field(max_length=MAX_LENGTH * 4)
+
+    @field_validator("password")
+    @classmethod
+    def _new_password(cls, value: str) -> str:
+        return _policy(value)
+
+
+class ChangeRequest(Request):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(max_length=MAX_LENGTH * 4)
+
+    @field_validator("new_password")
+    @classmethod
+    def _new_password(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("current_password"):
+            raise ValueError("Choose a password different from the current one.")
+        return _policy(value)
+
+
+class Accepted(BaseModel):
+    """Accepted; the answer is the same whether or not the account exists."""
+
+    status: Literal["accepted"]
+    detail: str
+
+
+class Done(BaseModel):
+    """Done."""
+
+    status: Literal["reset", "changed"]
+
+
+def _accepted() -> tuple[Response, int]:
+    return jsonify(Accepted(status="accepted", detail=GENERIC_SENT).model_dump()), 202
+
+
+@bp.post("/api/v1/auth/password/forgot")
+@api.operation(
+    "E-mail a one-hour password reset link",
+    request=EmailRequest,
+    responses={202: Accepted, 422: "Invalid fields"},
+    public=True,
+)
+def forgot_password() -> tuple[Response, int]:
+    services.request_password_reset(_runtime(), parse_json_body(EmailRequest).email)
+    return _accepted()
+
+
+@bp.post("/api/v1/auth/password/reset")
+@api.operation(
+    "Set a new password with the e-mailed token",
+    request=ResetRequest,
+    responses={200: Done, 400: "Invalid, used or expired token", 422: "Password not acceptable"},
+    public=True,
+)
+def reset_password() -> tuple[Response, int]:
+    body = parse_json_body(ResetRequest)
+    try:
+        services.reset_password(_runtime(), token=body.token, password=body.password)
+    except services.InvalidResetToken:
+        raise Problem(
+            400,
+            "Invalid reset link",
+            detail="This link is invalid, was already used, or has expired. Ask for a new one.",
+            type_slug="invalid-token",
+        ) from None
+    return jsonify(Done(status="reset").model_dump()), 200
+
+
+@bp.post("/api/v1/auth/password/change")
+@api.operation(
+    "Change your password (needs the current one)",
+    request=ChangeRequest,
+    responses={
+        200: Done,
+        401: "Not signed in",
+        403: "Current password is wrong",
+        422: "New password not acceptable",
+    },
+)
+@requires("profile:read")
+def change_password() -> tuple[Response, int]:
+    body = parse_json_body(ChangeRequest)
+    try:
+        services.change_password(
+            _runtime(),
+            current_identity(),
+            current_password=body.current_password,
+            new_password=body.new_password,
+        )
+    except services.WrongCurrentPassword:
+        raise Problem(
+            403,
+            "Current password is wrong",
+            detail="Enter your current password to change it.",
+            type_slug="wrong-password",
+        ) from None
+    return jsonify(Done(status="changed").model_dump()), 200
+
+
+@bp.post("/api/v1/auth/verify-email/resend")
+@api.operation(
+    "Send a new e-mail verification link",
+    request=EmailRequest,
+    responses={202: Accepted, 422: "Invalid fields"},
+    public=True,
+)
+def resend_verification() -> tuple[Response, int]:
+    services.resend_verification(_runtime(), parse_json_body(EmailRequest).email)
+    return _accepted()

@@ -1,0 +1,184 @@
+"""Forgot, reset and change a password; resend the verification e-mail."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import select, update
+
+from spectral_auth import event_types as ev
+from spectral_auth.models import EmailVerificationToken, PasswordResetToken, User, bus
+from spectral_auth.passwords import hash_password, verify_password
+from spectral_auth.services.registration import (
+    VERIFICATION_TOKEN_LIFETIME,
+    normalize_email,
+    verification_email,
+)
+from spectral_shared.bus import Actor, record_event
+from spectral_shared.component import Runtime
+from spectral_shared.crypto import hash_token
+from spectral_shared.db import utcnow
+from spectral_shared.email import OutgoingEmail, queue_email
+from spectral_shared.identity import Identity
+
+__all__ = [
+    "InvalidResetToken",
+    "WrongCurrentPassword",
+    "change_password",
+    "request_password_reset",
+    "resend_verification",
+    "reset_password",
+]
+
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+
+
+class InvalidResetToken(Exception):
+    pass
+
+
+class WrongCurrentPassword(Exception):
+    pass
+
+
+def request_password_reset(runtime: Runtime, email: str) -> None:
+    """Sends a link when an active account has this address; answers the same either way."""
+    email = normalize_email(email)
+    token = secrets.token_urlsafe(32)
+    with runtime.database.session() as session:
+        user = session.scalars(select(User).where(User.email == email)).first()
+        if user is None or user.deactivated_at is not None:
+            return
+        session.add(
+            PasswordResetToken(
+                user_id=user.id,
+                token_hash=hash_token(token),
+                expires_at=utcnow() + RESET_TOKEN_LIFETIME,
+            )
+        )
+        link = (
+            f"{runtime.settings.base_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
+        )
+        queue_email(
+            session,
+            bus,
+            runtime.cipher,
+            OutgoingEmail(
+                to=user.email,
+                subject="Reset your Spectral password",
+                text=(
+                    f"Hello {user.name},\n\nSomeone asked to reset the password of your Spectral account. "
+                    f"If it was you, choose a new one here (the link works once, for one hour):\n\n{link}\n\n"
+                    f"Or send the token to POST /api/v1/auth/password/reset: {token}\n\n"
+                    "If it was not you, ignore this message: your password is unchanged.\n"
+                ),
+            ),
+        )
+        record_event(
+            session,
+            bus,
+            ev.PASSWORD_RESET_REQUESTED,
+            ev.PasswordResetRequested(user_id=user.id),
+            organization_id=user.organization_id,
+            actor=Actor.user(user.id),
+        )
+
+
+def reset_password(runtime: Runtime, *, token: str, password: str) -> User:
+    password_hash = hash_password(password)
+    with runtime.database.session() as session:
+        record = session.scalars(
+            select(PasswordResetToken)
+            .where(PasswordResetToken.token_hash == hash_token(token))
+            .with_for_update()
+        ).first()
+        now = utcnow()
+        if record is None or record.used_at is not None or record.expires_at <= now:
+            raise InvalidResetToken
+        user = session.get(User, record.user_id, with_for_update=True)
+        if user is None or user.deactivated_at is not None:
+            raise InvalidResetToken
+        user.password_hash = password_hash
+        user.password_changed_at = now
+        user.failed_login_count = 0
+        user.locked_until = None  # proving control of the mailbox unlocks the account
+        # This token and every other outstanding one for the user are spent.
+        session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        record_event(
+            session,
+            bus,
+            ev.PASSWORD_RESET,
+            ev.PasswordReset(user_id=user.id),
+            organization_id=user.organization_id,
+            actor=Actor.user(user.id),
+        )
+        return user
+
+
+def change_password(
+    runtime: Runtime, identity: Identity, *, current_password: str, new_password: str
+) -> User:
+    new_hash = hash_password(new_password)
+    with runtime.database.session() as session:
+        user = session.scalars(
+            select(User)
+            .where(User.id == identity.subject_id, User.organization_id == identity.organization_id)
+            .with_for_update()
+        ).first()
+        if user is None or user.deactivated_at is not None:
+            raise WrongCurrentPassword
+        current_ok = verify_password(user.password_hash, current_password)
+        if current_ok:
+            user.password_hash = new_hash
+            user.password_changed_at = utcnow()
+            record_event(
+                session,
+                bus,
+                ev.PASSWORD_CHANGED,
+                ev.PasswordChanged(user_id=user.id),
+                organization_id=user.organization_id,
+                actor=Actor.user(user.id),
+            )
+    if not current_ok:
+        raise WrongCurrentPassword
+    return user
+
+
+def resend_verification(runtime: Runtime, email: str) -> None:
+    """A fresh link for an unverified account; answers the same whether or not there is one."""
+    email = normalize_email(email)
+    token = secrets.token_urlsafe(32)
+    with runtime.database.session() as session:
+        user = session.scalars(select(User).where(User.email == email)).first()
+        if user is None or user.email_verified_at is not None or user.deactivated_at is not None:
+            return
+        now = utcnow()
+        session.execute(
+            update(EmailVerificationToken)
+            .where(
+                EmailVerificationToken.user_id == user.id, EmailVerificationToken.used_at.is_(None)
+            )
+            .values(used_at=now)
+        )
+        session.add(
+            EmailVerificationToken(
+                user_id=user.id,
+                token_hash=hash_token(token),
+                expires_at=now + VERIFICATION_TOKEN_LIFETIME,
+            )
+        )
+        queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token))
+        record_event(
+            session,
+            bus,
+            ev.VERIFICATION_RESENT,
+            ev.VerificationResent(user_id=user.id),
+            organization_id=user.organization_id,
+            actor=Actor.user(user.id),
+        )
