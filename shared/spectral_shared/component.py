@@ -90,7 +90,9 @@ class Runtime:
 
     @cached_property
     def kv(self) -> KeyValueStore:
-        return key_value_store(self.settings.redis_url, prefix=f"spectral:{self.name}:")
+        return key_value_store(
+            self.settings.redis_url, prefix=f"{self.settings.redis_key_prefix}:{self.name}:"
+        )
 
     @cached_property
     def mailer(self) -> Mailer:

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "UPSTASH_REDIS_URL")
     )
     upstash_redis_token: SecretStr | None = None
+    redis_key_prefix: str = "spectral"  # lets environments (or test runs) share one Redis
     bus_exchange: str = "spectral.events"
     bus_queue_prefix: str = ""
     bus_retry_delays: str = "1,5,30"
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     workos_api_key: SecretStr | None = None
     workos_client_id: str | None = None
     workos_cookie_password: SecretStr | None = None
+    workos_base_url: str = "https://api.workos.com"  # a local fake in tests
 
     # Object storage
     aws_access_key_id: str | None = None

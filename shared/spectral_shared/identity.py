@@ -58,6 +58,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users:invite": _ADMINS,
     "users:manage": _ADMINS,
     "audit_log:read": _OVERSIGHT,
+    "api_keys:read": _ADMINS,
+    "api_keys:manage": _ADMINS,
+    "sso:manage": _ADMINS,
 }
 
 

@@ -176,3 +176,55 @@ PASSWORD_CHANGED = catalog.define(
 VERIFICATION_RESENT = catalog.define(
     "auth.user.verification_resent", VerificationResent, "A new e-mail verification link was sent."
 )
+
+
+class ApiKeyCreated(EventData):
+    """Never the secret: only its visible prefix."""
+
+    api_key_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    expires_at: str | None
+
+
+class ApiKeyRevoked(EventData):
+    api_key_id: str
+    prefix: str
+    reason: Literal["revoked", "user_deactivated"]
+
+
+class SsoConnectionChanged(EventData):
+    workos_organization_id: str | None  # None when the mapping was removed
+
+
+class SsoUserProvisioned(EventData):
+    """A first sign-in through SSO created the account, with the organization's default role."""
+
+    user_id: str
+    email: str
+    role: str
+
+
+class UserLoggedInWithSso(EventData):
+    user_id: str
+    provider: Literal["workos"]
+
+
+API_KEY_CREATED = catalog.define(
+    "auth.api_key.created",
+    ApiKeyCreated,
+    "An admin created an API key (the secret is never in events).",
+)
+API_KEY_REVOKED = catalog.define("auth.api_key.revoked", ApiKeyRevoked, "An API key was revoked.")
+SSO_CONNECTION_CHANGED = catalog.define(
+    "auth.sso_connection.changed",
+    SsoConnectionChanged,
+    "An admin mapped (or unmapped) a WorkOS organization.",
+)
+SSO_USER_PROVISIONED = catalog.define(
+    "auth.user.sso_provisioned", SsoUserProvisioned, "A first SSO sign-in provisioned a user."
+)
+USER_LOGGED_IN_WITH_SSO = catalog.define(
+    "auth.user.sso_logged_in", UserLoggedInWithSso, "A user signed in through SSO."
+)

@@ -50,6 +50,76 @@ class User(Base):
     failed_login_count: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # Sessions and refresh tokens issued before this moment are dead ("sign out everywhere",
+    # deactivation, password change): revocation without enumerating sessions.
+    sessions_revoked_at: Mapped[datetime | None]
+    mfa_secret: Mapped[str | None] = mapped_column(Text)  # AES-256-GCM; TOTP base32 secret
+    mfa_pending_secret: Mapped[str | None] = mapped_column(Text)  # enrolment not yet confirmed
+    mfa_enabled_at: Mapped[datetime | None]
+    sso_provider: Mapped[str | None] = mapped_column(String(32))
+    sso_external_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MfaBackupCode(Base):
+    """Ten single-use codes shown once at enrolment, stored hashed."""
+
+    __tablename__ = "mfa_backup_codes"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(UUIDString, ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefreshToken(Base):
+    """Opaque, rotated on every use; a reused one revokes its whole family (RFC 6819 5.2.2.3)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(UUIDString, ForeignKey("users.id"), index=True)
+    family_id: Mapped[str] = mapped_column(UUIDString, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A machine credential of an organization: the secret is shown once and kept as an HMAC."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        UUIDString, ForeignKey("organizations.id"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)  # visible, for lookup and display
+    secret_hmac: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    created_by: Mapped[str | None] = mapped_column(UUIDString, ForeignKey("users.id"))
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SsoConnection(Base):
+    """An admin's mapping of a WorkOS organization to their Spectral organization."""
+
+    __tablename__ = "sso_connections"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        UUIDString, ForeignKey("organizations.id"), unique=True
+    )
+    workos_organization_id: Mapped[str] = mapped_column(String(128), unique=True)
+    created_by: Mapped[str] = mapped_column(UUIDString, ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,6 +15,27 @@ Persona = Literal["ciso", "privacy_officer", "compliance_officer", "clinical_own
 TENANT_ROLES = (Role.VIEWER, Role.ANALYST, Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE)
 
 
+# What an API key may be allowed to do (machines: telemetry pushers, vendor integrations).
+API_KEY_SCOPES = (
+    "telemetry:write",
+    "ai_systems:read",
+    "ai_systems:write",
+    "controls:read",
+    "violations:read",
+    "reports:read",
+    "audit_log:read",
+)
+ApiKeyScope = Literal[
+    "telemetry:write",
+    "ai_systems:read",
+    "ai_systems:write",
+    "controls:read",
+    "violations:read",
+    "reports:read",
+    "audit_log:read",
+]
+
+
 class RoleRefused(Exception):
     """Why a role change is not allowed, in words fit for a problem response."""
 

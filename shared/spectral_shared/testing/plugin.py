@@ -181,6 +181,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "bus_retry_delays": "0.1,0.2",
             "outbox_poll_interval": 0.05,
             "base_url": "http://localhost:5000",
+            "redis_key_prefix": f"test-{uuid.uuid4().hex[:12]}",  # Redis outlives tests
         }
         values.update(overrides)
         return Settings(**values)

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
-from spectral_auth.api import accounts, passwords
+from spectral_auth.api import accounts, api_keys, passwords, sso
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -33,6 +33,8 @@ api = ApiDoc("auth", "Spectral auth", description="Organizations, users, sign-in
 bp = Blueprint("auth", __name__)
 bp.register_blueprint(accounts.bp)
 bp.register_blueprint(passwords.bp)
+bp.register_blueprint(api_keys.bp)
+bp.register_blueprint(sso.bp)
 
 
 def _runtime() -> Runtime:

@@ -1,5 +1,7 @@
 """Auth's use cases: the only code that writes, each recording its events in the same transaction."""
 
 from spectral_auth.services.accounts import *  # noqa: F403
+from spectral_auth.services.api_keys import *  # noqa: F403
 from spectral_auth.services.passwords import *  # noqa: F403
 from spectral_auth.services.registration import *  # noqa: F403
+from spectral_auth.services.sso import *  # noqa: F403

@@ -35,6 +35,7 @@ __all__ = [
     "LoginRefused",
     "PasswordExpired",
     "Registration",
+    "grant_for",
     "login",
     "normalize_email",
     "profile",
@@ -244,19 +245,9 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
             )
         else:
             assert user is not None
-            user.last_login_at = now
             user.failed_login_count = 0
             user.locked_until = None
-            key = current_signing_key(session, runtime.cipher)
-            lifetime = runtime.settings.jwt_lifetime
-            token = issue_access_token(
-                key,
-                issuer=runtime.settings.base_url,
-                lifetime=lifetime,
-                user_id=user.id,
-                organization_id=user.organization_id,
-                role=user.role,
-            )
+            grant = grant_for(session, runtime, user)
             record_event(
                 session,
                 bus,
@@ -267,6 +258,22 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
             )
     if reason is not None:
         raise refusal or LoginRefused()
+    return grant
+
+
+def grant_for(session: Session, runtime: Runtime, user: User) -> AccessGrant:
+    """What a successful sign-in hands out, whatever proved the identity (password, SSO)."""
+    user.last_login_at = utcnow()
+    key = current_signing_key(session, runtime.cipher)
+    lifetime = runtime.settings.jwt_lifetime
+    token = issue_access_token(
+        key,
+        issuer=runtime.settings.base_url,
+        lifetime=lifetime,
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=user.role,
+    )
     return AccessGrant(token, int(lifetime.total_seconds()))
 
 
