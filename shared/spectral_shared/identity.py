@@ -95,6 +95,7 @@ class Identity:
     role: str
     scopes: tuple[str, ...] = ()
     token_id: str | None = None
+    issued_at: float | None = None  # the token's iat: tokens issued before a revocation are refused
 
     def can(self, permission: str) -> bool:
         return role_allows(self.role, permission)
@@ -174,6 +175,7 @@ class TokenVerifier:
             role=str(claims["role"]),
             scopes=tuple(claims.get("scopes", ())),
             token_id=claims.get("jti"),
+            issued_at=claims.get("iat"),
         )
 
 

@@ -228,3 +228,36 @@ SSO_USER_PROVISIONED = catalog.define(
 USER_LOGGED_IN_WITH_SSO = catalog.define(
     "auth.user.sso_logged_in", UserLoggedInWithSso, "A user signed in through SSO."
 )
+
+
+class SessionsRevoked(EventData):
+    """Every session and refresh token of the user issued before now is dead."""
+
+    user_id: str
+    reason: Literal["sign_out_everywhere", "deactivated", "password_reset", "password_changed"]
+
+
+class RefreshTokenReused(EventData):
+    """A spent refresh token came back: likely stolen. Its whole family is revoked."""
+
+    user_id: str
+    family_id: str
+
+
+class SignedOut(EventData):
+    user_id: str
+
+
+SESSIONS_REVOKED = catalog.define(
+    "auth.user.sessions_revoked",
+    SessionsRevoked,
+    "All of a user's sessions and refresh tokens were ended.",
+)
+REFRESH_TOKEN_REUSED = catalog.define(
+    "auth.refresh_token.reused",
+    RefreshTokenReused,
+    "A spent refresh token was presented; its family was revoked.",
+)
+SIGNED_OUT = catalog.define(
+    "auth.user.signed_out", SignedOut, "A user signed out (one session or token family)."
+)

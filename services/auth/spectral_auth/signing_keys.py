@@ -8,6 +8,7 @@ period, which is why verification looks keys up by ``kid``.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ def issue_access_token(
         "sub_type": "user",
         "org": organization_id,
         "role": role,
-        "iat": int(issued.timestamp()),
+        # Milliseconds, rounded up (RFC 7519 allows fractional NumericDates): a revocation
+        # ("sign out everywhere") refuses tokens issued before it, even within the same second.
+        "iat": math.ceil(issued.timestamp() * 1000) / 1000,
         "nbf": int(issued.timestamp()),
         "exp": int((issued + lifetime).timestamp()),
         "jti": str(uuid.uuid4()),

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from spectral_auth import services
-from spectral_auth.api.schemas import Request
+from spectral_auth.api.schemas import Request, TokenResponse
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 from spectral_shared.component import Runtime
 from spectral_shared.identity import current_identity, requires
@@ -115,7 +115,7 @@ def reset_password() -> tuple[Response, int]:
     "Change your password (needs the current one)",
     request=ChangeRequest,
     responses={
-        200: Done,
+        200: TokenResponse,
         401: "Not signed in",
         403: "Current password is wrong",
         422: "New password not acceptable",
@@ -125,7 +125,7 @@ def reset_password() -> tuple[Response, int]:
 def change_password() -> tuple[Response, int]:
     body = parse_json_body(ChangeRequest)
     try:
-        services.change_password(
+        grant = services.change_password(
             _runtime(),
             current_identity(),
             current_password=body.current_password,
@@ -138,7 +138,8 @@ def change_password() -> tuple[Response, int]:
             detail="Enter your current password to change it.",
             type_slug="wrong-password",
         ) from None
-    return jsonify(Done(status="changed").model_dump()), 200
+    # Every other session ended; these tokens keep the caller signed in.
+    return jsonify(TokenResponse.of(grant).model_dump()), 200
 
 
 @bp.post("/api/v1/auth/verify-email/resend")

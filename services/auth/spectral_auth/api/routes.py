@@ -12,6 +12,7 @@ from spectral_auth.api.schemas import (
     LoginRequest,
     MeResponse,
     OrganizationOut,
+    RefreshRequest,
     RegisterRequest,
     RegisterResponse,
     TokenResponse,
@@ -168,13 +169,55 @@ def login() -> tuple[Response, int]:
             type_slug="invalid-credentials",
             headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
         ) from None
-    return _json(
-        TokenResponse(
-            access_token=grant.access_token,
-            token_type="Bearer",  # noqa: S106 - a token type, not a secret
-            expires_in=grant.expires_in,
-        )
-    )
+    return _json(TokenResponse.of(grant))
+
+
+@bp.post("/api/v1/auth/token/refresh")
+@api.operation(
+    "Trade a refresh token for a new access token and the next refresh token",
+    request=RefreshRequest,
+    responses={200: TokenResponse, 401: "Invalid, spent, revoked or expired refresh token"},
+    public=True,
+    description="Refresh tokens rotate: each works once. Presenting a spent one revokes every "
+    "token of its sign-in, since someone else holds a copy.",
+)
+def refresh_token() -> tuple[Response, int]:
+    body = parse_json_body(RefreshRequest)
+    try:
+        grant = services.refresh(_runtime(), body.refresh_token)
+    except services.InvalidRefreshToken:
+        raise Problem(
+            401,
+            "Invalid refresh token",
+            detail="This refresh token is invalid, already used, revoked or expired. Sign in again.",
+            type_slug="invalid-token",
+        ) from None
+    return _json(TokenResponse.of(grant))
+
+
+@bp.post("/api/v1/auth/logout")
+@api.operation(
+    "Sign out: end this sign-in's refresh tokens",
+    request=RefreshRequest,
+    responses={204: None},
+    public=True,
+    description="Answers 204 whether or not the token was known. Access tokens already issued "
+    "expire on their own (JWT_EXPIRY); 'sign-out-everywhere' ends them at once.",
+)
+def logout() -> tuple[str, int]:
+    services.sign_out(_runtime(), parse_json_body(RefreshRequest).refresh_token)
+    return "", 204
+
+
+@bp.post("/api/v1/auth/sign-out-everywhere")
+@api.operation(
+    "End every session, refresh token and access token of your account",
+    responses={204: None, 401: "Not signed in"},
+)
+@requires("profile:read")
+def sign_out_everywhere() -> tuple[str, int]:
+    services.sign_out_everywhere(_runtime(), current_identity())
+    return "", 204
 
 
 @bp.get("/api/v1/auth/me")
@@ -186,7 +229,10 @@ def me() -> tuple[Response, int]:
     identity = current_identity()
     with _runtime().database.read_session() as session:
         found = services.profile(
-            session, user_id=identity.subject_id, organization_id=identity.organization_id
+            session,
+            user_id=identity.subject_id,
+            organization_id=identity.organization_id,
+            issued_at=identity.issued_at,
         )
     if found is None:
         raise Problem(

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from spectral_auth.passwords import MAX_LENGTH, password_problems
+from spectral_auth.services.registration import AccessGrant
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -91,11 +92,25 @@ class VerifyEmailResponse(BaseModel):
 
 
 class TokenResponse(BaseModel):
-    """An access token."""
+    """An access token, and a refresh token that rotates on every use."""
 
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: int
+    refresh_token: str
+
+    @classmethod
+    def of(cls, grant: AccessGrant) -> TokenResponse:
+        return cls(
+            access_token=grant.access_token,
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            expires_in=grant.expires_in,
+            refresh_token=grant.refresh_token,
+        )
+
+
+class RefreshRequest(Request):
+    refresh_token: str = Field(min_length=16, max_length=200)
 
 
 class MeResponse(BaseModel):

@@ -5,3 +5,4 @@ from spectral_auth.services.api_keys import *  # noqa: F403
 from spectral_auth.services.passwords import *  # noqa: F403
 from spectral_auth.services.registration import *  # noqa: F403
 from spectral_auth.services.sso import *  # noqa: F403
+from spectral_auth.services.tokens import *  # noqa: F403

@@ -11,8 +11,11 @@ from sqlalchemy import select, update
 from spectral_auth import event_types as ev
 from spectral_auth.models import EmailVerificationToken, PasswordResetToken, User, bus
 from spectral_auth.passwords import hash_password, verify_password
+from spectral_auth.services import tokens
 from spectral_auth.services.registration import (
     VERIFICATION_TOKEN_LIFETIME,
+    AccessGrant,
+    grant_for,
     normalize_email,
     verification_email,
 )
@@ -104,6 +107,9 @@ def reset_password(runtime: Runtime, *, token: str, password: str) -> User:
         user.password_changed_at = now
         user.failed_login_count = 0
         user.locked_until = None  # proving control of the mailbox unlocks the account
+        tokens.revoke_all_sessions(
+            session, user, reason="password_reset", actor=Actor.user(user.id), at=now
+        )
         # This token and every other outstanding one for the user are spent.
         session.execute(
             update(PasswordResetToken)
@@ -123,7 +129,8 @@ def reset_password(runtime: Runtime, *, token: str, password: str) -> User:
 
 def change_password(
     runtime: Runtime, identity: Identity, *, current_password: str, new_password: str
-) -> User:
+) -> AccessGrant:
+    """Ends every other session; the caller gets fresh tokens for this one."""
     new_hash = hash_password(new_password)
     with runtime.database.session() as session:
         user = session.scalars(
@@ -137,6 +144,10 @@ def change_password(
         if current_ok:
             user.password_hash = new_hash
             user.password_changed_at = utcnow()
+            tokens.revoke_all_sessions(
+                session, user, reason="password_changed", actor=Actor.user(user.id)
+            )
+            grant = grant_for(session, runtime, user)
             record_event(
                 session,
                 bus,
@@ -147,7 +158,7 @@ def change_password(
             )
     if not current_ok:
         raise WrongCurrentPassword
-    return user
+    return grant
 
 
 def resend_verification(runtime: Runtime, email: str) -> None:

@@ -19,13 +19,14 @@ from spectral_auth.event_types import OrganizationType, RefusalReason
 from spectral_auth.models import EmailVerificationToken, Organization, User, bus
 from spectral_auth.passwords import hash_password, verify_password
 from spectral_auth.roles import OrganizationSettings
+from spectral_auth.services import tokens
 from spectral_auth.signing_keys import current_signing_key, issue_access_token
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
-from spectral_shared.identity import Role
+from spectral_shared.identity import Identity, Role
 
 __all__ = [
     "AccessGrant",
@@ -39,7 +40,10 @@ __all__ = [
     "login",
     "normalize_email",
     "profile",
+    "refresh",
     "register",
+    "sign_out",
+    "sign_out_everywhere",
     "verify_email",
 ]
 
@@ -78,6 +82,7 @@ class Registration:
 class AccessGrant:
     access_token: str
     expires_in: int
+    refresh_token: str
 
 
 def normalize_email(email: str) -> str:
@@ -261,9 +266,14 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
     return grant
 
 
-def grant_for(session: Session, runtime: Runtime, user: User) -> AccessGrant:
-    """What a successful sign-in hands out, whatever proved the identity (password, SSO)."""
-    user.last_login_at = utcnow()
+def grant_for(
+    session: Session, runtime: Runtime, user: User, *, refresh_token: str | None = None
+) -> AccessGrant:
+    """What a successful sign-in hands out, whatever proved the identity (password, SSO): an
+    access token and a refresh token starting a new family (or the given rotated one)."""
+    if refresh_token is None:
+        user.last_login_at = utcnow()
+        refresh_token = tokens.issue_refresh_token(session, user)
     key = current_signing_key(session, runtime.cipher)
     lifetime = runtime.settings.jwt_lifetime
     token = issue_access_token(
@@ -274,7 +284,40 @@ def grant_for(session: Session, runtime: Runtime, user: User) -> AccessGrant:
         organization_id=user.organization_id,
         role=user.role,
     )
-    return AccessGrant(token, int(lifetime.total_seconds()))
+    return AccessGrant(token, int(lifetime.total_seconds()), refresh_token)
+
+
+def refresh(runtime: Runtime, refresh_token: str) -> AccessGrant:
+    """Rotate a refresh token into a new access token and the family's next refresh token."""
+    reused = False
+    with runtime.database.session() as session:
+        try:
+            user, next_token = tokens.use_refresh_token(session, refresh_token)
+        except tokens.RefreshTokenReused:
+            reused = True  # commit the family's revocation, then refuse
+        else:
+            grant = grant_for(session, runtime, user, refresh_token=next_token)
+    if reused:
+        raise tokens.InvalidRefreshToken
+    return grant
+
+
+def sign_out(runtime: Runtime, refresh_token: str) -> None:
+    with runtime.database.session() as session:
+        tokens.end_sign_in(session, refresh_token)
+
+
+def sign_out_everywhere(runtime: Runtime, identity: Identity) -> None:
+    with runtime.database.session() as session:
+        user = session.scalars(
+            select(User).where(
+                User.id == identity.subject_id, User.organization_id == identity.organization_id
+            )
+        ).first()
+        if user is not None:
+            tokens.revoke_all_sessions(
+                session, user, reason="sign_out_everywhere", actor=Actor.user(user.id)
+            )
 
 
 def _refusal_reason(user: User | None, password_ok: bool) -> RefusalReason | None:
@@ -325,12 +368,15 @@ def _count_unknown_account_failure(
 
 
 def profile(
-    session: Session, *, user_id: str, organization_id: str
+    session: Session, *, user_id: str, organization_id: str, issued_at: float | None = None
 ) -> tuple[User, Organization] | None:
     user = session.scalars(
         select(User).where(User.id == user_id, User.organization_id == organization_id)
     ).first()
     if user is None or user.deactivated_at is not None:
         return None
+    revoked = user.sessions_revoked_at
+    if revoked is not None and (issued_at is None or issued_at < revoked.timestamp()):
+        return None  # issued before "sign out everywhere", a password change or a reset
     organization = session.get(Organization, organization_id)
     return (user, organization) if organization else None
