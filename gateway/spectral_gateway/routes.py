@@ -15,6 +15,7 @@ class Route:
     service: str
     public: bool = False  # reachable without credentials
     abuse_prone: bool = False  # gets a per-IP rate limit at the edge (issue #4)
+    internal: bool = False  # service-to-service only: the gateway never routes it from outside
     max_body: str = "1m"
     timeout_seconds: int = 30
 
@@ -47,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth/sso/authorize", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/sso/callback", "auth", public=True, abuse_prone=True),
     Route("/.well-known/jwks.json", "auth", public=True),
+    Route("/internal/authorize", "auth", internal=True),
     Route("/api/v1/auth", "auth"),
     Route("/api/v1/audit", "audit"),
     Route("/api/v1/governance", "governance"),

@@ -22,6 +22,8 @@ from spectral_shared.logging import bind_context
 from spectral_shared.web.problems import Problem
 
 ACCESS_TOKEN_AUDIENCE = "spectral-api"  # noqa: S105 - an audience name, not a secret
+# What auth's /internal/authorize hands the gateway to forward: short-lived, for services only.
+INTERNAL_TOKEN_AUDIENCE = "spectral-internal"  # noqa: S105 - an audience name, not a secret
 
 
 class Role(StrEnum):
@@ -98,6 +100,8 @@ class Identity:
     issued_at: float | None = None  # the token's iat: tokens issued before a revocation are refused
 
     def can(self, permission: str) -> bool:
+        if self.subject_type == "api_key":  # machines hold scopes, not roles
+            return permission in self.scopes
         return role_allows(self.role, permission)
 
 
@@ -141,7 +145,11 @@ class StaticKeySource:
 
 class TokenVerifier:
     def __init__(
-        self, keys: KeySource, *, issuer: str, audiences: tuple[str, ...] = (ACCESS_TOKEN_AUDIENCE,)
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audiences: tuple[str, ...] = (ACCESS_TOKEN_AUDIENCE, INTERNAL_TOKEN_AUDIENCE),
     ) -> None:
         self.keys = keys
         self.issuer = issuer

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from spectral_auth.models import SigningKey
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import utcnow
-from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE
+from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, INTERNAL_TOKEN_AUDIENCE
 
 _AAD = "signing_keys.private_key"
 # A retired key stays published this long so tokens it signed still verify until they expire.
@@ -81,6 +81,37 @@ def published_jwks(session: Session) -> dict[str, Any]:
         .order_by(SigningKey.created_at.desc())
     ).all()
     return {"keys": [json.loads(row.public_jwk) for row in rows]}
+
+
+INTERNAL_TOKEN_LIFETIME = timedelta(seconds=60)
+
+
+def issue_internal_token(
+    key: ActiveKey,
+    *,
+    issuer: str,
+    subject_type: str,
+    subject_id: str,
+    organization_id: str,
+    role: str,
+    scopes: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> str:
+    """What the gateway forwards to services after /internal/authorize: one minute, one audience."""
+    issued = now or utcnow()
+    claims = {
+        "iss": issuer,
+        "aud": INTERNAL_TOKEN_AUDIENCE,
+        "sub": subject_id,
+        "sub_type": subject_type,
+        "org": organization_id,
+        "role": role,
+        "scopes": list(scopes),
+        "iat": math.ceil(issued.timestamp() * 1000) / 1000,
+        "exp": int((issued + INTERNAL_TOKEN_LIFETIME).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
 
 
 def issue_access_token(

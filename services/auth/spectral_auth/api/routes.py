@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
-from spectral_auth.api import accounts, api_keys, passwords, sso
+from spectral_auth.api import accounts, api_keys, authorize, passwords, sso
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -36,6 +36,7 @@ bp.register_blueprint(accounts.bp)
 bp.register_blueprint(passwords.bp)
 bp.register_blueprint(api_keys.bp)
 bp.register_blueprint(sso.bp)
+bp.register_blueprint(authorize.bp)
 
 
 def _runtime() -> Runtime:

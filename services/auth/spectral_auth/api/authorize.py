@@ -1,0 +1,77 @@
+"""``/internal/authorize``: the gateway's question about every non-public request (nginx
+``auth_request``). Not routed to the public; the gateway forwards the client's credentials."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from spectral_auth.services.authorization import Authorizer, NotAuthenticated, QuotaExceeded
+from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+
+api = ApiDoc("auth", "Spectral auth")
+bp = Blueprint("authorize", __name__)
+
+INTERNAL_TOKEN_HEADER = "X-Spectral-Internal-Token"  # noqa: S105 - a header name
+
+
+def _authorizer() -> Authorizer:
+    runtime = current_app.extensions["spectral"]
+    authorizer: Authorizer | None = current_app.extensions.get("spectral.authorizer")
+    if authorizer is None:
+        authorizer = current_app.extensions["spectral.authorizer"] = Authorizer(runtime)
+    return authorizer
+
+
+def _unauthenticated(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Authentication required",
+        detail=detail,
+        headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+    )
+
+
+@bp.route("/internal/authorize", methods=["GET", "POST"])
+@api.operation(
+    "Authorize a request for the gateway (internal)",
+    responses={
+        200: "Authorized: the internal token is in X-Spectral-Internal-Token",
+        401: "No valid credential",
+        429: "Quota exceeded",
+    },
+    public=True,
+    description="Resolves 'Authorization: Bearer <access token>' (API keys and session cookies "
+    "follow), applies the organization's request quota, and answers the internal token the "
+    "gateway forwards. Never exposed by the gateway.",
+)
+def authorize() -> Response:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise _unauthenticated("Send 'Authorization: Bearer <access token or API key>'.")
+    try:
+        granted = _authorizer().authorize_bearer(credential.strip())
+    except NotAuthenticated as exc:
+        raise _unauthenticated(f"The credential is not valid: {exc}") from None
+    except QuotaExceeded as exc:
+        raise Problem(
+            429,
+            "Too many requests",
+            detail="Your organization's request quota is used up for now; retry after the given seconds.",
+            type_slug="quota-exceeded",
+            headers=exc.decision.headers(),
+        ) from None
+    response = jsonify(
+        {
+            "subject_type": granted.subject_type,
+            "subject_id": granted.subject_id,
+            "organization_id": granted.organization_id,
+            "role": granted.role,
+            "scopes": list(granted.scopes),
+        }
+    )
+    response.headers[INTERNAL_TOKEN_HEADER] = granted.internal_token
+    for name, value in granted.quota.headers().items():
+        response.headers[name] = value
+    return response

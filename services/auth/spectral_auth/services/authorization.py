@@ -1,0 +1,117 @@
+"""What /internal/authorize decides for the gateway: who is calling, and whether their
+organization's quota allows the request. Read-mostly; it writes nothing but rate-limit counters
+(and, for API keys, a throttled last-used time)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import select
+
+from spectral_auth.models import User
+from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
+from spectral_shared.component import Runtime
+from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, TokenVerifier
+from spectral_shared.ratelimit import Decision, RateLimiter, rate_limiter
+from spectral_shared.web.problems import Problem
+
+__all__ = ["Authorization", "Authorizer", "NotAuthenticated", "QuotaExceeded"]
+
+_KEY_CACHE_SECONDS = 60.0
+
+
+class NotAuthenticated(Exception):
+    """No usable credential: missing, malformed, expired, revoked, or the account is inactive."""
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("quota exceeded")
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class Authorization:
+    internal_token: str
+    subject_type: str
+    subject_id: str
+    organization_id: str
+    role: str
+    scopes: tuple[str, ...]
+    quota: Decision
+
+
+@dataclass
+class Authorizer:
+    """One per process: holds the limiter and a short-lived copy of the signing key."""
+
+    runtime: Runtime
+    _key: tuple[float, ActiveKey] | None = field(default=None, repr=False)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        """Access tokens only: the internal tokens this hands out are for services, not for here."""
+        base = self.runtime.verifier
+        return TokenVerifier(base.keys, issuer=base.issuer, audiences=(ACCESS_TOKEN_AUDIENCE,))
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        settings = self.runtime.settings
+        return rate_limiter(settings.redis_url, prefix=f"{settings.redis_key_prefix}:quota:")
+
+    def signing_key(self) -> ActiveKey:
+        if self._key is None or time.monotonic() - self._key[0] > _KEY_CACHE_SECONDS:
+            with self.runtime.database.session() as session:
+                self._key = (time.monotonic(), current_signing_key(session, self.runtime.cipher))
+        return self._key[1]
+
+    def quota_for(self, organization_id: str) -> tuple[int, float]:
+        """(limit, window seconds): the defaults until billing publishes per-plan limits."""
+        settings = self.runtime.settings
+        return settings.rate_limit_max_requests, settings.rate_limit_window_ms / 1000
+
+    def authorize_bearer(self, token: str) -> Authorization:
+        try:
+            identity = self.verifier.verify(token)
+        except Problem as exc:
+            raise NotAuthenticated(exc.detail) from None
+        with self.runtime.database.session() as session:
+            user = session.scalars(
+                select(User).where(
+                    User.id == identity.subject_id, User.organization_id == identity.organization_id
+                )
+            ).first()
+            if user is None or user.deactivated_at is not None or user.status != "active":
+                raise NotAuthenticated("the account is not active")
+            revoked = user.sessions_revoked_at
+            if revoked is not None and (identity.issued_at or 0) < revoked.timestamp():
+                raise NotAuthenticated("the token was revoked")
+            role = user.role  # the current role, not the one the token was issued with
+        return self._grant("user", identity.subject_id, identity.organization_id, role, ())
+
+    def _grant(
+        self,
+        subject_type: str,
+        subject_id: str,
+        organization_id: str,
+        role: str,
+        scopes: tuple[str, ...],
+    ) -> Authorization:
+        limit, window = self.quota_for(organization_id)
+        decision = self.limiter.hit(f"org:{organization_id}", limit=limit, window_seconds=window)
+        if not decision.allowed:
+            raise QuotaExceeded(decision)
+        token = issue_internal_token(
+            self.signing_key(),
+            issuer=self.runtime.settings.base_url,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            organization_id=organization_id,
+            role=role,
+            scopes=scopes,
+        )
+        return Authorization(
+            token, subject_type, subject_id, organization_id, role, scopes, decision
+        )

@@ -1,0 +1,104 @@
+"""/internal/authorize: the gateway's one question about every non-public request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+
+from spectral_shared.component import Runtime, installed_components
+from spectral_shared.config import Settings
+from spectral_shared.identity import INTERNAL_TOKEN_AUDIENCE
+
+pytestmark = pytest.mark.integration
+
+AUTHORIZE = "/internal/authorize"
+
+
+def internal_claims(api: Any, response: Any) -> dict[str, Any]:
+    token = response.headers["X-Spectral-Internal-Token"]
+    jwks = api.client.get("/.well-known/jwks.json").json
+    key = next(k for k in jwks["keys"] if k["kid"] == jwt.get_unverified_header(token)["kid"])
+    return jwt.decode(
+        token,
+        jwt.PyJWK(key).key,
+        algorithms=["EdDSA"],
+        audience=INTERNAL_TOKEN_AUDIENCE,
+        issuer=api.runtime.settings.base_url,
+    )
+
+
+def test_an_access_token_is_exchanged_for_a_short_internal_token(api: Any) -> None:
+    created, token = api.onboard()
+    response = api.client.get(AUTHORIZE, headers=api.bearer(token))
+    assert response.status_code == 200
+    claims = internal_claims(api, response)
+    assert (claims["sub"], claims["org"], claims["role"], claims["sub_type"]) == (
+        created["user"]["id"],
+        created["organization"]["id"],
+        "admin",
+        "user",
+    )
+    assert claims["exp"] - claims["iat"] <= 61
+    assert (
+        response.headers["X-RateLimit-Limit"] == "1000"
+        and int(response.headers["X-RateLimit-Remaining"]) <= 999
+    )
+    # Services accept it like an access token; /internal/authorize itself does not.
+    internal = response.headers["X-Spectral-Internal-Token"]
+    assert api.client.get("/api/v1/auth/me", headers=api.bearer(internal)).status_code == 200
+    assert api.client.get(AUTHORIZE, headers=api.bearer(internal)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Basic abc", "Bearer", "Bearer not-a-token", "Bearer eyJhbGciOiJub25lIn0.e30."]
+)
+def test_missing_and_malformed_credentials_are_401_problems(api: Any, header: str | None) -> None:
+    response = api.client.get(AUTHORIZE, headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "X-Spectral-Internal-Token" not in response.headers
+
+
+def test_revoked_and_deactivated_accounts_are_refused_and_roles_are_current(api: Any) -> None:
+    _, admin = api.onboard()
+    member, member_token = api.member(admin, "viewer")
+    api.client.patch(
+        f"/api/v1/auth/users/{member['id']}/role",
+        json={"role": "analyst"},
+        headers=api.bearer(admin),
+    )
+    assert (
+        internal_claims(api, api.client.get(AUTHORIZE, headers=api.bearer(member_token)))["role"]
+        == "analyst"
+    )
+
+    api.client.post(f"/api/v1/auth/users/{member['id']}/deactivate", headers=api.bearer(admin))
+    assert api.client.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 401
+    api.client.post("/api/v1/auth/sign-out-everywhere", headers=api.bearer(admin))
+    assert api.client.get(AUTHORIZE, headers=api.bearer(admin)).status_code == 401
+
+
+def test_the_organizations_quota_answers_429_with_retry_after(
+    api: Any, integration_settings: Settings
+) -> None:
+    runtime = Runtime(
+        installed_components()["auth"],
+        integration_settings.model_copy(update={"rate_limit_max_requests": 3}),
+    )
+    tight = type(api)(runtime.app().test_client(), runtime)  # the same helper, on a 3-request quota
+    _, mercy = tight.onboard("Mercy General")
+    _, county = tight.onboard("County Health")
+    answers = [tight.client.get(AUTHORIZE, headers=tight.bearer(mercy)) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.json["type"].endswith("/quota-exceeded")
+    assert (
+        int(refused.headers["Retry-After"]) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
+    )
+    assert "X-Spectral-Internal-Token" not in refused.headers
+    assert (
+        tight.client.get(AUTHORIZE, headers=tight.bearer(county)).status_code == 200
+    )  # per organization
+    runtime.database.dispose()
