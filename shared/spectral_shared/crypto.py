@@ -98,3 +98,14 @@ class FieldCipher:
 def hash_token(token: str) -> str:
     """SHA-256 hex of a high-entropy token, for storing verification and reset tokens."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
+    """A key for one purpose (HMACs of API keys, of backup codes) from a master secret (HKDF-SHA256),
+    so no two uses share a key and none is the master secret itself."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(
+        secret.encode()
+    )

@@ -12,6 +12,7 @@ OrganizationType = Literal["health_system", "vendor", "platform"]
 RefusalReason = Literal[
     "unknown_account",
     "bad_password",
+    "bad_mfa_code",
     "email_not_verified",
     "inactive",
     "locked",
@@ -260,4 +261,26 @@ REFRESH_TOKEN_REUSED = catalog.define(
 )
 SIGNED_OUT = catalog.define(
     "auth.user.signed_out", SignedOut, "A user signed out (one session or token family)."
+)
+
+
+class MfaChanged(EventData):
+    user_id: str
+
+
+class BackupCodeUsed(EventData):
+    user_id: str
+    remaining: int
+
+
+MFA_ENABLED = catalog.define(
+    "auth.mfa.enabled", MfaChanged, "A user confirmed TOTP enrolment; MFA is on."
+)
+MFA_DISABLED = catalog.define(
+    "auth.mfa.disabled", MfaChanged, "A user turned MFA off (with their password)."
+)
+MFA_BACKUP_CODE_USED = catalog.define(
+    "auth.mfa.backup_code_used",
+    BackupCodeUsed,
+    "A single-use backup code replaced a TOTP code at sign-in.",
 )

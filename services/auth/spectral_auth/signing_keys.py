@@ -27,6 +27,8 @@ from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import utcnow
 from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, INTERNAL_TOKEN_AUDIENCE
 
+MFA_ENROLLMENT_AUDIENCE = "spectral-mfa-enrollment"
+
 _AAD = "signing_keys.private_key"
 # A retired key stays published this long so tokens it signed still verify until they expire.
 RETIRED_KEY_GRACE = timedelta(hours=24)
@@ -109,6 +111,28 @@ def issue_internal_token(
         "scopes": list(scopes),
         "iat": math.ceil(issued.timestamp() * 1000) / 1000,
         "exp": int((issued + INTERNAL_TOKEN_LIFETIME).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
+
+
+MFA_ENROLLMENT_LIFETIME = timedelta(minutes=10)
+
+
+def issue_mfa_enrollment_token(
+    key: ActiveKey, *, issuer: str, user_id: str, organization_id: str
+) -> str:
+    """Good only for enrolling in MFA (the organization requires it): ten minutes, its own audience."""
+    issued = utcnow()
+    claims = {
+        "iss": issuer,
+        "aud": MFA_ENROLLMENT_AUDIENCE,
+        "sub": user_id,
+        "sub_type": "user",
+        "org": organization_id,
+        "role": "mfa_enrollment",
+        "iat": math.ceil(issued.timestamp() * 1000) / 1000,
+        "exp": int((issued + MFA_ENROLLMENT_LIFETIME).timestamp()),
         "jti": str(uuid.uuid4()),
     }
     return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})

@@ -21,13 +21,13 @@ def test_admins_edit_the_profile_and_settings_members_read_them(api: Any) -> Non
         json={
             "name": "Mercy Health",
             "state": "ca",
-            "settings": {"mfa_required": True, "idle_timeout_minutes": 10},
+            "settings": {"default_sso_role": "analyst", "idle_timeout_minutes": 10},
         },
         headers=api.bearer(admin),
     )
     assert changed.status_code == 200, changed.json
     assert changed.json["name"] == "Mercy Health" and changed.json["state"] == "CA"
-    assert changed.json["settings"]["mfa_required"] is True
+    assert changed.json["settings"]["default_sso_role"] == "analyst"
     assert changed.json["settings"]["absolute_timeout_hours"] == 12  # untouched defaults stay
 
     _, viewer = api.member(admin, "viewer")

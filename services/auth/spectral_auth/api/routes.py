@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
-from spectral_auth.api import accounts, api_keys, authorize, passwords, sso
+from spectral_auth.api import accounts, api_keys, authorize, mfa, passwords, sso
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -37,6 +37,7 @@ bp.register_blueprint(passwords.bp)
 bp.register_blueprint(api_keys.bp)
 bp.register_blueprint(sso.bp)
 bp.register_blueprint(authorize.bp)
+bp.register_blueprint(mfa.bp)
 
 
 def _runtime() -> Runtime:
@@ -144,7 +145,30 @@ def verify_email() -> tuple[Response, int]:
 def login() -> tuple[Response, int]:
     body = parse_json_body(LoginRequest)
     try:
-        grant = services.login(_runtime(), email=body.email, password=body.password)
+        grant = services.login(
+            _runtime(),
+            email=body.email,
+            password=body.password,
+            mfa_code=body.mfa_code,
+            backup_code=body.backup_code,
+        )
+    except services.MfaRequired:
+        raise Problem(
+            401,
+            "Second factor required",
+            detail="Send the code from your authenticator app as mfa_code (or a backup_code).",
+            type_slug="mfa-required",
+            mfa_required=True,
+        ) from None
+    except services.MfaEnrollmentRequired as required:
+        raise Problem(
+            403,
+            "MFA enrolment required",
+            detail="Your organization requires MFA. Enrol with this token at POST /api/v1/auth/mfa/enroll, "
+            "then confirm at /api/v1/auth/mfa/confirm to finish signing in.",
+            type_slug="mfa-enrollment-required",
+            enrollment_token=required.enrollment_token,
+        ) from None
     except services.AccountLocked as locked:
         retry_after = max(1, int((locked.until - utcnow()).total_seconds()))
         raise Problem(

@@ -47,6 +47,8 @@ class LoginRequest(Request):
     # Any string: the answer to a malformed address is the same 401 as to a wrong password.
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    mfa_code: str | None = Field(default=None, min_length=6, max_length=10)
+    backup_code: str | None = Field(default=None, min_length=10, max_length=12)
 
 
 class VerifyEmailQuery(BaseModel):

@@ -1,8 +1,320 @@
-"""HTTP API: sso."""
+"""HTTP API: single sign-on with WorkOS. Thin views over ``services``."""
 
-from flask import Blueprint
+from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+from flask import Blueprint, Response, current_app, jsonify, redirect
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from werkzeug.wrappers import Response as BaseResponse
+
+from spectral_auth import services
+from spectral_auth.api.schemas import Request, TokenResponse
+from spectral_auth.models import SsoConnection
+from spectral_shared.component import Runtime
+from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("sso", __name__)
+
+WORKOS_ORGANIZATION_ID = r"^org_[0-9A-Za-z]{1,100}$"
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["spectral"]
+
+
+# ---- schemas -------------------------------------------------------------------------------------
+
+
+class AuthorizeQuery(BaseModel):
+    """Which organization to sign in to: its id, or the e-mail address of the person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: uuid.UUID | None = None
+    email: EmailStr | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AuthorizeQuery:
+        if (self.organization_id is None) == (self.email is None):
+            raise ValueError("give either organization_id or email")
+        return self
+
+
+class CallbackQuery(BaseModel):
+    """What WorkOS appends to the redirect URI. Unknown parameters are ignored: WorkOS, not the
+    caller, shapes this request."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: str = Field(min_length=16, max_length=200)
+    code: str | None = Field(default=None, min_length=1, max_length=512)
+    error: str | None = Field(default=None, max_length=200)
+    error_description: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _code_or_error(self) -> CallbackQuery:
+        if self.code is None and self.error is None:
+            raise ValueError("code is required")
+        return self
+
+
+class SsoConnectionRequest(Request):
+    workos_organization_id: str = Field(pattern=WORKOS_ORGANIZATION_ID, max_length=128)
+
+
+class SsoConnectionOut(BaseModel):
+    """The WorkOS organization whose members sign in to your organization."""
+
+    workos_organization_id: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def connection_out(connection: SsoConnection) -> SsoConnectionOut:
+    return SsoConnectionOut(
+        workos_organization_id=connection.workos_organization_id,
+        created_by=connection.created_by,
+        created_at=connection.created_at,
+        updated_at=connection.updated_at,
+    )
+
+
+# ---- problems ------------------------------------------------------------------------------------
+
+
+def _require_sso() -> None:
+    if not services.sso_configured(_runtime().settings):
+        raise _not_configured()
+
+
+def _not_configured() -> Problem:
+    return Problem(
+        503,
+        "SSO is not configured",
+        detail="Single sign-on needs WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD.",
+        type_slug="sso-not-configured",
+    )
+
+
+def _unavailable() -> Problem:
+    return Problem(
+        502,
+        "Identity provider unavailable",
+        detail="WorkOS could not be reached or refused the request. Try again shortly.",
+        type_slug="sso-unavailable",
+    )
+
+
+def _invalid_state() -> Problem:
+    return Problem(
+        400,
+        "Invalid sign-in state",
+        detail="This sign-in link is invalid, was already used, or has expired. Start again.",
+        type_slug="invalid-sso-state",
+    )
+
+
+def _not_mapped() -> Problem:
+    return Problem(
+        403,
+        "Organization not set up for single sign-on",
+        detail="Your identity provider's organization is not connected to a Spectral organization. "
+        "Ask your administrator to connect it.",
+        type_slug="sso-not-mapped",
+    )
+
+
+def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
+    return jsonify(model.model_dump(mode="json")), status
+
+
+# ---- the flow ------------------------------------------------------------------------------------
+
+
+@bp.get("/api/v1/auth/sso/authorize")
+@api.operation(
+    "Start single sign-on: redirect to WorkOS",
+    query=AuthorizeQuery,
+    responses={
+        302: "Redirect to WorkOS AuthKit",
+        400: "Neither or both of organization_id and email",
+        404: "That organization has not set up single sign-on",
+        503: "SSO is not configured",
+    },
+    public=True,
+    description="With `email`, the redirect never tells whether the address has an account.",
+)
+def authorize() -> BaseResponse:
+    _require_sso()
+    query = parse_query(AuthorizeQuery)
+    try:
+        url = services.authorization_url(
+            _runtime(),
+            organization_id=str(query.organization_id) if query.organization_id else None,
+            email=str(query.email) if query.email else None,
+        )
+    except services.SsoNotMapped:
+        raise Problem(
+            404,
+            "Single sign-on not set up",
+            detail="This organization has not connected an identity provider.",
+            type_slug="sso-not-mapped",
+        ) from None
+    except services.SsoNotConfigured:
+        raise _not_configured() from None
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/v1/auth/sso/callback")
+@api.operation(
+    "Finish single sign-on: WorkOS redirects here with a code",
+    query=CallbackQuery,
+    responses={
+        200: TokenResponse,
+        400: "Invalid, used or expired state or code",
+        403: "Organization not mapped, account of another organization, or deactivated",
+        502: "WorkOS unavailable",
+        503: "SSO is not configured",
+    },
+    public=True,
+    description="A first sign-in creates the account with the organization's default SSO role.",
+)
+def callback() -> tuple[Response, int]:
+    _require_sso()
+    query = parse_query(CallbackQuery)
+    if query.code is None:  # the person cancelled, or WorkOS refused before issuing a code
+        raise Problem(
+            400,
+            "Sign-in not completed",
+            detail=f"The identity provider answered: {query.error_description or query.error}",
+            type_slug="sso-not-completed",
+        )
+    try:
+        grant = services.complete_sign_in(_runtime(), code=query.code, state=query.state)
+    except services.InvalidSsoState:
+        raise _invalid_state() from None
+    except services.InvalidSsoCode:
+        raise Problem(
+            400,
+            "Invalid authorization code",
+            detail="The identity provider did not accept this code; it may be used or expired. "
+            "Start again.",
+            type_slug="invalid-sso-code",
+        ) from None
+    except services.SsoNotMapped:
+        raise _not_mapped() from None
+    except services.SsoRefused as exc:
+        raise Problem(
+            403, "Single sign-on refused", detail=str(exc), type_slug="sso-refused"
+        ) from None
+    except services.SsoUnavailable:
+        raise _unavailable() from None
+    except services.SsoNotConfigured:
+        raise _not_configured() from None
+    response, status = _json(TokenResponse.of(grant))
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
+
+
+# ---- the mapping ---------------------------------------------------------------------------------
+
+
+@bp.get("/api/v1/auth/sso/connection")
+@api.operation(
+    "Your organization's WorkOS organization",
+    responses={
+        200: SsoConnectionOut,
+        403: "Admins only",
+        404: "No WorkOS organization mapped",
+        503: "SSO is not configured",
+    },
+)
+@requires("sso:manage")
+def get_connection() -> tuple[Response, int]:
+    _require_sso()
+    with _runtime().database.session() as session:  # the primary: right after a PUT it must show
+        connection = services.sso_connection(session, current_identity().organization_id)
+    if connection is None:
+        raise Problem(
+            404,
+            "Not found",
+            detail="Your organization has no WorkOS organization mapped.",
+        )
+    return _json(connection_out(connection))
+
+
+@bp.put("/api/v1/auth/sso/connection")
+@api.operation(
+    "Map a WorkOS organization to your organization",
+    request=SsoConnectionRequest,
+    responses={
+        200: SsoConnectionOut,
+        403: "Admins only",
+        409: "Mapped to another organization",
+        422: "Invalid or unknown WorkOS organization id",
+        502: "WorkOS unavailable",
+        503: "SSO is not configured",
+    },
+    description="Its members then sign in through WorkOS; a first sign-in creates their account "
+    "with the organization's `default_sso_role` setting (viewer unless changed).",
+)
+@requires("sso:manage")
+def put_connection() -> tuple[Response, int]:
+    _require_sso()
+    body = parse_json_body(SsoConnectionRequest)
+    try:
+        connection = services.set_connection(
+            _runtime(), current_identity(), body.workos_organization_id
+        )
+    except services.SsoConnectionTaken:
+        raise Problem(
+            409,
+            "WorkOS organization already mapped",
+            detail="This WorkOS organization is mapped to another Spectral organization.",
+            type_slug="sso-connection-taken",
+        ) from None
+    except services.UnknownWorkosOrganization:
+        raise Problem(
+            422,
+            "Your request is not valid",
+            detail="WorkOS has no organization with this id.",
+            type_slug="validation-error",
+            errors=[
+                {
+                    "field": "workos_organization_id",
+                    "pointer": "/workos_organization_id",
+                    "code": "unknown_workos_organization",
+                    "message": "WorkOS has no organization with this id.",
+                }
+            ],
+        ) from None
+    except services.SsoUnavailable:
+        raise _unavailable() from None
+    except services.SsoNotConfigured:
+        raise _not_configured() from None
+    assert connection is not None
+    return _json(connection_out(connection))
+
+
+@bp.delete("/api/v1/auth/sso/connection")
+@api.operation(
+    "Remove the mapping (members can no longer sign in through WorkOS)",
+    responses={204: None, 403: "Admins only", 503: "SSO is not configured"},
+)
+@requires("sso:manage")
+def delete_connection() -> tuple[str, int]:
+    _require_sso()
+    try:
+        services.set_connection(_runtime(), current_identity(), None)
+    except services.SsoNotConfigured:
+        raise _not_configured() from None
+    return "", 204

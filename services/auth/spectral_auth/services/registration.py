@@ -20,7 +20,12 @@ from spectral_auth.models import EmailVerificationToken, Organization, User, bus
 from spectral_auth.passwords import hash_password, verify_password
 from spectral_auth.roles import OrganizationSettings
 from spectral_auth.services import tokens
-from spectral_auth.signing_keys import current_signing_key, issue_access_token
+from spectral_auth.services.second_factor import second_factor_ok
+from spectral_auth.signing_keys import (
+    current_signing_key,
+    issue_access_token,
+    issue_mfa_enrollment_token,
+)
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
@@ -34,6 +39,8 @@ __all__ = [
     "EmailAlreadyRegistered",
     "InvalidVerificationToken",
     "LoginRefused",
+    "MfaEnrollmentRequired",
+    "MfaRequired",
     "PasswordExpired",
     "Registration",
     "grant_for",
@@ -70,6 +77,18 @@ class AccountLocked(LoginRefused):
 
 class PasswordExpired(LoginRefused):
     """Only ever raised after the right password: the account holder must set a new one."""
+
+
+class MfaRequired(LoginRefused):
+    """The right password; now the TOTP or a backup code (the client asks the user for it)."""
+
+
+class MfaEnrollmentRequired(LoginRefused):
+    """The organization requires MFA and this user has none: enrol with this short-lived token."""
+
+    def __init__(self, enrollment_token: str) -> None:
+        super().__init__("mfa enrollment required")
+        self.enrollment_token = enrollment_token
 
 
 @dataclass(frozen=True)
@@ -194,13 +213,25 @@ def verify_email(runtime: Runtime, token: str) -> User:
         return user
 
 
-def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
-    """Sign in with a password. Refusals commit their audit event (and lockout count) first."""
+def login(
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str,
+    mfa_code: str | None = None,
+    backup_code: str | None = None,
+) -> AccessGrant:
+    """Sign in with a password (and a second factor when the account has one).
+
+    Refusals commit their audit event and lockout count before they are raised. Whether an
+    account exists is never revealed: unknown addresses fail and lock exactly like real ones.
+    """
     email = normalize_email(email)
     email_digest = hashlib.sha256(email.encode()).hexdigest()
     unknown_lock = _unknown_account_lock(runtime, email_digest)
     now = utcnow()
-    refusal: Exception | None = None
+    reason: RefusalReason | None = None
+    refusal: LoginRefused | None = None
     with runtime.database.session() as session:
         user = session.scalars(select(User).where(User.email == email).with_for_update()).first()
         if (
@@ -208,33 +239,22 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
             and user.locked_until is not None
             and lockout.locked(user.locked_until, now)
         ):
-            reason: RefusalReason | None = "locked"
-            refusal = AccountLocked(user.locked_until)
+            reason, refusal = "locked", AccountLocked(user.locked_until)
         elif user is None and unknown_lock is not None:
             reason, refusal = "locked", AccountLocked(unknown_lock)
         else:
-            password_ok = verify_password(user.password_hash if user else None, password)
-            reason = _refusal_reason(user, password_ok)
-            if reason is None and user is not None and _password_expired(session, user, now):
-                reason, refusal = "password_expired", PasswordExpired()
-        if user is not None and reason == "bad_password":
-            outcome = lockout.after_failure(user.failed_login_count, now)
-            user.failed_login_count = outcome.failed_count
-            if outcome.locked_until is not None:
-                user.locked_until = outcome.locked_until
-                refusal = AccountLocked(outcome.locked_until)
-                record_event(
-                    session,
-                    bus,
-                    ev.USER_LOCKED,
-                    ev.UserLocked(user_id=user.id, locked_until=outcome.locked_until.isoformat()),
-                    organization_id=user.organization_id,
-                    actor=Actor.user(user.id),
+            reason = _refusal_reason(
+                user, verify_password(user.password_hash if user else None, password)
+            )
+            if reason is None and user is not None:
+                reason, refusal = _after_password(
+                    session, runtime, user, now, mfa_code, backup_code
                 )
+        if user is not None and reason in ("bad_password", "bad_mfa_code"):
+            refusal = _count_failure(session, user, now) or refusal
         if user is None and reason == "unknown_account":
             locked_until = _count_unknown_account_failure(runtime, email_digest, now)
-            if locked_until is not None:
-                refusal = AccountLocked(locked_until)
+            refusal = AccountLocked(locked_until) if locked_until else None
         if reason is not None:
             record_event(
                 session,
@@ -248,7 +268,7 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
                 organization_id=user.organization_id if user else None,
                 actor=Actor.user(user.id) if user else Actor.anonymous(),
             )
-        else:
+        elif refusal is None:
             assert user is not None
             user.failed_login_count = 0
             user.locked_until = None
@@ -261,9 +281,60 @@ def login(runtime: Runtime, *, email: str, password: str) -> AccessGrant:
                 organization_id=user.organization_id,
                 actor=Actor.user(user.id),
             )
-    if reason is not None:
+    if reason is not None or refusal is not None:
         raise refusal or LoginRefused()
     return grant
+
+
+def _after_password(
+    session: Session,
+    runtime: Runtime,
+    user: User,
+    now: datetime,
+    mfa_code: str | None,
+    backup_code: str | None,
+) -> tuple[RefusalReason | None, LoginRefused | None]:
+    """The steps only the right password reaches: expiry, then the second factor."""
+    organization = session.get(Organization, user.organization_id)
+    settings = OrganizationSettings.model_validate_json(
+        organization.settings if organization else "{}"
+    )
+    if lockout.password_expired(user.password_changed_at, settings.password_expiry_days, now):
+        return "password_expired", PasswordExpired()
+    if user.mfa_enabled_at is not None:
+        if not (mfa_code or backup_code):
+            return None, MfaRequired()  # not a failure: the client asks for the code next
+        if not second_factor_ok(session, runtime, user, mfa_code=mfa_code, backup_code=backup_code):
+            return "bad_mfa_code", None
+        return None, None
+    if settings.mfa_required:
+        key = current_signing_key(session, runtime.cipher)
+        token = issue_mfa_enrollment_token(
+            key,
+            issuer=runtime.settings.base_url,
+            user_id=user.id,
+            organization_id=user.organization_id,
+        )
+        return None, MfaEnrollmentRequired(token)
+    return None, None
+
+
+def _count_failure(session: Session, user: User, now: datetime) -> LoginRefused | None:
+    """The fifth consecutive failure (password or second factor) locks the account."""
+    outcome = lockout.after_failure(user.failed_login_count, now)
+    user.failed_login_count = outcome.failed_count
+    if outcome.locked_until is None:
+        return None
+    user.locked_until = outcome.locked_until
+    record_event(
+        session,
+        bus,
+        ev.USER_LOCKED,
+        ev.UserLocked(user_id=user.id, locked_until=outcome.locked_until.isoformat()),
+        organization_id=user.organization_id,
+        actor=Actor.user(user.id),
+    )
+    return AccountLocked(outcome.locked_until)
 
 
 def grant_for(
@@ -330,14 +401,6 @@ def _refusal_reason(user: User | None, password_ok: bool) -> RefusalReason | Non
     if user.status != "active":
         return "inactive"
     return None
-
-
-def _password_expired(session: Session, user: User, now: datetime) -> bool:
-    organization = session.get(Organization, user.organization_id)
-    settings = OrganizationSettings.model_validate_json(
-        organization.settings if organization else "{}"
-    )
-    return lockout.password_expired(user.password_changed_at, settings.password_expiry_days, now)
 
 
 # Unknown addresses lock exactly like real ones, so a 423 never tells that an account exists.

@@ -1,0 +1,162 @@
+"""TOTP enrolment, confirmation and disabling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel, Field
+
+from spectral_auth import services
+from spectral_auth.api.schemas import Request, TokenResponse
+from spectral_auth.signing_keys import MFA_ENROLLMENT_AUDIENCE
+from spectral_shared.component import Runtime
+from spectral_shared.identity import (
+    ACCESS_TOKEN_AUDIENCE,
+    Identity,
+    TokenVerifier,
+    authenticate,
+    current_identity,
+    requires,
+)
+from spectral_shared.web.openapi import ApiDoc
+from spectral_shared.web.problems import Problem
+from spectral_shared.web.validation import parse_json_body
+
+api = ApiDoc("auth", "Spectral auth")
+bp = Blueprint("mfa", __name__)
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["spectral"]
+
+
+def _enrolling_identity() -> Identity:
+    """A signed-in user, or one holding the enrolment token sign-in handed out because their
+    organization requires MFA. The enrolment token opens these two endpoints and nothing else."""
+    runtime = _runtime()
+    verifier = TokenVerifier(
+        runtime.verifier.keys,
+        issuer=runtime.verifier.issuer,
+        audiences=(ACCESS_TOKEN_AUDIENCE, MFA_ENROLLMENT_AUDIENCE),
+    )
+    return authenticate(verifier)
+
+
+class EnrollmentOut(BaseModel):
+    """Scan the URI (or type the secret) into an authenticator app; keep the backup codes safe.
+    They are shown only now."""
+
+    secret: str
+    otpauth_uri: str
+    backup_codes: list[str]
+
+
+class ConfirmRequest(Request):
+    code: str = Field(min_length=6, max_length=10)
+
+
+class DisableRequest(Request):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Disabled(BaseModel):
+    """MFA is off."""
+
+    status: Literal["disabled"]
+
+
+@bp.post("/api/v1/auth/mfa/enroll")
+@api.operation(
+    "Start TOTP enrolment: a secret, its otpauth:// URI and ten single-use backup codes",
+    responses={201: EnrollmentOut, 401: "Not signed in", 409: "MFA is already on"},
+    description="Accepts an access token, or the enrolment token sign-in answers when the "
+    "organization requires MFA. Starting again replaces an unconfirmed enrolment.",
+)
+def enroll() -> tuple[Response, int]:
+    identity = _enrolling_identity()
+    try:
+        enrollment = services.start_enrollment(
+            _runtime(), user_id=identity.subject_id, organization_id=identity.organization_id
+        )
+    except services.AlreadyEnrolled:
+        raise Problem(
+            409,
+            "MFA already enabled",
+            detail="Disable it first to enrol a new device.",
+            type_slug="mfa-already-enabled",
+        ) from None
+    except services.NotEnrolling:
+        raise Problem(
+            401, "Authentication required", detail="Your account is not active."
+        ) from None
+    response = jsonify(EnrollmentOut(**enrollment.__dict__).model_dump())
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
+
+
+@bp.post("/api/v1/auth/mfa/confirm")
+@api.operation(
+    "Confirm enrolment with a first code; MFA is on from now",
+    request=ConfirmRequest,
+    responses={
+        200: TokenResponse,
+        400: "Wrong code, or no enrolment started",
+        401: "Not signed in",
+    },
+)
+def confirm() -> tuple[Response, int]:
+    identity = _enrolling_identity()
+    body = parse_json_body(ConfirmRequest)
+    try:
+        grant = services.confirm_enrollment(
+            _runtime(),
+            user_id=identity.subject_id,
+            organization_id=identity.organization_id,
+            code=body.code,
+        )
+    except (services.InvalidMfaCode, services.NotEnrolling):
+        raise Problem(
+            400,
+            "Invalid code",
+            detail="The code does not match (or no enrolment was started). Try the next code.",
+            type_slug="invalid-mfa-code",
+        ) from None
+    return jsonify(TokenResponse.of(grant).model_dump()), 200
+
+
+@bp.post("/api/v1/auth/mfa/disable")
+@api.operation(
+    "Turn MFA off (needs your password)",
+    request=DisableRequest,
+    responses={
+        200: Disabled,
+        401: "Not signed in",
+        403: "Wrong password",
+        409: "Your organization requires MFA",
+    },
+)
+@requires("profile:read")
+def disable() -> tuple[Response, int]:
+    body = parse_json_body(DisableRequest)
+    try:
+        services.disable_mfa(_runtime(), current_identity(), password=body.password)
+    except services.InvalidMfaCode:
+        raise Problem(
+            403,
+            "Wrong password",
+            detail="Enter your password to turn MFA off.",
+            type_slug="wrong-password",
+        ) from None
+    except services.MfaRequiredByOrganization:
+        raise Problem(
+            409,
+            "MFA is required",
+            detail="Your organization requires MFA; it cannot be turned off.",
+            type_slug="mfa-required-by-organization",
+        ) from None
+    except services.NotEnrolling:
+        raise Problem(
+            401, "Authentication required", detail="Your account is not active."
+        ) from None
+    return jsonify(Disabled(status="disabled").model_dump()), 200
