@@ -102,3 +102,53 @@ def test_the_organizations_quota_answers_429_with_retry_after(
         tight.client.get(AUTHORIZE, headers=tight.bearer(county)).status_code == 200
     )  # per organization
     runtime.database.dispose()
+
+
+def test_an_api_key_is_exchanged_for_an_internal_token_with_its_scopes(api: Any) -> None:
+    created, admin = api.onboard()
+    made = api.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "telemetry pusher", "scopes": ["telemetry:write"]},
+        headers=api.bearer(admin),
+    )
+    assert made.status_code == 201, made.json
+    secret = made.json["secret"]
+    response = api.client.get(AUTHORIZE, headers=api.bearer(secret))
+    assert response.status_code == 200
+    claims = internal_claims(api, response)
+    assert (claims["sub_type"], claims["sub"], claims["org"]) == (
+        "api_key",
+        made.json["id"],
+        created["organization"]["id"],
+    )
+    assert claims["scopes"] == ["telemetry:write"] and claims["role"] == "api_key"
+    # A key reaches what its scopes name, nothing its creator's role would allow.
+    internal = response.headers["X-Spectral-Internal-Token"]
+    assert api.client.get("/api/v1/auth/users", headers=api.bearer(internal)).status_code == 403
+
+    api.client.delete(f"/api/v1/auth/api-keys/{made.json['id']}", headers=api.bearer(admin))
+    assert api.client.get(AUTHORIZE, headers=api.bearer(secret)).status_code == 401
+    assert api.client.get(AUTHORIZE, headers=api.bearer(secret[:-1] + "x")).status_code == 401
+
+
+def test_deactivating_a_user_revokes_the_api_keys_they_created(api: Any) -> None:
+    _, admin = api.onboard()
+    colleague, colleague_token = api.member(admin, "admin")
+    theirs = api.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "theirs", "scopes": ["ai_systems:read"]},
+        headers=api.bearer(colleague_token),
+    )
+    mine = api.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "mine", "scopes": ["ai_systems:read"]},
+        headers=api.bearer(admin),
+    )
+    api.client.post(f"/api/v1/auth/users/{colleague['id']}/deactivate", headers=api.bearer(admin))
+    assert api.client.get(AUTHORIZE, headers=api.bearer(theirs.json["secret"])).status_code == 401
+    assert api.client.get(AUTHORIZE, headers=api.bearer(mine.json["secret"])).status_code == 200
+    [revoked] = api.events("auth.api_key.revoked")
+    assert (
+        revoked["data"]["reason"] == "user_deactivated"
+        and revoked["data"]["api_key_id"] == theirs.json["id"]
+    )

@@ -12,6 +12,7 @@ from spectral_shared.web.problems import Problem
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("authorize", __name__)
 
+API_KEY_PREFIX = "spk_"
 INTERNAL_TOKEN_HEADER = "X-Spectral-Internal-Token"  # noqa: S105 - a header name
 
 
@@ -41,7 +42,7 @@ def _unauthenticated(detail: str) -> Problem:
         429: "Quota exceeded",
     },
     public=True,
-    description="Resolves 'Authorization: Bearer <access token>' (API keys and session cookies "
+    description="Resolves 'Authorization: Bearer <access token or API key>' (session cookies "
     "follow), applies the organization's request quota, and answers the internal token the "
     "gateway forwards. Never exposed by the gateway.",
 )
@@ -51,7 +52,12 @@ def authorize() -> Response:
     if scheme.lower() != "bearer" or not credential.strip():
         raise _unauthenticated("Send 'Authorization: Bearer <access token or API key>'.")
     try:
-        granted = _authorizer().authorize_bearer(credential.strip())
+        credential = credential.strip()
+        authorizer = _authorizer()
+        if credential.startswith(API_KEY_PREFIX):
+            granted = authorizer.authorize_api_key(credential)
+        else:
+            granted = authorizer.authorize_bearer(credential)
     except NotAuthenticated as exc:
         raise _unauthenticated(f"The credential is not valid: {exc}") from None
     except QuotaExceeded as exc:

@@ -17,7 +17,7 @@ from spectral_auth import event_types as ev
 from spectral_auth.models import Invitation, Organization, User, bus
 from spectral_auth.passwords import hash_password
 from spectral_auth.roles import OrganizationSettings, check_role_grant
-from spectral_auth.services import tokens
+from spectral_auth.services import api_keys, tokens
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.bus.catalog import EventData, EventType
 from spectral_shared.component import Runtime
@@ -302,6 +302,12 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
             user.deactivated_at = utcnow()
             user.status = "inactive"
             tokens.revoke_all_sessions(session, user, reason="deactivated", actor=_actor(identity))
+            api_keys.revoke_keys_created_by(
+                session,
+                user_id=user.id,
+                organization_id=user.organization_id,
+                actor=_actor(identity),
+            )
             event_type, data = ev.USER_DEACTIVATED, ev.UserDeactivated(user_id=user.id)
         record_event(
             session,

@@ -11,6 +11,7 @@ from functools import cached_property
 from sqlalchemy import select
 
 from spectral_auth.models import User
+from spectral_auth.services.api_keys import authenticate_api_key
 from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
 from spectral_shared.component import Runtime
 from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, TokenVerifier
@@ -90,6 +91,15 @@ class Authorizer:
                 raise NotAuthenticated("the token was revoked")
             role = user.role  # the current role, not the one the token was issued with
         return self._grant("user", identity.subject_id, identity.organization_id, role, ())
+
+    def authorize_api_key(self, presented: str) -> Authorization:
+        principal = authenticate_api_key(self.runtime, presented)
+        if principal is None:
+            raise NotAuthenticated("unknown, revoked or expired API key")
+        # Machines hold scopes, not a role; permissions check them by name.
+        return self._grant(
+            "api_key", principal.id, principal.organization_id, "api_key", principal.scopes
+        )
 
     def _grant(
         self,
