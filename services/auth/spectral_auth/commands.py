@@ -12,6 +12,42 @@ def commands() -> None:
     """Auth's operator commands."""
 
 
+@commands.command("rotate-keys")
+def rotate_keys() -> None:
+    """Add a new token-signing key and retire the current one (still published for 24 hours)."""
+    from spectral_auth import event_types as ev
+    from spectral_auth.component import component
+    from spectral_auth.models import bus
+    from spectral_auth.signing_keys import RETIRED_KEY_GRACE, rotate_signing_key
+    from spectral_shared.bus import Actor, record_event
+    from spectral_shared.component import Runtime
+    from spectral_shared.db import utcnow
+    from spectral_shared.process import boot
+
+    settings = boot("auth", ["auth"])
+    if settings.jwt_lifetime >= RETIRED_KEY_GRACE:
+        raise click.ClickException(
+            f"JWT_EXPIRY ({settings.jwt_expiry}) must be shorter than the {RETIRED_KEY_GRACE} a retired key "
+            "stays published, or tokens would outlive their key"
+        )
+    runtime = Runtime(component, settings)
+    with runtime.database.session() as session:
+        key, retired = rotate_signing_key(session, runtime.cipher)
+        until = (utcnow() + RETIRED_KEY_GRACE).isoformat()
+        record_event(
+            session,
+            bus,
+            ev.SIGNING_KEY_ROTATED,
+            ev.SigningKeyRotated(kid=key.kid, retired=retired, retired_keys_published_until=until),
+            organization_id=None,
+            actor=Actor.system("spectral auth rotate-keys"),
+        )
+    click.echo(
+        f"new signing key {key.kid}; retired {', '.join(retired) or 'none'} (published until {until})"
+    )
+    click.echo("Services pick the new key up within a minute; old tokens verify until they expire.")
+
+
 @commands.command("create-platform-admin")
 @click.option("--name", required=True, help="The administrator's full name.")
 @click.option("--email", required=True, help="Their e-mail address (their sign-in).")

@@ -284,3 +284,16 @@ MFA_BACKUP_CODE_USED = catalog.define(
     BackupCodeUsed,
     "A single-use backup code replaced a TOTP code at sign-in.",
 )
+
+
+class SigningKeyRotated(EventData):
+    kid: str
+    retired: list[str]
+    retired_keys_published_until: str
+
+
+SIGNING_KEY_ROTATED = catalog.define(
+    "auth.signing_key.rotated",
+    SigningKeyRotated,
+    "An operator rotated the token signing key; retired keys stay in the JWKS for the grace period.",
+)

@@ -75,6 +75,17 @@ def current_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
     return ActiveKey(row.kid, key)
 
 
+def rotate_signing_key(session: Session, cipher: FieldCipher) -> tuple[ActiveKey, list[str]]:
+    """A new current key; every older one is retired now and published for RETIRED_KEY_GRACE more,
+    so tokens it signed keep verifying until they expire."""
+    now = utcnow()
+    retired = list(session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))))
+    for row in retired:
+        row.retired_at = now
+    session.flush()
+    return create_signing_key(session, cipher), [row.kid for row in retired]
+
+
 def published_jwks(session: Session) -> dict[str, Any]:
     cutoff = utcnow() - RETIRED_KEY_GRACE
     rows = session.scalars(
