@@ -45,6 +45,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth/password/reset", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/token/refresh", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/logout", "auth", public=True),
+    Route("/api/v1/auth/session", "auth", public=True, abuse_prone=True),  # cookie, not bearer
     Route("/api/v1/auth/sso/authorize", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/sso/callback", "auth", public=True, abuse_prone=True),
     Route("/.well-known/jwks.json", "auth", public=True),

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from spectral_auth.services.authorization import Authorizer, NotAuthenticated, QuotaExceeded
+from spectral_auth.services.authorization import (
+    Authorizer,
+    CsrfRefused,
+    NotAuthenticated,
+    QuotaExceeded,
+)
+from spectral_auth.services.sessions import SESSION_COOKIE
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
 
@@ -42,22 +48,39 @@ def _unauthenticated(detail: str) -> Problem:
         429: "Quota exceeded",
     },
     public=True,
-    description="Resolves 'Authorization: Bearer <access token or API key>' (session cookies "
-    "follow), applies the organization's request quota, and answers the internal token the "
+    description="Resolves 'Authorization: Bearer <access token or API key>' (or a session cookie, "
+    "with X-CSRF-Token on unsafe methods), applies the organization's request quota, and answers the internal token the "
     "gateway forwards. Never exposed by the gateway.",
 )
 def authorize() -> Response:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise _unauthenticated("Send 'Authorization: Bearer <access token or API key>'.")
+    session_id = request.cookies.get(SESSION_COOKIE)
+    authorizer = _authorizer()
     try:
-        credential = credential.strip()
-        authorizer = _authorizer()
-        if credential.startswith(API_KEY_PREFIX):
-            granted = authorizer.authorize_api_key(credential)
+        if scheme.lower() == "bearer" and credential.strip():
+            credential = credential.strip()
+            if credential.startswith(API_KEY_PREFIX):
+                granted = authorizer.authorize_api_key(credential)
+            else:
+                granted = authorizer.authorize_bearer(credential)
+        elif session_id:
+            # nginx's auth_request is a GET; the client's own method comes in X-Original-Method.
+            method = request.headers.get("X-Original-Method", request.method)
+            granted = authorizer.authorize_session(
+                session_id, method=method, csrf_token=request.headers.get("X-CSRF-Token")
+            )
         else:
-            granted = authorizer.authorize_bearer(credential)
+            raise _unauthenticated(
+                "Send 'Authorization: Bearer <access token or API key>' or a session cookie."
+            )
+    except CsrfRefused:
+        raise Problem(
+            403,
+            "CSRF token missing or wrong",
+            detail="Send the session's csrf_token as X-CSRF-Token.",
+            type_slug="csrf",
+        ) from None
     except NotAuthenticated as exc:
         raise _unauthenticated(f"The credential is not valid: {exc}") from None
     except QuotaExceeded as exc:

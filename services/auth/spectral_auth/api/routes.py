@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from spectral_auth import services
-from spectral_auth.api import accounts, api_keys, authorize, mfa, passwords, sso
+from spectral_auth.api import accounts, api_keys, authorize, mfa, passwords, sessions, sso
 from spectral_auth.api.schemas import (
     JwksResponse,
     LoginRequest,
@@ -38,6 +38,7 @@ bp.register_blueprint(api_keys.bp)
 bp.register_blueprint(sso.bp)
 bp.register_blueprint(authorize.bp)
 bp.register_blueprint(mfa.bp)
+bp.register_blueprint(sessions.bp)
 
 
 def _runtime() -> Runtime:
@@ -129,6 +130,52 @@ def verify_email() -> tuple[Response, int]:
     return _json(VerifyEmailResponse(status="verified", user_id=user.id))
 
 
+def login_problem(refused: services.LoginRefused) -> Problem:
+    """Why a sign-in was refused, as the problem the client acts on (the same for tokens and
+    browser sessions). Only refusals the right password reaches say more than 'invalid'."""
+    if isinstance(refused, services.MfaRequired):
+        return Problem(
+            401,
+            "Second factor required",
+            detail="Send the code from your authenticator app as mfa_code (or a backup_code).",
+            type_slug="mfa-required",
+            mfa_required=True,
+        )
+    if isinstance(refused, services.MfaEnrollmentRequired):
+        return Problem(
+            403,
+            "MFA enrolment required",
+            detail="Your organization requires MFA. Enrol with this token at POST /api/v1/auth/mfa/enroll, "
+            "then confirm at /api/v1/auth/mfa/confirm to finish signing in.",
+            type_slug="mfa-enrollment-required",
+            enrollment_token=refused.enrollment_token,
+        )
+    if isinstance(refused, services.AccountLocked):
+        retry_after = max(1, int((refused.until - utcnow()).total_seconds()))
+        return Problem(
+            423,
+            "Account locked",
+            detail=f"Too many failed sign-ins. Try again after {refused.until.isoformat()} or reset your password.",
+            type_slug="account-locked",
+            locked_until=refused.until.isoformat(),
+            headers={"Retry-After": str(retry_after)},
+        )
+    if isinstance(refused, services.PasswordExpired):
+        return Problem(
+            403,
+            "Password expired",
+            detail="Your organization requires a new password. Reset it through 'forgot password'.",
+            type_slug="password-expired",
+        )
+    return Problem(
+        401,
+        "Invalid credentials",
+        detail="The e-mail address or password is incorrect, or the account is not active yet.",
+        type_slug="invalid-credentials",
+        headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+    )
+
+
 @bp.post("/api/v1/auth/login")
 @api.operation(
     "Sign in with e-mail and password",
@@ -152,48 +199,8 @@ def login() -> tuple[Response, int]:
             mfa_code=body.mfa_code,
             backup_code=body.backup_code,
         )
-    except services.MfaRequired:
-        raise Problem(
-            401,
-            "Second factor required",
-            detail="Send the code from your authenticator app as mfa_code (or a backup_code).",
-            type_slug="mfa-required",
-            mfa_required=True,
-        ) from None
-    except services.MfaEnrollmentRequired as required:
-        raise Problem(
-            403,
-            "MFA enrolment required",
-            detail="Your organization requires MFA. Enrol with this token at POST /api/v1/auth/mfa/enroll, "
-            "then confirm at /api/v1/auth/mfa/confirm to finish signing in.",
-            type_slug="mfa-enrollment-required",
-            enrollment_token=required.enrollment_token,
-        ) from None
-    except services.AccountLocked as locked:
-        retry_after = max(1, int((locked.until - utcnow()).total_seconds()))
-        raise Problem(
-            423,
-            "Account locked",
-            detail=f"Too many failed sign-ins. Try again after {locked.until.isoformat()} or reset your password.",
-            type_slug="account-locked",
-            locked_until=locked.until.isoformat(),
-            headers={"Retry-After": str(retry_after)},
-        ) from None
-    except services.PasswordExpired:
-        raise Problem(
-            403,
-            "Password expired",
-            detail="Your organization requires a new password. Reset it through 'forgot password'.",
-            type_slug="password-expired",
-        ) from None
-    except services.LoginRefused:
-        raise Problem(
-            401,
-            "Invalid credentials",
-            detail="The e-mail address or password is incorrect, or the account is not active yet.",
-            type_slug="invalid-credentials",
-            headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
-        ) from None
+    except services.LoginRefused as refused:
+        raise login_problem(refused) from None
     return _json(TokenResponse.of(grant))
 
 

@@ -6,5 +6,6 @@ from spectral_auth.services.authorization import *  # noqa: F403
 from spectral_auth.services.mfa import *  # noqa: F403
 from spectral_auth.services.passwords import *  # noqa: F403
 from spectral_auth.services.registration import *  # noqa: F403
+from spectral_auth.services.sessions import *  # noqa: F403
 from spectral_auth.services.sso import *  # noqa: F403
 from spectral_auth.services.tokens import *  # noqa: F403

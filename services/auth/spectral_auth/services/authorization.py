@@ -12,19 +12,24 @@ from sqlalchemy import select
 
 from spectral_auth.models import User
 from spectral_auth.services.api_keys import authenticate_api_key
+from spectral_auth.services.sessions import csrf_ok, load_session
 from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
 from spectral_shared.component import Runtime
 from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, TokenVerifier
 from spectral_shared.ratelimit import Decision, RateLimiter, rate_limiter
 from spectral_shared.web.problems import Problem
 
-__all__ = ["Authorization", "Authorizer", "NotAuthenticated", "QuotaExceeded"]
+__all__ = ["Authorization", "Authorizer", "CsrfRefused", "NotAuthenticated", "QuotaExceeded"]
 
 _KEY_CACHE_SECONDS = 60.0
 
 
 class NotAuthenticated(Exception):
     """No usable credential: missing, malformed, expired, revoked, or the account is inactive."""
+
+
+class CsrfRefused(Exception):
+    """A cookie-authenticated unsafe request without the session's CSRF token."""
 
 
 class QuotaExceeded(Exception):
@@ -91,6 +96,18 @@ class Authorizer:
                 raise NotAuthenticated("the token was revoked")
             role = user.role  # the current role, not the one the token was issued with
         return self._grant("user", identity.subject_id, identity.organization_id, role, ())
+
+    def authorize_session(
+        self, session_id: str, *, method: str, csrf_token: str | None
+    ) -> Authorization:
+        record = load_session(self.runtime, session_id)
+        if record is None:
+            raise NotAuthenticated("no live session")
+        if not csrf_ok(record, method, csrf_token):
+            raise CsrfRefused
+        with self.runtime.database.read_session() as session:
+            role = session.scalar(select(User.role).where(User.id == record.user_id))
+        return self._grant("user", record.user_id, record.organization_id, str(role), ())
 
     def authorize_api_key(self, presented: str) -> Authorization:
         principal = authenticate_api_key(self.runtime, presented)

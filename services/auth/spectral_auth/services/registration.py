@@ -102,6 +102,8 @@ class AccessGrant:
     access_token: str
     expires_in: int
     refresh_token: str
+    user_id: str
+    organization_id: str
 
 
 def normalize_email(email: str) -> str:
@@ -220,8 +222,10 @@ def login(
     password: str,
     mfa_code: str | None = None,
     backup_code: str | None = None,
+    browser: bool = False,
 ) -> AccessGrant:
-    """Sign in with a password (and a second factor when the account has one).
+    """Sign in with a password (and a second factor when the account has one). A browser gets a
+    cookie session instead of a refresh token (``browser=True``: no refresh family is started).
 
     Refusals commit their audit event and lockout count before they are raised. Whether an
     account exists is never revealed: unknown addresses fail and lock exactly like real ones.
@@ -272,7 +276,7 @@ def login(
             assert user is not None
             user.failed_login_count = 0
             user.locked_until = None
-            grant = grant_for(session, runtime, user)
+            grant = grant_for(session, runtime, user, issue_refresh=not browser)
             record_event(
                 session,
                 bus,
@@ -338,13 +342,18 @@ def _count_failure(session: Session, user: User, now: datetime) -> LoginRefused 
 
 
 def grant_for(
-    session: Session, runtime: Runtime, user: User, *, refresh_token: str | None = None
+    session: Session,
+    runtime: Runtime,
+    user: User,
+    *,
+    refresh_token: str | None = None,
+    issue_refresh: bool = True,
 ) -> AccessGrant:
     """What a successful sign-in hands out, whatever proved the identity (password, SSO): an
     access token and a refresh token starting a new family (or the given rotated one)."""
     if refresh_token is None:
         user.last_login_at = utcnow()
-        refresh_token = tokens.issue_refresh_token(session, user)
+        refresh_token = tokens.issue_refresh_token(session, user) if issue_refresh else ""
     key = current_signing_key(session, runtime.cipher)
     lifetime = runtime.settings.jwt_lifetime
     token = issue_access_token(
@@ -355,7 +364,9 @@ def grant_for(
         organization_id=user.organization_id,
         role=user.role,
     )
-    return AccessGrant(token, int(lifetime.total_seconds()), refresh_token)
+    return AccessGrant(
+        token, int(lifetime.total_seconds()), refresh_token, user.id, user.organization_id
+    )
 
 
 def refresh(runtime: Runtime, refresh_token: str) -> AccessGrant:
