@@ -215,3 +215,16 @@ def test_resending_verification_replaces_the_old_link(api: Any) -> None:
         == 202
     )
     assert len(api.events("auth.user.verification_resent")) == 1  # none once verified
+
+
+def test_accounts_provisioned_by_sso_get_no_reset_link(api: Any) -> None:
+    created, _ = api.onboard()
+    email = created["user"]["email"]
+    with api.runtime.database.session() as session:
+        session.execute(update(User).where(User.email == email).values(sso_provider="workos", sso_external_id="user_01"))
+    answer = api.client.post("/api/v1/auth/password/forgot", json={"email": email})
+    assert answer.status_code == 202  # the same answer as for anyone
+    api.send_mail()
+    subjects = [m["Subject"] for m in read_emails(api.mail_dir) if m["To"] == email]
+    assert not any("Reset" in s for s in subjects)
+    assert api.events("auth.password.reset_requested") == []

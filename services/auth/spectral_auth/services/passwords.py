@@ -54,6 +54,9 @@ def request_password_reset(runtime: Runtime, email: str) -> None:
         user = session.scalars(select(User).where(User.email == email)).first()
         if user is None or user.deactivated_at is not None:
             return
+        if user.sso_provider is not None:
+            # Provisioned by the identity provider: a password would let them sign in around it.
+            return
         session.add(
             PasswordResetToken(
                 user_id=user.id,
