@@ -46,6 +46,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth/token/refresh", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/logout", "auth", public=True),
     Route("/api/v1/auth/session", "auth", public=True, abuse_prone=True),  # cookie, not bearer
+    # Enrolment accepts the enrolment-only token sign-in hands out, which the gateway's
+    # /internal/authorize (access tokens only) would refuse; the routes check it themselves.
+    Route("/api/v1/auth/mfa/enroll", "auth", public=True),
+    Route("/api/v1/auth/mfa/confirm", "auth", public=True),
     Route("/api/v1/auth/sso/authorize", "auth", public=True, abuse_prone=True),
     Route("/api/v1/auth/sso/callback", "auth", public=True, abuse_prone=True),
     Route("/.well-known/jwks.json", "auth", public=True),

@@ -28,7 +28,7 @@ from spectral_shared.config import Settings
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database
 from spectral_shared.email import EmlFileMailer, Mailer, SendGridMailer, deliver_due_mail
-from spectral_shared.identity import JwksKeySource, KeySource, TokenVerifier
+from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVerifier
 from spectral_shared.kv import KeyValueStore, key_value_store
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 
@@ -50,6 +50,9 @@ class Component:
     routes_module: str  # a module with ``api`` (ApiDoc) and ``bp`` (Blueprint)
     subscriptions: Callable[[Runtime], list[Subscription]] = lambda runtime: []
     key_source: Callable[[Runtime], KeySource] | None = None
+    # A service that owns the accounts (auth) re-checks a verified identity against them:
+    # the current role, or None when the account was deactivated or its tokens revoked.
+    current_identity: Callable[[Runtime, Identity], Identity | None] | None = None
     production_requires: tuple[str, ...] = ()
     commands: click.Group | None = None
     extra: dict[str, Any] = field(default_factory=dict)

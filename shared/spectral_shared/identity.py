@@ -224,7 +224,18 @@ def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             from flask import current_app
 
-            identity = authenticate(current_app.extensions["spectral"].verifier)
+            runtime = current_app.extensions["spectral"]
+            identity = authenticate(runtime.verifier)
+            recheck = runtime.component.current_identity
+            if recheck is not None:
+                current = recheck(runtime, identity)
+                if current is None:
+                    raise Problem(
+                        401,
+                        "Authentication required",
+                        detail="This account's tokens are no longer valid.",
+                    )
+                identity = g.identity = current
             if not identity.can(permission):
                 raise Problem(403, "Forbidden", detail=f"Your role does not grant {permission}.")
             return view(*args, **kwargs)

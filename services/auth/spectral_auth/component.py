@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from spectral_auth.commands import commands
 from spectral_auth.event_types import catalog
 from spectral_auth.models import Base, bus
 from spectral_shared.component import Component, Runtime
-from spectral_shared.identity import KeySource, StaticKeySource
+from spectral_shared.identity import Identity, KeySource, StaticKeySource
 
 
 def own_keys(runtime: Runtime) -> KeySource:
@@ -22,6 +23,32 @@ def own_keys(runtime: Runtime) -> KeySource:
     return StaticKeySource(load)
 
 
+def current_identity(runtime: Runtime, identity: Identity) -> Identity | None:
+    """On auth's own routes a token is checked against the account, not only its signature:
+    deactivation and revocation hold at once, and a changed role applies at once."""
+    from spectral_auth.models import ApiKey, User
+    from spectral_shared.db import utcnow
+
+    with runtime.database.session() as session:
+        if identity.subject_type == "api_key":
+            key = session.get(ApiKey, identity.subject_id)
+            alive = (
+                key is not None
+                and key.revoked_at is None
+                and (key.expires_at is None or key.expires_at > utcnow())
+            )
+            return identity if alive else None
+        user = session.get(User, identity.subject_id)
+        if user is None or user.organization_id != identity.organization_id:
+            return None
+        if user.deactivated_at is not None or user.status != "active":
+            return None
+        revoked = user.sessions_revoked_at
+        if revoked is not None and (identity.issued_at or 0) < revoked.timestamp():
+            return None
+        return replace(identity, role=user.role)
+
+
 component = Component(
     name="auth",
     title="Identity, access control and tenant quotas",
@@ -32,4 +59,5 @@ component = Component(
     routes_module="spectral_auth.api.routes",
     key_source=own_keys,
     commands=commands,
+    current_identity=current_identity,
 )

@@ -221,7 +221,11 @@ def test_accounts_provisioned_by_sso_get_no_reset_link(api: Any) -> None:
     created, _ = api.onboard()
     email = created["user"]["email"]
     with api.runtime.database.session() as session:
-        session.execute(update(User).where(User.email == email).values(sso_provider="workos", sso_external_id="user_01"))
+        session.execute(
+            update(User)
+            .where(User.email == email)
+            .values(sso_provider="workos", sso_external_id="user_01")
+        )
     answer = api.client.post("/api/v1/auth/password/forgot", json={"email": email})
     assert answer.status_code == 202  # the same answer as for anyone
     api.send_mail()

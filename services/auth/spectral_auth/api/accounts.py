@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response
 from pydantic import (
     BaseModel,
     EmailStr,
@@ -22,23 +22,19 @@ from spectral_auth.api.schemas import OrganizationOut, Request, UserOut
 from spectral_auth.models import Invitation, Organization, User
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 from spectral_auth.roles import OrganizationSettings, Persona, RoleRefused
-from spectral_shared.component import Runtime
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.us_states import USState
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("accounts", __name__)
 
 RoleName = Literal["viewer", "analyst", "compliance_officer", "admin", "executive", "super_admin"]
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
 
 
 def _not_found(what: str) -> Problem:
@@ -145,15 +141,10 @@ def profile_out(org: Organization) -> OrganizationProfile:
 
 
 def member_out(user: User) -> MemberOut:
+    from spectral_auth.api.schemas import user_fields
+
     return MemberOut(
-        id=user.id,
-        organization_id=user.organization_id,
-        name=user.name,
-        email=user.email,
-        role=user.role,
-        status=user.status,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
+        **user_fields(user),
         personas=json.loads(user.personas or "[]"),
         deactivated_at=user.deactivated_at,
         last_login_at=user.last_login_at,
@@ -172,10 +163,6 @@ def invitation_out(inv: Invitation) -> InvitationOut:
     )
 
 
-def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
-    return jsonify(model.model_dump(mode="json")), status
-
-
 def _refused(exc: Exception) -> Problem:
     return Problem(403, "Not allowed", detail=str(exc), type_slug="role-not-allowed")
 
@@ -190,11 +177,11 @@ def _refused(exc: Exception) -> Problem:
 )
 @requires("organization:read")
 def get_organization() -> tuple[Response, int]:
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         org = session.get(Organization, current_identity().organization_id)
     if org is None:
         raise _not_found("organization")
-    return _json(profile_out(org))
+    return json_response(profile_out(org))
 
 
 @bp.patch("/api/v1/auth/organization")
@@ -207,14 +194,14 @@ def get_organization() -> tuple[Response, int]:
 def update_organization() -> tuple[Response, int]:
     body = parse_json_body(OrganizationUpdate)
     org = services.update_organization(
-        _runtime(),
+        current_runtime(),
         current_identity(),
         name=body.name,
         state=body.state,
         settings=body.settings,
         fields_set=body.model_fields_set,
     )
-    return _json(profile_out(org))
+    return json_response(profile_out(org))
 
 
 # ---- users ------------------------------------------------------------------------------------------------
@@ -241,7 +228,7 @@ def list_users() -> tuple[Response, int]:
             | ((User.created_at == datetime.fromisoformat(created)) & (User.id > user_id))
         )
     statement = statement.order_by(User.created_at, User.id).limit(query.limit + 1)
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         rows = list(session.scalars(statement))
     page = rows[: query.limit]
     cursor = (
@@ -249,7 +236,7 @@ def list_users() -> tuple[Response, int]:
         if len(rows) > query.limit
         else None
     )
-    return _json(MemberPage(data=[member_out(u) for u in page], next_cursor=cursor))
+    return json_response(MemberPage(data=[member_out(u) for u in page], next_cursor=cursor))
 
 
 @bp.get("/api/v1/auth/users/<user_id>")
@@ -258,7 +245,7 @@ def list_users() -> tuple[Response, int]:
 )
 @requires("users:read")
 def get_user(user_id: str) -> tuple[Response, int]:
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         user = session.scalars(
             select(User).where(
                 User.id == user_id, User.organization_id == current_identity().organization_id
@@ -266,7 +253,7 @@ def get_user(user_id: str) -> tuple[Response, int]:
         ).first()
     if user is None:
         raise _not_found("user")
-    return _json(member_out(user))
+    return json_response(member_out(user))
 
 
 @bp.patch("/api/v1/auth/users/<user_id>/role")
@@ -284,23 +271,23 @@ def change_role(user_id: str) -> tuple[Response, int]:
     body = parse_json_body(RoleChange)
     try:
         user = services.change_role(
-            _runtime(), current_identity(), user_id, role=body.role, personas=body.personas
+            current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
         )
     except services.NotFound:
         raise _not_found("user") from None
     except (RoleRefused, services.SelfChangeRefused) as exc:
         raise _refused(exc) from None
-    return _json(member_out(user))
+    return json_response(member_out(user))
 
 
 def _set_active(user_id: str, active: bool) -> tuple[Response, int]:
     try:
-        user = services.set_active(_runtime(), current_identity(), user_id, active=active)
+        user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
     except services.NotFound:
         raise _not_found("user") from None
     except services.SelfChangeRefused as exc:
         raise _refused(exc) from None
-    return _json(member_out(user))
+    return json_response(member_out(user))
 
 
 @bp.post("/api/v1/auth/users/<user_id>/deactivate")
@@ -332,7 +319,7 @@ def reactivate(user_id: str) -> tuple[Response, int]:
 def list_invitations() -> tuple[Response, int]:
     from spectral_shared.db import utcnow
 
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         rows = session.scalars(
             select(Invitation)
             .where(
@@ -343,7 +330,7 @@ def list_invitations() -> tuple[Response, int]:
             )
             .order_by(Invitation.created_at)
         ).all()
-    return _json(InvitationList(data=[invitation_out(i) for i in rows]))
+    return json_response(InvitationList(data=[invitation_out(i) for i in rows]))
 
 
 @bp.post("/api/v1/auth/invitations")
@@ -364,7 +351,7 @@ def create_invitation() -> tuple[Response, int]:
     body = parse_json_body(InviteRequest)
     try:
         invitation = services.invite(
-            _runtime(),
+            current_runtime(),
             current_identity(),
             email=str(body.email),
             role=body.role,
@@ -379,7 +366,7 @@ def create_invitation() -> tuple[Response, int]:
             detail="This address already has an account or a pending invitation.",
             type_slug="already-member",
         ) from None
-    return _json(invitation_out(invitation), 201)
+    return json_response(invitation_out(invitation), 201)
 
 
 @bp.delete("/api/v1/auth/invitations/<invitation_id>")
@@ -390,7 +377,7 @@ def create_invitation() -> tuple[Response, int]:
 @requires("users:invite")
 def revoke_invitation(invitation_id: str) -> tuple[str, int]:
     try:
-        services.revoke_invitation(_runtime(), current_identity(), invitation_id)
+        services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
     except services.NotFound:
         raise _not_found("pending invitation") from None
     return "", 204
@@ -411,7 +398,7 @@ def accept_invitation() -> tuple[Response, int]:
     body = parse_json_body(AcceptInvitationRequest)
     try:
         user = services.accept_invitation(
-            _runtime(), token=body.token, name=body.name, password=body.password
+            current_runtime(), token=body.token, name=body.name, password=body.password
         )
     except services.InvalidInvitation:
         raise Problem(
@@ -420,4 +407,4 @@ def accept_invitation() -> tuple[Response, int]:
             detail="This invitation is invalid, was already used or withdrawn, or has expired. Ask for a new one.",
             type_slug="invalid-token",
         ) from None
-    return _json(member_out(user), 201)
+    return json_response(member_out(user), 201)

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Annotated, Literal, ParamSpec
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import or_, select
 
@@ -22,13 +22,13 @@ from spectral_auth import services
 from spectral_auth.api.schemas import Request
 from spectral_auth.models import ApiKey
 from spectral_auth.roles import API_KEY_SCOPES, ApiKeyScope
-from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
 from spectral_shared.web.problems import Problem, validation_problem
+from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
@@ -36,10 +36,6 @@ bp = Blueprint("api_keys", __name__)
 
 P = ParamSpec("P")
 Status = Literal["active", "revoked", "expired"]
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
 
 
 def _not_found(what: str = "API key") -> Problem:
@@ -127,10 +123,6 @@ def key_out(key: ApiKey, now: datetime | None = None) -> ApiKeyOut:
     )
 
 
-def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
-    return jsonify(model.model_dump(mode="json")), status
-
-
 # ---- the secret never rests in the idempotency store in clear ----------------------------------------
 
 
@@ -145,7 +137,7 @@ def _unsealed(view: Callable[P, Response]) -> Callable[P, Response]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         response = view(*args, **kwargs)
         if response.status_code == 201:
-            body = _runtime().cipher.decrypt_text(
+            body = current_runtime().cipher.decrypt_text(
                 response.get_data(as_text=True), _sealing_context()
             )
             response.set_data(body)
@@ -159,7 +151,7 @@ def _unsealed(view: Callable[P, Response]) -> Callable[P, Response]:
 def _sealed(model: ApiKeyWithSecret) -> Response:
     body = json.dumps(model.model_dump(mode="json"))
     response = Response(
-        _runtime().cipher.encrypt_text(body, _sealing_context()),
+        current_runtime().cipher.encrypt_text(body, _sealing_context()),
         status=201,
         mimetype="text/plain",
     )
@@ -203,7 +195,7 @@ def list_api_keys() -> tuple[Response, int]:
             (ApiKey.created_at > created) | ((ApiKey.created_at == created) & (ApiKey.id > key_id))
         )
     statement = statement.order_by(ApiKey.created_at, ApiKey.id).limit(query.limit + 1)
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         rows = list(session.scalars(statement))
     page = rows[: query.limit]
     cursor = (
@@ -211,7 +203,7 @@ def list_api_keys() -> tuple[Response, int]:
         if len(rows) > query.limit
         else None
     )
-    return _json(ApiKeyPage(data=[key_out(k, now) for k in page], next_cursor=cursor))
+    return json_response(ApiKeyPage(data=[key_out(k, now) for k in page], next_cursor=cursor))
 
 
 @bp.post("/api/v1/auth/api-keys")
@@ -229,7 +221,7 @@ def create_api_key() -> Response:
     body = parse_json_body(ApiKeyCreate)
     try:
         key, secret = services.create_api_key(
-            _runtime(),
+            current_runtime(),
             current_identity(),
             name=body.name,
             scopes=body.scopes,
@@ -258,7 +250,7 @@ def create_api_key() -> Response:
 def get_api_key(key_id: str) -> tuple[Response, int]:
     key = None
     if _is_uuid(key_id):
-        with _runtime().database.read_session() as session:
+        with current_runtime().database.read_session() as session:
             key = session.scalars(
                 select(ApiKey).where(
                     ApiKey.id == key_id,
@@ -267,7 +259,7 @@ def get_api_key(key_id: str) -> tuple[Response, int]:
             ).first()
     if key is None:
         raise _not_found()
-    return _json(key_out(key))
+    return json_response(key_out(key))
 
 
 @bp.delete("/api/v1/auth/api-keys/<key_id>")
@@ -278,7 +270,7 @@ def get_api_key(key_id: str) -> tuple[Response, int]:
 @requires("api_keys:manage")
 def revoke_api_key(key_id: str) -> tuple[str, int]:
     try:
-        services.revoke_api_key(_runtime(), current_identity(), key_id)
+        services.revoke_api_key(current_runtime(), current_identity(), key_id)
     except services.NotFound:
         raise _not_found("unrevoked API key") from None
     return "", 204

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
 from spectral_auth import services
 from spectral_auth.api.schemas import Request, TokenResponse
 from spectral_auth.signing_keys import MFA_ENROLLMENT_AUDIENCE
-from spectral_shared.component import Runtime
 from spectral_shared.identity import (
     ACCESS_TOKEN_AUDIENCE,
     Identity,
@@ -21,20 +20,17 @@ from spectral_shared.identity import (
 )
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime
 from spectral_shared.web.validation import parse_json_body
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("mfa", __name__)
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
-
-
 def _enrolling_identity() -> Identity:
     """A signed-in user, or one holding the enrolment token sign-in handed out because their
     organization requires MFA. The enrolment token opens these two endpoints and nothing else."""
-    runtime = _runtime()
+    runtime = current_runtime()
     verifier = TokenVerifier(
         runtime.verifier.keys,
         issuer=runtime.verifier.issuer,
@@ -77,7 +73,7 @@ def enroll() -> tuple[Response, int]:
     identity = _enrolling_identity()
     try:
         enrollment = services.start_enrollment(
-            _runtime(), user_id=identity.subject_id, organization_id=identity.organization_id
+            current_runtime(), user_id=identity.subject_id, organization_id=identity.organization_id
         )
     except services.AlreadyEnrolled:
         raise Problem(
@@ -110,7 +106,7 @@ def confirm() -> tuple[Response, int]:
     body = parse_json_body(ConfirmRequest)
     try:
         grant = services.confirm_enrollment(
-            _runtime(),
+            current_runtime(),
             user_id=identity.subject_id,
             organization_id=identity.organization_id,
             code=body.code,
@@ -140,7 +136,7 @@ def confirm() -> tuple[Response, int]:
 def disable() -> tuple[Response, int]:
     body = parse_json_body(DisableRequest)
     try:
-        services.disable_mfa(_runtime(), current_identity(), password=body.password)
+        services.disable_mfa(current_runtime(), current_identity(), password=body.password)
     except services.InvalidMfaCode:
         raise Problem(
             403,

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from spectral_auth import services
 from spectral_auth.api.schemas import Request, TokenResponse
 from spectral_auth.passwords import MAX_LENGTH, password_problems
-from spectral_shared.component import Runtime
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime
 from spectral_shared.web.validation import parse_json_body
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("passwords", __name__)
 
 GENERIC_SENT = "If an account uses this address, an e-mail is on its way."
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
 
 
 def _policy(value: str) -> str:
@@ -85,7 +81,7 @@ def _accepted() -> tuple[Response, int]:
     public=True,
 )
 def forgot_password() -> tuple[Response, int]:
-    services.request_password_reset(_runtime(), parse_json_body(EmailRequest).email)
+    services.request_password_reset(current_runtime(), parse_json_body(EmailRequest).email)
     return _accepted()
 
 
@@ -99,7 +95,7 @@ def forgot_password() -> tuple[Response, int]:
 def reset_password() -> tuple[Response, int]:
     body = parse_json_body(ResetRequest)
     try:
-        services.reset_password(_runtime(), token=body.token, password=body.password)
+        services.reset_password(current_runtime(), token=body.token, password=body.password)
     except services.InvalidResetToken:
         raise Problem(
             400,
@@ -126,7 +122,7 @@ def change_password() -> tuple[Response, int]:
     body = parse_json_body(ChangeRequest)
     try:
         grant = services.change_password(
-            _runtime(),
+            current_runtime(),
             current_identity(),
             current_password=body.current_password,
             new_password=body.new_password,
@@ -150,5 +146,5 @@ def change_password() -> tuple[Response, int]:
     public=True,
 )
 def resend_verification() -> tuple[Response, int]:
-    services.resend_verification(_runtime(), parse_json_body(EmailRequest).email)
+    services.resend_verification(current_runtime(), parse_json_body(EmailRequest).email)
     return _accepted()

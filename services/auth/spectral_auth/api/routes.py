@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
-from pydantic import BaseModel
+from flask import Blueprint, Response, jsonify
 
 from spectral_auth import services
 from spectral_auth.api import accounts, api_keys, authorize, mfa, passwords, sessions, sso
@@ -19,15 +18,16 @@ from spectral_auth.api.schemas import (
     UserOut,
     VerifyEmailQuery,
     VerifyEmailResponse,
+    user_fields,
 )
 from spectral_auth.models import Organization, User
 from spectral_auth.signing_keys import published_jwks
-from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth", description="Organizations, users, sign-in and token keys.")
@@ -41,25 +41,8 @@ bp.register_blueprint(mfa.bp)
 bp.register_blueprint(sessions.bp)
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
-
-
-def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
-    return jsonify(model.model_dump(mode="json")), status
-
-
 def user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        organization_id=user.organization_id,
-        name=user.name,
-        email=user.email,
-        role=user.role,
-        status=user.status,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
-    )
+    return UserOut(**user_fields(user))
 
 
 def organization_out(org: Organization) -> OrganizationOut:
@@ -87,7 +70,7 @@ def register() -> tuple[Response, int]:
     body = parse_json_body(RegisterRequest)
     try:
         result = services.register(
-            _runtime(),
+            current_runtime(),
             organization_name=body.organization_name,
             organization_type=body.organization_type,
             name=body.name,
@@ -101,7 +84,7 @@ def register() -> tuple[Response, int]:
             detail="An account with this e-mail address exists. Sign in, or reset your password.",
             type_slug="email-already-registered",
         ) from None
-    return _json(
+    return json_response(
         RegisterResponse(
             organization=organization_out(result.organization), user=user_out(result.user)
         ),
@@ -119,7 +102,7 @@ def register() -> tuple[Response, int]:
 def verify_email() -> tuple[Response, int]:
     query = parse_query(VerifyEmailQuery)
     try:
-        user = services.verify_email(_runtime(), query.token)
+        user = services.verify_email(current_runtime(), query.token)
     except services.InvalidVerificationToken:
         raise Problem(
             400,
@@ -127,7 +110,7 @@ def verify_email() -> tuple[Response, int]:
             detail="This link is invalid, was already used, or has expired. Ask for a new one.",
             type_slug="invalid-token",
         ) from None
-    return _json(VerifyEmailResponse(status="verified", user_id=user.id))
+    return json_response(VerifyEmailResponse(status="verified", user_id=user.id))
 
 
 def login_problem(refused: services.LoginRefused) -> Problem:
@@ -193,7 +176,7 @@ def login() -> tuple[Response, int]:
     body = parse_json_body(LoginRequest)
     try:
         grant = services.login(
-            _runtime(),
+            current_runtime(),
             email=body.email,
             password=body.password,
             mfa_code=body.mfa_code,
@@ -201,7 +184,7 @@ def login() -> tuple[Response, int]:
         )
     except services.LoginRefused as refused:
         raise login_problem(refused) from None
-    return _json(TokenResponse.of(grant))
+    return json_response(TokenResponse.of(grant))
 
 
 @bp.post("/api/v1/auth/token/refresh")
@@ -216,7 +199,7 @@ def login() -> tuple[Response, int]:
 def refresh_token() -> tuple[Response, int]:
     body = parse_json_body(RefreshRequest)
     try:
-        grant = services.refresh(_runtime(), body.refresh_token)
+        grant = services.refresh(current_runtime(), body.refresh_token)
     except services.InvalidRefreshToken:
         raise Problem(
             401,
@@ -224,7 +207,7 @@ def refresh_token() -> tuple[Response, int]:
             detail="This refresh token is invalid, already used, revoked or expired. Sign in again.",
             type_slug="invalid-token",
         ) from None
-    return _json(TokenResponse.of(grant))
+    return json_response(TokenResponse.of(grant))
 
 
 @bp.post("/api/v1/auth/logout")
@@ -237,7 +220,7 @@ def refresh_token() -> tuple[Response, int]:
     "expire on their own (JWT_EXPIRY); 'sign-out-everywhere' ends them at once.",
 )
 def logout() -> tuple[str, int]:
-    services.sign_out(_runtime(), parse_json_body(RefreshRequest).refresh_token)
+    services.sign_out(current_runtime(), parse_json_body(RefreshRequest).refresh_token)
     return "", 204
 
 
@@ -248,7 +231,7 @@ def logout() -> tuple[str, int]:
 )
 @requires("profile:read")
 def sign_out_everywhere() -> tuple[str, int]:
-    services.sign_out_everywhere(_runtime(), current_identity())
+    services.sign_out_everywhere(current_runtime(), current_identity())
     return "", 204
 
 
@@ -259,7 +242,7 @@ def sign_out_everywhere() -> tuple[str, int]:
 @requires("profile:read")
 def me() -> tuple[Response, int]:
     identity = current_identity()
-    with _runtime().database.read_session() as session:
+    with current_runtime().database.read_session() as session:
         found = services.profile(
             session,
             user_id=identity.subject_id,
@@ -271,13 +254,17 @@ def me() -> tuple[Response, int]:
             401, "Invalid credentials", detail="Your account is deactivated or no longer exists."
         )
     user, organization = found
-    return _json(MeResponse(user=user_out(user), organization=organization_out(organization)))
+    return json_response(
+        MeResponse(user=user_out(user), organization=organization_out(organization))
+    )
 
 
 @bp.get("/.well-known/jwks.json")
 @api.operation("Public keys that verify access tokens", responses={200: JwksResponse}, public=True)
 def jwks() -> Response:
-    with _runtime().database.session() as session:  # not the replica: a lagging one hides new keys
+    with (
+        current_runtime().database.session() as session
+    ):  # not the replica: a lagging one hides new keys
         document = published_jwks(session)
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"

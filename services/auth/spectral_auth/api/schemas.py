@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from spectral_auth.models import User
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 from spectral_auth.services.registration import AccessGrant
 
@@ -126,3 +127,17 @@ class JwksResponse(BaseModel):
     """The public keys that verify Spectral access tokens (RFC 7517)."""
 
     keys: list[dict[str, str]]
+
+
+def user_fields(user: User) -> dict[str, object]:
+    """The fields every representation of a user shares."""
+    return {
+        "id": user.id,
+        "organization_id": user.organization_id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "status": user.status,
+        "email_verified": user.email_verified_at is not None,
+        "created_at": user.created_at,
+    }

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
 from spectral_auth import services
 from spectral_auth.api.schemas import LoginRequest
 from spectral_auth.services.sessions import SESSION_COOKIE, BrowserSession
-from spectral_shared.component import Runtime
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime
 from spectral_shared.web.validation import parse_json_body
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("sessions", __name__)
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
 
 
 class SessionOut(BaseModel):
@@ -67,7 +63,7 @@ def sign_in() -> tuple[Response, int]:
     from spectral_auth.api.routes import login_problem
 
     body = parse_json_body(LoginRequest)
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         grant = services.login(
             runtime,
@@ -102,7 +98,7 @@ def sign_in() -> tuple[Response, int]:
     public=True,
 )
 def current() -> tuple[Response, int]:
-    record = services.load_session(_runtime(), request.cookies.get(SESSION_COOKIE, ""))
+    record = services.load_session(current_runtime(), request.cookies.get(SESSION_COOKIE, ""))
     if record is None:
         raise _no_session()
     return jsonify(_out(record).model_dump(mode="json")), 200
@@ -115,7 +111,7 @@ def current() -> tuple[Response, int]:
     public=True,
 )
 def sign_out() -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     session_id = request.cookies.get(SESSION_COOKIE, "")
     record = services.load_session(runtime, session_id, touch=False)
     if record is None:

@@ -5,27 +5,23 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, jsonify, redirect
+from flask import Blueprint, Response, redirect
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from werkzeug.wrappers import Response as BaseResponse
 
 from spectral_auth import services
 from spectral_auth.api.schemas import Request, TokenResponse
 from spectral_auth.models import SsoConnection
-from spectral_shared.component import Runtime
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
+from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("sso", __name__)
 
 WORKOS_ORGANIZATION_ID = r"^org_[0-9A-Za-z]{1,100}$"
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["spectral"]
 
 
 # ---- schemas -------------------------------------------------------------------------------------
@@ -90,7 +86,7 @@ def connection_out(connection: SsoConnection) -> SsoConnectionOut:
 
 
 def _require_sso() -> None:
-    if not services.sso_configured(_runtime().settings):
+    if not services.sso_configured(current_runtime().settings):
         raise _not_configured()
 
 
@@ -131,10 +127,6 @@ def _not_mapped() -> Problem:
     )
 
 
-def _json(model: BaseModel, status: int = 200) -> tuple[Response, int]:
-    return jsonify(model.model_dump(mode="json")), status
-
-
 # ---- the flow ------------------------------------------------------------------------------------
 
 
@@ -156,7 +148,7 @@ def authorize() -> BaseResponse:
     query = parse_query(AuthorizeQuery)
     try:
         url = services.authorization_url(
-            _runtime(),
+            current_runtime(),
             organization_id=str(query.organization_id) if query.organization_id else None,
             email=str(query.email) if query.email else None,
         )
@@ -199,7 +191,7 @@ def callback() -> tuple[Response, int]:
             type_slug="sso-not-completed",
         )
     try:
-        grant = services.complete_sign_in(_runtime(), code=query.code, state=query.state)
+        grant = services.complete_sign_in(current_runtime(), code=query.code, state=query.state)
     except services.InvalidSsoState:
         raise _invalid_state() from None
     except services.InvalidSsoCode:
@@ -220,7 +212,7 @@ def callback() -> tuple[Response, int]:
         raise _unavailable() from None
     except services.SsoNotConfigured:
         raise _not_configured() from None
-    response, status = _json(TokenResponse.of(grant))
+    response, status = json_response(TokenResponse.of(grant))
     response.headers["Cache-Control"] = "no-store"
     return response, status
 
@@ -241,7 +233,9 @@ def callback() -> tuple[Response, int]:
 @requires("sso:manage")
 def get_connection() -> tuple[Response, int]:
     _require_sso()
-    with _runtime().database.session() as session:  # the primary: right after a PUT it must show
+    with (
+        current_runtime().database.session() as session
+    ):  # the primary: right after a PUT it must show
         connection = services.sso_connection(session, current_identity().organization_id)
     if connection is None:
         raise Problem(
@@ -249,7 +243,7 @@ def get_connection() -> tuple[Response, int]:
             "Not found",
             detail="Your organization has no WorkOS organization mapped.",
         )
-    return _json(connection_out(connection))
+    return json_response(connection_out(connection))
 
 
 @bp.put("/api/v1/auth/sso/connection")
@@ -273,7 +267,7 @@ def put_connection() -> tuple[Response, int]:
     body = parse_json_body(SsoConnectionRequest)
     try:
         connection = services.set_connection(
-            _runtime(), current_identity(), body.workos_organization_id
+            current_runtime(), current_identity(), body.workos_organization_id
         )
     except services.SsoConnectionTaken:
         raise Problem(
@@ -302,7 +296,7 @@ def put_connection() -> tuple[Response, int]:
     except services.SsoNotConfigured:
         raise _not_configured() from None
     assert connection is not None
-    return _json(connection_out(connection))
+    return json_response(connection_out(connection))
 
 
 @bp.delete("/api/v1/auth/sso/connection")
@@ -314,7 +308,7 @@ def put_connection() -> tuple[Response, int]:
 def delete_connection() -> tuple[str, int]:
     _require_sso()
     try:
-        services.set_connection(_runtime(), current_identity(), None)
+        services.set_connection(current_runtime(), current_identity(), None)
     except services.SsoNotConfigured:
         raise _not_configured() from None
     return "", 204
