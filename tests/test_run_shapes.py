@@ -59,8 +59,9 @@ def walk_the_slice(client: SliceClient) -> None:
     }
 
 
-def walk_the_auth_flows(client: SliceClient) -> None:
-    """Invitations, API keys, browser sessions and /internal/authorize, through whatever serves."""
+def walk_the_auth_flows(client: SliceClient, internal_url: str | None) -> None:
+    """Invitations, API keys, browser sessions and /internal/authorize. Clients never reach the
+    internal route through a router; the gateway calls auth at ``internal_url`` itself."""
     _, admin = client.onboard("ops@regional.example", org="Regional Health")
     bearer = {"Authorization": f"Bearer {admin}"}
     invited = client.post(
@@ -80,8 +81,15 @@ def walk_the_auth_flows(client: SliceClient) -> None:
         "/api/v1/auth/api-keys", {"name": "pusher", "scopes": ["telemetry:write"]}, headers=bearer
     )
     assert key.status_code == 201, key.text
+    assert client.get("/internal/authorize", admin).status_code == 404  # not through the router
+    if internal_url is None:
+        return
     for credential in (admin, key.json()["secret"]):
-        authorized = client.get("/internal/authorize", credential)
+        authorized = requests.get(
+            internal_url + "/internal/authorize",
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=30,
+        )
         assert authorized.status_code == 200 and authorized.headers["X-Spectral-Internal-Token"]
 
     browser = requests.Session()
@@ -91,9 +99,9 @@ def walk_the_auth_flows(client: SliceClient) -> None:
         timeout=30,
     )
     assert signed_in.status_code == 201, signed_in.text
-    assert browser.get(client.base_url + "/internal/authorize", timeout=30).status_code == 200
+    assert browser.get(internal_url + "/internal/authorize", timeout=30).status_code == 200
     unsafe = browser.get(
-        client.base_url + "/internal/authorize", headers={"X-Original-Method": "POST"}, timeout=30
+        internal_url + "/internal/authorize", headers={"X-Original-Method": "POST"}, timeout=30
     )
     assert unsafe.status_code == 403
 
@@ -121,7 +129,7 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
             assert seconds < 60
             client = SliceClient(f"http://127.0.0.1:{port}", var / "mail")
             walk_the_slice(client)
-            walk_the_auth_flows(client)
+            walk_the_auth_flows(client, internal_url=None)
         except BaseException:
             print(processes.logs())
             raise
@@ -200,7 +208,7 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
             client = SliceClient(f"http://127.0.0.1:{router}", var / "mail")
             walk_the_slice(client)
-            walk_the_auth_flows(client)
+            walk_the_auth_flows(client, internal_url=f"http://127.0.0.1:{auth}")
             scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
             handled = re.search(
                 r'spectral_messages_consumed_total\{consumer="audit.log",outcome="handled"\} (\d+)',

@@ -84,7 +84,8 @@ class InProcessRouter(_Router):
         response = self.platform(request)
         if response is None:
             route = route_for(request.path, self.routes)
-            app = self.apps.get(route.service) if route else None
+            # Internal routes are for services and the gateway, never for a client.
+            app = self.apps.get(route.service) if route and not route.internal else None
             if app is not None:
                 return app(environ, start_response)
             response = self.not_found(request)
@@ -117,7 +118,7 @@ class ProxyRouter(_Router):
 
     def forward(self, request: Request) -> Response:
         route = route_for(request.path, self.routes)
-        upstream = self.upstreams.get(route.service) if route else None
+        upstream = self.upstreams.get(route.service) if route and not route.internal else None
         if route is None or upstream is None:
             return self.not_found(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}

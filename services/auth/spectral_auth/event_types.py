@@ -235,7 +235,9 @@ class SessionsRevoked(EventData):
     """Every session and refresh token of the user issued before now is dead."""
 
     user_id: str
-    reason: Literal["sign_out_everywhere", "deactivated", "password_reset", "password_changed"]
+    reason: Literal[
+        "sign_out_everywhere", "deactivated", "password_reset", "password_changed", "mfa_reset"
+    ]
 
 
 class RefreshTokenReused(EventData):
@@ -278,6 +280,11 @@ MFA_ENABLED = catalog.define(
 )
 MFA_DISABLED = catalog.define(
     "auth.mfa.disabled", MfaChanged, "A user turned MFA off (with their password)."
+)
+MFA_RESET = catalog.define(
+    "auth.mfa.reset",
+    MfaChanged,
+    "An admin removed a user's MFA (lost device); their sessions ended with it.",
 )
 MFA_BACKUP_CODE_USED = catalog.define(
     "auth.mfa.backup_code_used",

@@ -190,3 +190,60 @@ def test_a_required_mfa_walks_the_user_through_enrolment_on_first_sign_in(api: A
         ]["id"]
         == member["id"]
     )
+
+
+def test_an_admin_resets_a_lost_authenticator_and_the_users_sessions_end(api: Any) -> None:
+    _, admin = api.onboard()
+    member, member_token = api.member(admin, "viewer")
+    member_email = member["email"]
+    started = api.client.post("/api/v1/auth/mfa/enroll", headers=api.bearer(member_token))
+    confirmed = api.client.post(
+        "/api/v1/auth/mfa/confirm",
+        json={"code": code_for(started.json["secret"])},
+        headers=api.bearer(member_token),
+    )
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json={"email": member_email, "password": "member passphrase here"}
+        ).status_code
+        == 401
+    )
+
+    reset = api.client.post(
+        f"/api/v1/auth/users/{member['id']}/mfa/reset", headers=api.bearer(admin)
+    )
+    assert reset.status_code == 200
+    assert (
+        api.client.get(
+            "/api/v1/auth/me", headers=api.bearer(confirmed.json["access_token"])
+        ).status_code
+        == 401
+    )
+    assert (
+        api.client.post(
+            "/api/v1/auth/login", json={"email": member_email, "password": "member passphrase here"}
+        ).status_code
+        == 200
+    )
+    [event] = api.events("auth.mfa.reset")
+    assert event["actor"]["id"] != member["id"]
+    assert (
+        api.client.post(
+            f"/api/v1/auth/users/{member['id']}/mfa/reset", headers=api.bearer(admin)
+        ).status_code
+        == 200
+    )
+    assert len(api.events("auth.mfa.reset")) == 1  # idempotent
+
+
+def test_a_wrong_password_when_disabling_counts_toward_the_lockout(api: Any) -> None:
+    created, token = api.onboard()
+    enrolled = enrol(api, token)
+    access = enrolled["tokens"]["access_token"]
+    for _ in range(5):
+        api.client.post(
+            "/api/v1/auth/mfa/disable",
+            json={"password": "a guessed password"},
+            headers=api.bearer(access),
+        )
+    assert login(api, created["user"]["email"], mfa_code="123456").status_code == 423

@@ -232,3 +232,16 @@ def test_accounts_provisioned_by_sso_get_no_reset_link(api: Any) -> None:
     subjects = [m["Subject"] for m in read_emails(api.mail_dir) if m["To"] == email]
     assert not any("Reset" in s for s in subjects)
     assert api.events("auth.password.reset_requested") == []
+
+
+def test_guessing_the_current_password_counts_toward_the_lockout(api: Any) -> None:
+    created, token = api.onboard()
+    for i in range(5):
+        wrong = api.client.post(
+            "/api/v1/auth/password/change",
+            json={"current_password": f"guess {i}", "new_password": NEW},
+            headers=api.bearer(token),
+        )
+        assert wrong.status_code == 403
+    assert sign_in(api, created["user"]["email"], OLD).status_code == 423
+    assert len(api.events("auth.user.locked")) == 1

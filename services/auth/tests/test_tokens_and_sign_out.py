@@ -146,12 +146,22 @@ def test_on_auths_own_routes_a_role_change_or_deactivation_applies_at_once(api: 
     _, admin = api.onboard()
     colleague, colleague_token = api.member(admin, "admin")
     invite = {"email": "someone@members.example", "role": "viewer"}
-    api.client.patch(f"/api/v1/auth/users/{colleague['id']}/role", json={"role": "viewer"}, headers=api.bearer(admin))
-    demoted = api.client.post("/api/v1/auth/invitations", json=invite, headers=api.bearer(colleague_token))
+    api.client.patch(
+        f"/api/v1/auth/users/{colleague['id']}/role",
+        json={"role": "viewer"},
+        headers=api.bearer(admin),
+    )
+    demoted = api.client.post(
+        "/api/v1/auth/invitations", json=invite, headers=api.bearer(colleague_token)
+    )
     assert demoted.status_code == 403  # the token still says admin; the account does not
 
     _, other_token = api.member(admin, "admin")
     other = api.client.get("/api/v1/auth/me", headers=api.bearer(other_token)).json["user"]
     api.client.post(f"/api/v1/auth/users/{other['id']}/deactivate", headers=api.bearer(admin))
-    key = api.client.post("/api/v1/auth/api-keys", json={"name": "x", "scopes": ["ai_systems:read"]}, headers=api.bearer(other_token))
+    key = api.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "x", "scopes": ["ai_systems:read"]},
+        headers=api.bearer(other_token),
+    )
     assert key.status_code == 401

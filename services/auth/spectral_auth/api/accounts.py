@@ -310,6 +310,22 @@ def reactivate(user_id: str) -> tuple[Response, int]:
     return _set_active(user_id, True)
 
 
+@bp.post("/api/v1/auth/users/<user_id>/mfa/reset")
+@api.operation(
+    "Remove a user's MFA (lost device): their sessions end, they enrol again",
+    responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
+)
+@requires("users:manage")
+def reset_mfa(user_id: str) -> tuple[Response, int]:
+    try:
+        user = services.reset_mfa(current_runtime(), current_identity(), user_id)
+    except services.NotFound:
+        raise _not_found("user") from None
+    except services.SelfChangeRefused as exc:
+        raise _refused(exc) from None
+    return json_response(member_out(user))
+
+
 # ---- invitations -----------------------------------------------------------------------------------------------
 
 

@@ -242,7 +242,7 @@ def sign_out_everywhere() -> tuple[str, int]:
 @requires("profile:read")
 def me() -> tuple[Response, int]:
     identity = current_identity()
-    with current_runtime().database.read_session() as session:
+    with current_runtime().database.session() as session:
         found = services.profile(
             session,
             user_id=identity.subject_id,

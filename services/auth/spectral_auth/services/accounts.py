@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spectral_auth import event_types as ev
-from spectral_auth.models import Invitation, Organization, User, bus
+from spectral_auth.models import Invitation, MfaBackupCode, Organization, User, bus
 from spectral_auth.passwords import hash_password
 from spectral_auth.roles import OrganizationSettings, check_role_grant
 from spectral_auth.services import api_keys, tokens
@@ -35,6 +35,7 @@ __all__ = [
     "change_role",
     "create_platform_admin",
     "invite",
+    "reset_mfa",
     "revoke_invitation",
     "set_active",
     "update_organization",
@@ -314,6 +315,30 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
             bus,
             event_type,
             data,
+            organization_id=user.organization_id,
+            actor=_actor(identity),
+        )
+        return user
+
+
+def reset_mfa(runtime: Runtime, identity: Identity, user_id: str) -> User:
+    """An admin's way out for a user who lost their authenticator: MFA off, every session ended.
+    The user enrols again on their next sign-in when the organization requires MFA."""
+    if user_id == identity.subject_id:
+        raise SelfChangeRefused("turn your own MFA off with your password instead")
+    with runtime.database.session() as session:
+        user = _member(session, identity, user_id)
+        if user.mfa_enabled_at is None and user.mfa_pending_secret is None:
+            return user  # nothing to reset: idempotent, no event
+        user.mfa_secret = user.mfa_pending_secret = None
+        user.mfa_enabled_at = None
+        session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
+        tokens.revoke_all_sessions(session, user, reason="mfa_reset", actor=_actor(identity))
+        record_event(
+            session,
+            bus,
+            ev.MFA_RESET,
+            ev.MfaChanged(user_id=user.id),
             organization_id=user.organization_id,
             actor=_actor(identity),
         )

@@ -21,8 +21,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +32,7 @@ from spectral_auth.services import accounts  # NotFound; a module import, as acc
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
+from spectral_shared.crypto import derive_key
 from spectral_shared.db import utcnow
 from spectral_shared.identity import Identity
 
@@ -84,9 +83,7 @@ class ApiKeyPrincipal:
 
 @lru_cache(maxsize=4)
 def _hmac_key(session_secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-        session_secret.encode()
-    )
+    return derive_key(session_secret, _HKDF_INFO.decode())
 
 
 def _secret_hmac(settings: Settings, secret: str) -> str:

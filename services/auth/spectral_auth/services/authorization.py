@@ -105,7 +105,9 @@ class Authorizer:
             raise NotAuthenticated("no live session")
         if not csrf_ok(record, method, csrf_token):
             raise CsrfRefused
-        with self.runtime.database.read_session() as session:
+        with (
+            self.runtime.database.session() as session
+        ):  # the primary: a role change applies at once
             role = session.scalar(select(User.role).where(User.id == record.user_id))
         return self._grant("user", record.user_id, record.organization_id, str(role), ())
 

@@ -13,7 +13,7 @@ from spectral_auth import mfa
 from spectral_auth.models import MfaBackupCode, Organization, User, bus
 from spectral_auth.passwords import verify_password
 from spectral_auth.roles import OrganizationSettings
-from spectral_auth.services.registration import AccessGrant, grant_for
+from spectral_auth.services.registration import AccessGrant, count_failed_attempt, grant_for
 from spectral_auth.services.second_factor import backup_key, secret_aad, spend_step
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
@@ -113,24 +113,33 @@ def confirm_enrollment(
 
 
 def disable_mfa(runtime: Runtime, identity: Identity, *, password: str) -> None:
+    """Needs the password; a wrong one counts toward the lockout like a failed sign-in."""
     with runtime.database.session() as session:
         user = _user(session, identity.subject_id, identity.organization_id)
-        if not verify_password(user.password_hash, password):
-            raise InvalidMfaCode
         organization = session.get(Organization, user.organization_id)
-        if (
+        required = bool(
             organization
             and OrganizationSettings.model_validate_json(organization.settings).mfa_required
-        ):
-            raise MfaRequiredByOrganization
-        user.mfa_secret = user.mfa_pending_secret = None
-        user.mfa_enabled_at = None
-        session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
-        record_event(
-            session,
-            bus,
-            ev.MFA_DISABLED,
-            ev.MfaChanged(user_id=user.id),
-            organization_id=user.organization_id,
-            actor=Actor.user(user.id),
         )
+        if not verify_password(user.password_hash, password):
+            count_failed_attempt(session, user, utcnow())
+            outcome = "wrong_password"
+        elif required:
+            outcome = "required"
+        else:
+            user.mfa_secret = user.mfa_pending_secret = None
+            user.mfa_enabled_at = None
+            session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
+            record_event(
+                session,
+                bus,
+                ev.MFA_DISABLED,
+                ev.MfaChanged(user_id=user.id),
+                organization_id=user.organization_id,
+                actor=Actor.user(user.id),
+            )
+            outcome = "disabled"
+    if outcome == "wrong_password":
+        raise InvalidMfaCode
+    if outcome == "required":
+        raise MfaRequiredByOrganization

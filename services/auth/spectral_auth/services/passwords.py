@@ -15,6 +15,7 @@ from spectral_auth.services import tokens
 from spectral_auth.services.registration import (
     VERIFICATION_TOKEN_LIFETIME,
     AccessGrant,
+    count_failed_attempt,
     grant_for,
     normalize_email,
     verification_email,
@@ -144,6 +145,8 @@ def change_password(
         if user is None or user.deactivated_at is not None:
             raise WrongCurrentPassword
         current_ok = verify_password(user.password_hash, current_password)
+        if not current_ok:  # a guessed current password counts toward the lockout like a sign-in
+            count_failed_attempt(session, user, utcnow())
         if current_ok:
             user.password_hash = new_hash
             user.password_changed_at = utcnow()

@@ -43,6 +43,7 @@ __all__ = [
     "MfaRequired",
     "PasswordExpired",
     "Registration",
+    "count_failed_attempt",
     "grant_for",
     "login",
     "normalize_email",
@@ -255,7 +256,7 @@ def login(
                     session, runtime, user, now, mfa_code, backup_code
                 )
         if user is not None and reason in ("bad_password", "bad_mfa_code"):
-            refusal = _count_failure(session, user, now) or refusal
+            refusal = count_failed_attempt(session, user, now) or refusal
         if user is None and reason == "unknown_account":
             locked_until = _count_unknown_account_failure(runtime, email_digest, now)
             refusal = AccountLocked(locked_until) if locked_until else None
@@ -323,7 +324,7 @@ def _after_password(
     return None, None
 
 
-def _count_failure(session: Session, user: User, now: datetime) -> LoginRefused | None:
+def count_failed_attempt(session: Session, user: User, now: datetime) -> LoginRefused | None:
     """The fifth consecutive failure (password or second factor) locks the account."""
     outcome = lockout.after_failure(user.failed_login_count, now)
     user.failed_login_count = outcome.failed_count
@@ -415,6 +416,11 @@ def _refusal_reason(user: User | None, password_ok: bool) -> RefusalReason | Non
 
 
 # Unknown addresses lock exactly like real ones, so a 423 never tells that an account exists.
+# A real account's failure count lasts until a success; an unknown one's must last as long, or
+# five failures spaced out would lock a real account and not an unknown one.
+UNKNOWN_ACCOUNT_MEMORY_SECONDS = 30 * 24 * 3600
+
+
 def _unknown_account_lock(runtime: Runtime, email_digest: str) -> datetime | None:
     stored = runtime.kv.get(f"lockout:{email_digest}")
     if stored is None:
@@ -435,9 +441,7 @@ def _count_unknown_account_failure(
         "count": outcome.failed_count,
         "locked_until": outcome.locked_until.isoformat() if outcome.locked_until else None,
     }
-    runtime.kv.set(
-        key, json.dumps(state).encode(), ttl_seconds=int(lockout.LOCK_DURATION.total_seconds())
-    )
+    runtime.kv.set(key, json.dumps(state).encode(), ttl_seconds=UNKNOWN_ACCOUNT_MEMORY_SECONDS)
     return outcome.locked_until
 
 
