@@ -48,6 +48,40 @@ def rotate_keys() -> None:
     click.echo("Services pick the new key up within a minute; old tokens verify until they expire.")
 
 
+@commands.command("set-plan")
+@click.argument("organization_id")
+@click.argument("tier", type=click.Choice(["starter", "professional", "enterprise", "default"]))
+def set_plan(organization_id: str, tier: str) -> None:
+    """Set an organization's plan tier, which sets its request quota ('default': the deployment's
+    RATE_LIMIT_* values). Billing sets it from subscriptions once that service publishes plans."""
+    from spectral_auth import event_types as ev
+    from spectral_auth.component import component
+    from spectral_auth.models import Organization, bus
+    from spectral_shared.bus import Actor, record_event
+    from spectral_shared.component import Runtime
+    from spectral_shared.process import boot
+
+    runtime = Runtime(component, boot("auth", ["auth"]))
+    with runtime.database.session() as session:
+        organization = session.get(Organization, organization_id)
+        if organization is None:
+            raise click.ClickException(f"no organization {organization_id}")
+        before = organization.plan_tier
+        organization.plan_tier = None if tier == "default" else tier
+        record_event(
+            session,
+            bus,
+            ev.ORGANIZATION_UPDATED,
+            ev.OrganizationUpdated(
+                organization_id=organization.id,
+                changes={"plan_tier": {"from": before, "to": organization.plan_tier}},
+            ),
+            organization_id=organization.id,
+            actor=Actor.system("spectral auth set-plan"),
+        )
+    click.echo(f"{organization_id}: plan tier {tier} (quota applies within a minute)")
+
+
 @commands.command("create-platform-admin")
 @click.option("--name", required=True, help="The administrator's full name.")
 @click.option("--email", required=True, help="Their e-mail address (their sign-in).")

@@ -27,6 +27,9 @@ class Organization(Base):
     type: Mapped[str] = mapped_column(String(20))  # health_system | vendor | platform
     state: Mapped[str | None] = mapped_column(String(2))  # US state code; drives state-law rules
     settings: Mapped[str] = mapped_column(Text, default="{}")  # OrganizationSettings as JSON
+    plan_tier: Mapped[str | None] = mapped_column(
+        String(20)
+    )  # sets the request quota; None: defaults
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

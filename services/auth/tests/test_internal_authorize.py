@@ -152,3 +152,53 @@ def test_deactivating_a_user_revokes_the_api_keys_they_created(api: Any) -> None
         revoked["data"]["reason"] == "user_deactivated"
         and revoked["data"]["api_key_id"] == theirs.json["id"]
     )
+
+
+def test_a_plan_tier_sets_the_organizations_quota(
+    api: Any, integration_settings: Settings, pg_url: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY
+
+    runtime = Runtime(
+        installed_components()["auth"],
+        integration_settings.model_copy(update={"rate_limit_max_requests": 2}),
+    )
+    tight = type(api)(runtime.app().test_client(), runtime)
+    created, token = tight.onboard("Planned Health")
+    assert [
+        tight.client.get(AUTHORIZE, headers=tight.bearer(token)).status_code for _ in range(3)
+    ] == [200, 200, 429]
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "SPECTRAL_ENV": "test",
+        "LOG_LEVEL": "warning",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "spectral_shared.cli",
+        "auth",
+        "set-plan",
+        created["organization"]["id"],
+        "professional",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+    fresh = type(api)(
+        Runtime(runtime.component, runtime.settings).app().test_client(), runtime
+    )  # no cached plan
+    allowed = fresh.client.get(AUTHORIZE, headers=fresh.bearer(token))
+    assert allowed.status_code == 200 and allowed.headers["X-RateLimit-Limit"] == "10000"
+    [event] = [
+        e for e in api.events("auth.organization.updated") if "plan_tier" in e["data"]["changes"]
+    ]
+    assert event["data"]["changes"]["plan_tier"] == {"from": None, "to": "professional"}
+    runtime.database.dispose()

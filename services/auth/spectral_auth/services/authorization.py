@@ -10,7 +10,8 @@ from functools import cached_property
 
 from sqlalchemy import select
 
-from spectral_auth.models import User
+from spectral_auth.models import Organization, User
+from spectral_auth.quotas import Quota, quota_for
 from spectral_auth.services.api_keys import authenticate_api_key
 from spectral_auth.services.sessions import csrf_ok, load_session
 from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
@@ -55,6 +56,7 @@ class Authorizer:
 
     runtime: Runtime
     _key: tuple[float, ActiveKey] | None = field(default=None, repr=False)
+    _plans: dict[str, tuple[float, str | None]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -73,10 +75,23 @@ class Authorizer:
                 self._key = (time.monotonic(), current_signing_key(session, self.runtime.cipher))
         return self._key[1]
 
-    def quota_for(self, organization_id: str) -> tuple[int, float]:
-        """(limit, window seconds): the defaults until billing publishes per-plan limits."""
+    def quota_for(self, organization_id: str) -> Quota:
+        """The organization's plan quota (the deployment's defaults when no plan is known),
+        remembered for a minute so the quota costs no query on most requests."""
+        now = time.monotonic()
+        cached = self._plans.get(organization_id)
+        if cached is None or now - cached[0] > _KEY_CACHE_SECONDS:
+            with self.runtime.database.session() as session:
+                tier = session.scalar(
+                    select(Organization.plan_tier).where(Organization.id == organization_id)
+                )
+            cached = self._plans[organization_id] = (now, tier)
         settings = self.runtime.settings
-        return settings.rate_limit_max_requests, settings.rate_limit_window_ms / 1000
+        return quota_for(
+            cached[1],
+            default_limit=settings.rate_limit_max_requests,
+            default_window_seconds=settings.rate_limit_window_ms / 1000,
+        )
 
     def authorize_bearer(self, token: str) -> Authorization:
         try:
@@ -128,8 +143,10 @@ class Authorizer:
         role: str,
         scopes: tuple[str, ...],
     ) -> Authorization:
-        limit, window = self.quota_for(organization_id)
-        decision = self.limiter.hit(f"org:{organization_id}", limit=limit, window_seconds=window)
+        quota = self.quota_for(organization_id)
+        decision = self.limiter.hit(
+            f"org:{organization_id}", limit=quota.limit, window_seconds=quota.window_seconds
+        )
         if not decision.allowed:
             raise QuotaExceeded(decision)
         token = issue_internal_token(
