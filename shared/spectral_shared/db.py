@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,24 @@ class ServiceBase(DeclarativeBase):
     """Not used directly: each service declares ``class Base(DeclarativeBase)`` with its own metadata."""
 
     metadata = make_metadata()
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction has committed (never if it rolls back):
+    for side effects others must not see before the data, like invalidating a cache."""
+    actions: list[Callable[[], None]] = session.info.setdefault("after_commit", [])
+    if not actions:
+
+        def run(s: Session) -> None:
+            for pending in s.info.pop("after_commit", []):
+                pending()
+
+        def drop(s: Session, _previous: object) -> None:
+            s.info.pop("after_commit", None)
+
+        event.listen(session, "after_commit", run, once=True)
+        event.listen(session, "after_soft_rollback", drop, once=True)
+    actions.append(action)
 
 
 class Database:

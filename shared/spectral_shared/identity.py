@@ -97,6 +97,7 @@ class Identity:
     role: str
     scopes: tuple[str, ...] = ()
     token_id: str | None = None
+    expires_at: float | None = None  # the token's exp
     issued_at: float | None = None  # the token's iat: tokens issued before a revocation are refused
 
     def can(self, permission: str) -> bool:
@@ -184,6 +185,7 @@ class TokenVerifier:
             scopes=tuple(claims.get("scopes", ())),
             token_id=claims.get("jti"),
             issued_at=claims.get("iat"),
+            expires_at=claims.get("exp"),
         )
 
 

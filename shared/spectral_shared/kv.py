@@ -19,6 +19,7 @@ class KeyValueStore(Protocol):
         self, key: str, value: bytes, *, ttl_seconds: int, only_if_absent: bool = False
     ) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def incr(self, key: str, *, ttl_seconds: int) -> int: ...
     def ping(self) -> bool: ...
 
 
@@ -53,6 +54,12 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
+    def incr(self, key: str, *, ttl_seconds: int) -> int:
+        with self._lock:
+            value = int(self._live(key) or b"0") + 1
+            self._data[key] = (str(value).encode(), time.monotonic() + ttl_seconds)
+            return value
+
     def ping(self) -> bool:
         return True
 
@@ -73,6 +80,13 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self.client.delete(self.prefix + key)
+
+    def incr(self, key: str, *, ttl_seconds: int) -> int:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(self.prefix + key)
+        pipe.expire(self.prefix + key, ttl_seconds)
+        value, _ = pipe.execute()
+        return int(value)
 
     def ping(self) -> bool:
         try:

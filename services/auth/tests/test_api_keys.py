@@ -254,6 +254,7 @@ def test_revoke_keys_created_by_revokes_exactly_that_users_active_keys(api: Any)
     actor = Actor.user(created["user"]["id"])
     with api.runtime.database.session() as session:
         revoked = revoke_keys_created_by(
+            api.runtime,
             session,
             user_id=colleague["id"],
             organization_id=created["organization"]["id"],

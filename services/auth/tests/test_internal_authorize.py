@@ -202,3 +202,31 @@ def test_a_plan_tier_sets_the_organizations_quota(
     ]
     assert event["data"]["changes"]["plan_tier"] == {"from": None, "to": "professional"}
     runtime.database.dispose()
+
+
+def test_a_change_in_one_process_holds_at_once_in_anothers_cache(api: Any) -> None:
+    _, admin = api.onboard()
+    member, member_token = api.member(admin, "viewer")
+    other_process = Runtime(api.runtime.component, api.runtime.settings).app().test_client()
+    key = api.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "k", "scopes": ["ai_systems:read"]},
+        headers=api.bearer(admin),
+    ).json
+    for credential in (member_token, key["secret"]):  # both processes have the facts cached now
+        assert other_process.get(AUTHORIZE, headers=api.bearer(credential)).status_code == 200
+        assert other_process.get(AUTHORIZE, headers=api.bearer(credential)).status_code == 200
+
+    api.client.patch(
+        f"/api/v1/auth/users/{member['id']}/role",
+        json={"role": "analyst"},
+        headers=api.bearer(admin),
+    )
+    assert (
+        internal_claims(api, other_process.get(AUTHORIZE, headers=api.bearer(member_token)))["role"]
+        == "analyst"
+    )
+    api.client.post(f"/api/v1/auth/users/{member['id']}/deactivate", headers=api.bearer(admin))
+    api.client.delete(f"/api/v1/auth/api-keys/{key['id']}", headers=api.bearer(admin))
+    assert other_process.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 401
+    assert other_process.get(AUTHORIZE, headers=api.bearer(key["secret"])).status_code == 401

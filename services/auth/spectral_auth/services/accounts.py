@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spectral_auth import event_types as ev
+from spectral_auth.account_state import bump_account
 from spectral_auth.models import Invitation, MfaBackupCode, Organization, User, bus
 from spectral_auth.passwords import hash_password
 from spectral_auth.roles import OrganizationSettings, check_role_grant
@@ -271,6 +272,7 @@ def change_role(
         )
         before = {"role": user.role, "personas": json.loads(user.personas)}
         user.role = role
+        bump_account(session, runtime.kv, user.id)
         if personas is not None:
             user.personas = json.dumps(sorted(set(personas)))
         after = {"role": user.role, "personas": json.loads(user.personas)}
@@ -295,6 +297,7 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
             return user  # already so: idempotent, no event
         event_type: EventType
         data: EventData
+        bump_account(session, runtime.kv, user.id)
         if active:
             user.deactivated_at = None
             user.status = "active" if user.email_verified_at else "pending_verification"
@@ -302,8 +305,11 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
         else:
             user.deactivated_at = utcnow()
             user.status = "inactive"
-            tokens.revoke_all_sessions(session, user, reason="deactivated", actor=_actor(identity))
+            tokens.revoke_all_sessions(
+                runtime, session, user, reason="deactivated", actor=_actor(identity)
+            )
             api_keys.revoke_keys_created_by(
+                runtime,
                 session,
                 user_id=user.id,
                 organization_id=user.organization_id,
@@ -333,7 +339,9 @@ def reset_mfa(runtime: Runtime, identity: Identity, user_id: str) -> User:
         user.mfa_secret = user.mfa_pending_secret = None
         user.mfa_enabled_at = None
         session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
-        tokens.revoke_all_sessions(session, user, reason="mfa_reset", actor=_actor(identity))
+        tokens.revoke_all_sessions(
+            runtime, session, user, reason="mfa_reset", actor=_actor(identity)
+        )
         record_event(
             session,
             bus,

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spectral_auth import event_types as ev
+from spectral_auth.account_state import bump_api_key
 from spectral_auth.models import ApiKey, bus
 from spectral_auth.roles import API_KEY_SCOPES
 from spectral_auth.services import accounts  # NotFound; a module import, as accounts calls us back
@@ -217,12 +218,13 @@ def revoke_api_key(runtime: Runtime, identity: Identity, key_id: str) -> ApiKey:
         if key is None or key.revoked_at is not None:
             raise accounts.NotFound
         key.revoked_at = utcnow()
+        bump_api_key(session, runtime.kv, key.prefix)
         _record_revocation(session, key, reason="revoked", actor=_actor(identity))
         return key
 
 
 def revoke_keys_created_by(
-    session: Session, *, user_id: str, organization_id: str, actor: Actor
+    runtime: Runtime, session: Session, *, user_id: str, organization_id: str, actor: Actor
 ) -> list[ApiKey]:
     """Revoke every active key ``user_id`` created, in the caller's transaction (deactivation)."""
     now = utcnow()
@@ -239,6 +241,7 @@ def revoke_keys_created_by(
     ).all()
     for key in keys:
         key.revoked_at = now
+        bump_api_key(session, runtime.kv, key.prefix)
         _record_revocation(session, key, reason="user_deactivated", actor=actor)
     return list(keys)
 

@@ -112,7 +112,7 @@ def reset_password(runtime: Runtime, *, token: str, password: str) -> User:
         user.failed_login_count = 0
         user.locked_until = None  # proving control of the mailbox unlocks the account
         tokens.revoke_all_sessions(
-            session, user, reason="password_reset", actor=Actor.user(user.id), at=now
+            runtime, session, user, reason="password_reset", actor=Actor.user(user.id), at=now
         )
         # This token and every other outstanding one for the user are spent.
         session.execute(
@@ -151,7 +151,7 @@ def change_password(
             user.password_hash = new_hash
             user.password_changed_at = utcnow()
             tokens.revoke_all_sessions(
-                session, user, reason="password_changed", actor=Actor.user(user.id)
+                runtime, session, user, reason="password_changed", actor=Actor.user(user.id)
             )
             grant = grant_for(session, runtime, user)
             record_event(

@@ -399,7 +399,7 @@ def sign_out_everywhere(runtime: Runtime, identity: Identity) -> None:
         ).first()
         if user is not None:
             tokens.revoke_all_sessions(
-                session, user, reason="sign_out_everywhere", actor=Actor.user(user.id)
+                runtime, session, user, reason="sign_out_everywhere", actor=Actor.user(user.id)
             )
 
 

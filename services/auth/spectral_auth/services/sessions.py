@@ -84,7 +84,9 @@ def start_session(
     return session_id, record
 
 
-def load_session(runtime: Runtime, session_id: str, *, touch: bool = True) -> BrowserSession | None:
+def load_session(
+    runtime: Runtime, session_id: str, *, touch: bool = True, check_account: bool = True
+) -> BrowserSession | None:
     """The live session for this cookie, its idle timer renewed; None when expired, signed out,
     revoked ("sign out everywhere", deactivation, password change) or the user is inactive."""
     if not session_id or len(session_id) > 100:
@@ -97,16 +99,17 @@ def load_session(runtime: Runtime, session_id: str, *, touch: bool = True) -> Br
     if record.deadline <= now:
         runtime.kv.delete(_key(session_id))
         return None
-    with runtime.database.session() as session:
-        user = session.scalars(
-            select(User).where(
-                User.id == record.user_id, User.organization_id == record.organization_id
-            )
-        ).first()
-        if user is None or user.deactivated_at is not None or user.status != "active":
-            return None
-        if user.sessions_revoked_at is not None and record.created <= user.sessions_revoked_at:
-            return None
+    if check_account:  # /internal/authorize checks its cached account facts instead
+        with runtime.database.session() as session:
+            user = session.scalars(
+                select(User).where(
+                    User.id == record.user_id, User.organization_id == record.organization_id
+                )
+            ).first()
+            if user is None or user.deactivated_at is not None or user.status != "active":
+                return None
+            if user.sessions_revoked_at is not None and record.created <= user.sessions_revoked_at:
+                return None
     if touch:
         remaining = int((record.deadline - now).total_seconds())
         runtime.kv.set(

@@ -17,8 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from spectral_auth import event_types as ev
+from spectral_auth.account_state import bump_account
 from spectral_auth.models import RefreshToken, User, bus
 from spectral_shared.bus import Actor, record_event
+from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 
@@ -54,11 +56,18 @@ def issue_refresh_token(session: Session, user: User, *, family_id: str | None =
 
 
 def revoke_all_sessions(
-    session: Session, user: User, *, reason: str, actor: Actor, at: datetime | None = None
+    runtime: Runtime,
+    session: Session,
+    user: User,
+    *,
+    reason: str,
+    actor: Actor,
+    at: datetime | None = None,
 ) -> None:
     """Ends every session and refresh token of ``user`` issued up to now, in the caller's transaction."""
     now = at or utcnow()
     user.sessions_revoked_at = now
+    bump_account(session, runtime.kv, user.id)
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
