@@ -96,7 +96,9 @@ def _rejected(verifier: TokenVerifier, token: str) -> Problem:
 
 
 def test_valid_token_gives_the_identity(signer: Signer, verifier: TokenVerifier) -> None:
-    identity = verifier.verify(signer.token(role="compliance_officer", scopes=["reports:run"]))
+    token = signer.token(role="compliance_officer", scopes=["reports:run"])
+    identity = verifier.verify(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
     assert identity == Identity(
         subject_type="user",
         subject_id=USER,
@@ -104,6 +106,8 @@ def test_valid_token_gives_the_identity(signer: Signer, verifier: TokenVerifier)
         role="compliance_officer",
         scopes=("reports:run",),
         token_id="tok-1",
+        expires_at=claims["exp"],
+        issued_at=claims.get("iat"),
     )
 
 
@@ -290,7 +294,11 @@ def test_role_allows_rejects_unknown_roles_and_permissions() -> None:
 @pytest.fixture
 def client(verifier: TokenVerifier) -> Iterator[FlaskClient]:
     app = Flask("identity-test")
-    app.extensions["spectral"] = types.SimpleNamespace(verifier=verifier)
+    # What @requires reads of a Runtime: its verifier, and whether its component re-checks
+    # identities against accounts (only auth does).
+    app.extensions["spectral"] = types.SimpleNamespace(
+        verifier=verifier, component=types.SimpleNamespace(current_identity=None)
+    )
 
     @app.errorhandler(Problem)
     def problem(exc: Problem) -> Response:
