@@ -61,3 +61,8 @@ def validation_problem(errors: list[dict[str, str]], detail: str | None = None) 
         type_slug="validation-error",
         errors=errors,
     )
+
+
+def not_found(what: str) -> Problem:
+    """Another organization's resource and a missing one answer alike: 404, never 403."""
+    return Problem(404, "Not found", detail=f"No {what} with this id in your organization.")

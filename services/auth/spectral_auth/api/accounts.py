@@ -27,7 +27,7 @@ from spectral_shared.us_states import USState
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem
+from spectral_shared.web.problems import Problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -35,10 +35,6 @@ api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("accounts", __name__)
 
 RoleName = Literal["viewer", "analyst", "compliance_officer", "admin", "executive", "super_admin"]
-
-
-def _not_found(what: str) -> Problem:
-    return Problem(404, "Not found", detail=f"No {what} with this id in your organization.")
 
 
 # ---- schemas -------------------------------------------------------------------------------------
@@ -180,7 +176,7 @@ def get_organization() -> tuple[Response, int]:
     with current_runtime().database.read_session() as session:
         org = session.get(Organization, current_identity().organization_id)
     if org is None:
-        raise _not_found("organization")
+        raise not_found("organization")
     return json_response(profile_out(org))
 
 
@@ -252,7 +248,7 @@ def get_user(user_id: str) -> tuple[Response, int]:
             )
         ).first()
     if user is None:
-        raise _not_found("user")
+        raise not_found("user")
     return json_response(member_out(user))
 
 
@@ -274,7 +270,7 @@ def change_role(user_id: str) -> tuple[Response, int]:
             current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
         )
     except services.NotFound:
-        raise _not_found("user") from None
+        raise not_found("user") from None
     except (RoleRefused, services.SelfChangeRefused) as exc:
         raise _refused(exc) from None
     return json_response(member_out(user))
@@ -284,7 +280,7 @@ def _set_active(user_id: str, active: bool) -> tuple[Response, int]:
     try:
         user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
     except services.NotFound:
-        raise _not_found("user") from None
+        raise not_found("user") from None
     except services.SelfChangeRefused as exc:
         raise _refused(exc) from None
     return json_response(member_out(user))
@@ -320,7 +316,7 @@ def reset_mfa(user_id: str) -> tuple[Response, int]:
     try:
         user = services.reset_mfa(current_runtime(), current_identity(), user_id)
     except services.NotFound:
-        raise _not_found("user") from None
+        raise not_found("user") from None
     except services.SelfChangeRefused as exc:
         raise _refused(exc) from None
     return json_response(member_out(user))
@@ -395,7 +391,7 @@ def revoke_invitation(invitation_id: str) -> tuple[str, int]:
     try:
         services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
     except services.NotFound:
-        raise _not_found("pending invitation") from None
+        raise not_found("pending invitation") from None
     return "", 204
 
 

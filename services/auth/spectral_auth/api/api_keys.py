@@ -27,7 +27,7 @@ from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem, validation_problem
+from spectral_shared.web.problems import Problem, not_found, validation_problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -36,10 +36,6 @@ bp = Blueprint("api_keys", __name__)
 
 P = ParamSpec("P")
 Status = Literal["active", "revoked", "expired"]
-
-
-def _not_found(what: str = "API key") -> Problem:
-    return Problem(404, "Not found", detail=f"No {what} with this id in your organization.")
 
 
 def _is_uuid(value: str) -> bool:
@@ -258,7 +254,7 @@ def get_api_key(key_id: str) -> tuple[Response, int]:
                 )
             ).first()
     if key is None:
-        raise _not_found()
+        raise not_found("API key")
     return json_response(key_out(key))
 
 
@@ -272,5 +268,5 @@ def revoke_api_key(key_id: str) -> tuple[str, int]:
     try:
         services.revoke_api_key(current_runtime(), current_identity(), key_id)
     except services.NotFound:
-        raise _not_found("unrevoked API key") from None
+        raise not_found("unrevoked API key") from None
     return "", 204
