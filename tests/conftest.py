@@ -23,10 +23,23 @@ def live_platform(integration_settings: Settings) -> Iterator[SliceClient]:
     platform = Platform(settings)
     server = create_server(platform.router(), host="127.0.0.1", port=port, threads=8)
     platform.start_background()
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # Closing the listening socket from this thread can wake the server's loop on a
+            # dead descriptor; that is the end we asked for, anything else is not.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield SliceClient(f"http://127.0.0.1:{port}", settings.var_dir / "mail")
     finally:
+        stopping.set()
         server.close()
+        thread.join(5)
         platform.stop()
