@@ -1,9 +1,15 @@
-"""Sliding-window rate limits: Redis when ``REDIS_URL`` is set, process memory otherwise.
+"""Sliding-window rate limits, kept in the service's key-value store: Redis when ``REDIS_URL`` is
+set, process memory otherwise.
 
 The sliding-window *counter* (two fixed buckets, the previous one weighted by how much of it
 still overlaps the window) approximates a true sliding log within a few percent, in O(1) memory
 per key: a per-organization quota of 100,000 an hour costs two integers, not 100,000 entries.
 On Redis one Lua script reads and increments atomically, so concurrent gateways share a count.
+
+A hit may be *guarded*: counted only while a key of the same store still holds the value the
+caller expects (a version it cached facts under). The check rides in the same script, so a caller
+that must re-validate a cache and count a request pays one round trip, not two; when the key has
+moved nothing is counted and :class:`GuardMoved` says what it holds now.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis
+from spectral_shared.kv import KeyValueStore, MemoryStore, RedisStore
 
 _SCRIPT = """
+if #KEYS > 1 and (redis.call('GET', KEYS[2]) or '') ~= ARGV[4] then
+  return {-1, redis.call('GET', KEYS[2]) or ''}
+end
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -71,35 +80,67 @@ def _decide(
     return Decision(allowed, limit, max(0, limit - math.ceil(used)), reset, retry)
 
 
+@dataclass(frozen=True)
+class Guard:
+    """Count only if the store's ``key`` still holds ``expected`` (an absent key holds b"")."""
+
+    key: str
+    expected: bytes
+
+
+class GuardMoved(Exception):
+    """The guard's key no longer holds what the caller expected; nothing was counted."""
+
+    def __init__(self, current: bytes) -> None:
+        super().__init__("the guarded key has moved")
+        self.current = current
+
+
 class RateLimiter(Protocol):
-    def hit(self, key: str, *, limit: int, window_seconds: float) -> Decision: ...
+    def hit(
+        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+    ) -> Decision: ...
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, *, prefix: str = "spectral:ratelimit:") -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self.script = self.client.register_script(_SCRIPT)
-        self.prefix = prefix
+    def __init__(self, store: RedisStore, *, namespace: str = "ratelimit:") -> None:
+        self.store = store
+        self.script = store.client.register_script(_SCRIPT)
+        self.prefix = store.prefix + namespace
 
-    def hit(self, key: str, *, limit: int, window_seconds: float) -> Decision:
+    def hit(
+        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+    ) -> Decision:
         window_ms = int(window_seconds * 1000)
         now_ms = int(time.time() * 1000)
-        allowed, used, previous = self.script(
-            keys=[self.prefix + key], args=[now_ms, window_ms, limit]
-        )
-        return _decide(bool(int(allowed)), float(used), float(previous), limit, window_ms, now_ms)
+        keys = [self.prefix + key]
+        args: list[int | bytes] = [now_ms, window_ms, limit]
+        if guard is not None:
+            keys.append(self.store.prefix + guard.key)
+            args.append(guard.expected)
+        allowed, used, *rest = self.script(keys=keys, args=args)
+        if int(allowed) < 0:
+            raise GuardMoved(used)
+        return _decide(bool(int(allowed)), float(used), float(rest[0]), limit, window_ms, now_ms)
 
 
 class MemoryRateLimiter:
-    def __init__(self) -> None:
+    def __init__(self, store: KeyValueStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
         self._buckets: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str, *, limit: int, window_seconds: float) -> Decision:
+    def hit(
+        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+    ) -> Decision:
         window_ms = int(window_seconds * 1000)
         now_ms = int(time.time() * 1000)
         bucket = now_ms // window_ms
         with self._lock:
+            if guard is not None:
+                held = self.store.get(guard.key) or b""
+                if held != guard.expected:
+                    raise GuardMoved(held)
             previous = self._buckets.get((key, bucket - 1), 0)
             current = self._buckets.get((key, bucket), 0)
             used = previous * (1 - (now_ms % window_ms) / window_ms) + current
@@ -112,5 +153,8 @@ class MemoryRateLimiter:
         return _decide(allowed, used, previous, limit, window_ms, now_ms)
 
 
-def rate_limiter(redis_url: str | None, *, prefix: str) -> RateLimiter:
-    return RedisRateLimiter(redis_url, prefix=prefix) if redis_url else MemoryRateLimiter()
+def rate_limiter(store: KeyValueStore, *, namespace: str = "ratelimit:") -> RateLimiter:
+    """A limiter whose counters live in ``store`` (under ``namespace``) and whose guards read it."""
+    if isinstance(store, RedisStore):
+        return RedisRateLimiter(store, namespace=namespace)
+    return MemoryRateLimiter(store)

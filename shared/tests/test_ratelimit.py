@@ -8,16 +8,32 @@ from collections.abc import Callable
 
 import pytest
 
-from spectral_shared.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from spectral_shared.kv import KeyValueStore, MemoryStore, RedisStore
+from spectral_shared.ratelimit import (
+    Guard,
+    GuardMoved,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    rate_limiter,
+)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-def limiter(request: pytest.FixtureRequest) -> RateLimiter:
+def store(request: pytest.FixtureRequest) -> KeyValueStore:
     if request.param == "memory":
-        return MemoryRateLimiter()
-    return RedisRateLimiter(
-        request.getfixturevalue("redis_url"), prefix=f"test-{uuid.uuid4().hex}:"
-    )
+        return MemoryStore()
+    return RedisStore(request.getfixturevalue("redis_url"), prefix=f"test-{uuid.uuid4().hex}:")
+
+
+@pytest.fixture
+def limiter(store: KeyValueStore) -> RateLimiter:
+    return rate_limiter(store, namespace="quota:")
+
+
+def test_the_limiter_follows_its_store(store: KeyValueStore) -> None:
+    expected = RedisRateLimiter if isinstance(store, RedisStore) else MemoryRateLimiter
+    assert isinstance(rate_limiter(store), expected)
 
 
 def test_allows_up_to_the_limit_then_refuses_with_retry_after(limiter: RateLimiter) -> None:
@@ -46,3 +62,38 @@ def test_the_window_slides(limiter: RateLimiter) -> None:
     assert not hit()
     time.sleep(1.05)  # two whole windows later nothing of the burst counts
     assert all(hit() for _ in range(4))
+
+
+def test_a_guarded_hit_counts_while_the_guard_holds(
+    store: KeyValueStore, limiter: RateLimiter
+) -> None:
+    store.incr("version:user-1", ttl_seconds=60)
+    guard = Guard("version:user-1", b"1")
+    assert limiter.hit("org-g", limit=3, window_seconds=60, guard=guard).remaining == 2
+    assert limiter.hit("org-g", limit=3, window_seconds=60, guard=guard).remaining == 1
+
+
+def test_a_moved_guard_counts_nothing_and_says_what_it_holds(
+    store: KeyValueStore, limiter: RateLimiter
+) -> None:
+    store.incr("version:user-2", ttl_seconds=60)
+    limiter.hit("org-m", limit=3, window_seconds=60, guard=Guard("version:user-2", b"1"))
+    store.incr("version:user-2", ttl_seconds=60)  # a committed change elsewhere
+    with pytest.raises(GuardMoved) as moved:
+        limiter.hit("org-m", limit=3, window_seconds=60, guard=Guard("version:user-2", b"1"))
+    assert moved.value.current == b"2"
+    # The refused hit was not counted: two more fit under the limit of three.
+    assert limiter.hit("org-m", limit=3, window_seconds=60).remaining == 1
+    renewed = Guard("version:user-2", b"2")
+    assert limiter.hit("org-m", limit=3, window_seconds=60, guard=renewed).remaining == 0
+
+
+def test_an_absent_guard_key_holds_the_empty_value(
+    store: KeyValueStore, limiter: RateLimiter
+) -> None:
+    assert limiter.hit(
+        "org-e", limit=3, window_seconds=60, guard=Guard("version:none", b"")
+    ).allowed
+    with pytest.raises(GuardMoved) as moved:
+        limiter.hit("org-e", limit=3, window_seconds=60, guard=Guard("version:none", b"7"))
+    assert moved.value.current == b""

@@ -3,8 +3,10 @@ and revocation time; an API key's validity), kept in Redis so each process can c
 and still refuse a change the moment it is committed.
 
 Writers bump a version after their transaction commits (never before: a reader could otherwise
-cache the old row under the new version). A reader compares the version, one Redis GET, before
-trusting its cached copy; with no Redis the versions live in the one process that exists.
+cache the old row under the new version). A reader reads the version *before* the row, so its copy
+is never older than the version it is filed under, and re-checks the version on every use; the
+authorizer does that inside the quota script (a guarded hit), so the check costs no extra round
+trip. With no Redis the versions live in the one process that exists.
 """
 
 from __future__ import annotations
@@ -47,4 +49,4 @@ def bump_api_key(session: Session, kv: KeyValueStore, prefix: str) -> None:
 
 
 def version(kv: KeyValueStore, key: str) -> bytes:
-    return kv.get(key) or b"0"
+    return kv.get(key) or b""  # absent: never bumped (or expired), as a guard reads it

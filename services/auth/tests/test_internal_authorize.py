@@ -230,3 +230,26 @@ def test_a_change_in_one_process_holds_at_once_in_anothers_cache(api: Any) -> No
     api.client.delete(f"/api/v1/auth/api-keys/{key['id']}", headers=api.bearer(admin))
     assert other_process.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 401
     assert other_process.get(AUTHORIZE, headers=api.bearer(key["secret"])).status_code == 401
+
+    # A refusal cached in the other process stands only while the account's version does: once
+    # reactivated, the member signs in again (deactivation ended the old token for good).
+    api.client.post(f"/api/v1/auth/users/{member['id']}/reactivate", headers=api.bearer(admin))
+    fresh = api.login(member["email"], "member passphrase here")
+    assert other_process.get(AUTHORIZE, headers=api.bearer(fresh)).status_code == 200
+    assert other_process.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 401
+
+
+def test_refused_credentials_do_not_use_up_the_quota(api: Any) -> None:
+    _, admin = api.onboard()
+    member, member_token = api.member(admin, "viewer")
+    assert api.client.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 200
+    before = int(
+        api.client.get(AUTHORIZE, headers=api.bearer(admin)).headers["X-RateLimit-Remaining"]
+    )
+    api.client.post(f"/api/v1/auth/users/{member['id']}/deactivate", headers=api.bearer(admin))
+    for _ in range(3):  # the first meets a moved version, the others a cached refusal
+        assert api.client.get(AUTHORIZE, headers=api.bearer(member_token)).status_code == 401
+    after = int(
+        api.client.get(AUTHORIZE, headers=api.bearer(admin)).headers["X-RateLimit-Remaining"]
+    )
+    assert after == before - 1  # only the admin's own second request

@@ -55,7 +55,6 @@ def _unauthenticated(detail: str) -> Problem:
 def authorize() -> Response:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
-    session_id = request.cookies.get(SESSION_COOKIE)
     authorizer = _authorizer()
     try:
         if scheme.lower() == "bearer" and credential.strip():
@@ -64,7 +63,7 @@ def authorize() -> Response:
                 granted = authorizer.authorize_api_key(credential)
             else:
                 granted = authorizer.authorize_bearer(credential)
-        elif session_id:
+        elif session_id := request.cookies.get(SESSION_COOKIE):
             # nginx's auth_request is a GET; the client's own method comes in X-Original-Method.
             method = request.headers.get("X-Original-Method", request.method)
             granted = authorizer.authorize_session(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Generic, TypeVar
@@ -21,7 +22,7 @@ from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_int
 from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
 from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, Identity, TokenVerifier
-from spectral_shared.ratelimit import Decision, RateLimiter, rate_limiter
+from spectral_shared.ratelimit import Decision, Guard, GuardMoved, RateLimiter, rate_limiter
 from spectral_shared.web.problems import Problem
 
 __all__ = ["Authorization", "Authorizer", "CsrfRefused", "NotAuthenticated", "QuotaExceeded"]
@@ -30,6 +31,7 @@ _KEY_CACHE_SECONDS = 60.0
 _FACTS_SECONDS = 60.0  # an account's facts are re-read at least this often, versions or not
 _INTERNAL_TOKEN_REUSE_SECONDS = 30.0
 _CACHE_ENTRIES = 10_000
+_ATTEMPTS = 3  # guarded hits before one on facts read just now, should versions keep moving
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -70,6 +72,17 @@ class _AccountFacts:
 
 
 @dataclass(frozen=True)
+class _Subject:
+    """Who a credential speaks for, as the internal token will say."""
+
+    subject_type: str
+    subject_id: str
+    organization_id: str
+    role: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Cached(Generic[T]):
     version: bytes
     fetched: float
@@ -80,7 +93,8 @@ class _Cached(Generic[T]):
 class Authorizer:
     """One per process. What every request needs is cached here (account facts, API-key
     principals, verified tokens, issued internal tokens); a Redis version per account and per
-    key, bumped after each committed change, makes a change hold at once in every process."""
+    key, bumped after each committed change and checked by the quota script on every hit, makes
+    a change hold at once in every process."""
 
     runtime: Runtime
     _key: tuple[float, ActiveKey] | None = field(default=None, repr=False)
@@ -88,7 +102,7 @@ class Authorizer:
     _accounts: dict[str, _Cached[_AccountFacts | None]] = field(default_factory=dict, repr=False)
     _api_keys: dict[str, _Cached[ApiKeyPrincipal]] = field(default_factory=dict, repr=False)
     _verified: dict[str, Identity] = field(default_factory=dict, repr=False)
-    _issued: dict[tuple[object, ...], tuple[float, str]] = field(default_factory=dict, repr=False)
+    _issued: dict[_Subject, tuple[float, str]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -98,8 +112,7 @@ class Authorizer:
 
     @cached_property
     def limiter(self) -> RateLimiter:
-        settings = self.runtime.settings
-        return rate_limiter(settings.redis_url, prefix=f"{settings.redis_key_prefix}:quota:")
+        return rate_limiter(self.runtime.kv, namespace="quota:")
 
     def signing_key(self) -> ActiveKey:
         if self._key is None or time.monotonic() - self._key[0] > _KEY_CACHE_SECONDS:
@@ -127,21 +140,60 @@ class Authorizer:
 
     # ---- the facts, cached under their versions ----------------------------------------------
 
-    def _account(self, user_id: str) -> _AccountFacts | None:
-        current = version(self.runtime.kv, account_version_key(user_id))
-        cached = self._accounts.get(user_id)
-        if (
-            cached is not None
-            and cached.version == current
-            and time.monotonic() - cached.fetched < _FACTS_SECONDS
-        ):
-            return cached.value
-        with self.runtime.database.session() as session:
-            user = session.get(User, user_id)
-            facts = (
-                None
-                if user is None
-                else _AccountFacts(
+    def _authorized(
+        self,
+        cache: dict[str, _Cached[T]],
+        slot: str,
+        version_key: str,
+        load: Callable[[], T],
+        subject: Callable[[T], _Subject],
+    ) -> Authorization:
+        """Grant on cached facts, re-validated inside the quota script: the hit counts only while
+        the facts' version is the one they were read under. A moved version (the account or key
+        changed, in any process) drops the copy and reads the facts again, so a change holds from
+        the request after its commit, at the cost of one Redis round trip per request in all.
+
+        ``subject`` turns facts into who is calling, or raises :class:`NotAuthenticated`; ``load``
+        reads the facts from the database, or raises when there is nothing worth remembering."""
+        cached = cache.get(slot)
+        if cached is not None and time.monotonic() - cached.fetched >= _FACTS_SECONDS:
+            cached = None
+        for attempt in range(_ATTEMPTS):
+            if cached is None:
+                cached = self._read(cache, slot, version_key, load)
+                caller = subject(cached.value)  # fresh facts: a refusal is final
+            else:
+                try:
+                    caller = subject(cached.value)
+                except NotAuthenticated:
+                    # A refusal read from the cache stands only while its version does.
+                    if version(self.runtime.kv, version_key) == cached.version:
+                        raise
+                    cached = None
+                    continue
+            # The last attempt grants on facts read just now, as an unguarded check would.
+            guard = Guard(version_key, cached.version) if attempt < _ATTEMPTS - 1 else None
+            try:
+                return self._grant(caller, guard)
+            except GuardMoved:
+                cached = None
+        raise AssertionError("unreachable: the last attempt is unguarded")  # pragma: no cover
+
+    def _read(
+        self, cache: dict[str, _Cached[T]], slot: str, version_key: str, load: Callable[[], T]
+    ) -> _Cached[T]:
+        current = version(self.runtime.kv, version_key)  # before the row: never filed too new
+        entry = _Cached(current, time.monotonic(), load())
+        _bounded(cache)[slot] = entry
+        return entry
+
+    def _account_facts(self, user_id: str) -> Callable[[], _AccountFacts | None]:
+        def load() -> _AccountFacts | None:
+            with self.runtime.database.session() as session:
+                user = session.get(User, user_id)
+                if user is None:
+                    return None
+                return _AccountFacts(
                     organization_id=user.organization_id,
                     role=user.role,
                     active=user.deactivated_at is None and user.status == "active",
@@ -149,19 +201,29 @@ class Authorizer:
                     if user.sessions_revoked_at
                     else None,
                 )
-            )
-        _bounded(self._accounts)[user_id] = _Cached(current, time.monotonic(), facts)
-        return facts
 
-    def _usable_account(
+        return load
+
+    def _authorized_user(
         self, user_id: str, organization_id: str, issued_at: float | None
-    ) -> _AccountFacts:
-        facts = self._account(user_id)
-        if facts is None or facts.organization_id != organization_id or not facts.active:
-            raise NotAuthenticated("the account is not active")
-        if facts.revoked_at is not None and (issued_at or 0) < facts.revoked_at:
-            raise NotAuthenticated("the credential was revoked")
-        return facts
+    ) -> Authorization:
+        """A user's credential (access token or session) against the account as it is now."""
+
+        def subject(facts: _AccountFacts | None) -> _Subject:
+            if facts is None or facts.organization_id != organization_id or not facts.active:
+                raise NotAuthenticated("the account is not active")
+            if facts.revoked_at is not None and (issued_at or 0) < facts.revoked_at:
+                raise NotAuthenticated("the credential was revoked")
+            # The current role, not the one the credential was issued with.
+            return _Subject("user", user_id, organization_id, facts.role, ())
+
+        return self._authorized(
+            self._accounts,
+            user_id,
+            account_version_key(user_id),
+            self._account_facts(user_id),
+            subject,
+        )
 
     def _verify(self, token: str) -> Identity:
         cached = self._verified.get(token)
@@ -178,11 +240,9 @@ class Authorizer:
 
     def authorize_bearer(self, token: str) -> Authorization:
         identity = self._verify(token)
-        facts = self._usable_account(
+        return self._authorized_user(
             identity.subject_id, identity.organization_id, identity.issued_at
         )
-        # The current role, not the one the token was issued with.
-        return self._grant("user", identity.subject_id, identity.organization_id, facts.role, ())
 
     def authorize_session(
         self, session_id: str, *, method: str, csrf_token: str | None
@@ -192,90 +252,74 @@ class Authorizer:
             raise NotAuthenticated("no live session")
         if not csrf_ok(record, method, csrf_token):
             raise CsrfRefused
-        facts = self._usable_account(
+        return self._authorized_user(
             record.user_id, record.organization_id, record.created.timestamp()
         )
-        return self._grant("user", record.user_id, record.organization_id, facts.role, ())
 
     def authorize_api_key(self, presented: str) -> Authorization:
-        principal = self._api_key(presented)
-        if principal is None:
-            raise NotAuthenticated("unknown, revoked or expired API key")
-        # Machines hold scopes, not a role; permissions check them by name.
-        return self._grant(
-            "api_key", principal.id, principal.organization_id, "api_key", principal.scopes
+        """A secret seen before (cached by its hash) skips the database until its key's version
+        moves, its minute is up, or it expires; re-reading at most once a minute also paces the
+        key's last-used time. Unknown secrets are not remembered: guessing cannot evict keys."""
+
+        def load() -> ApiKeyPrincipal:
+            principal = authenticate_api_key(self.runtime, presented)
+            if principal is None:
+                raise NotAuthenticated("unknown, revoked or expired API key")
+            return principal
+
+        def subject(principal: ApiKeyPrincipal) -> _Subject:
+            if principal.expires_at is not None and principal.expires_at <= utcnow():
+                raise NotAuthenticated("unknown, revoked or expired API key")
+            # Machines hold scopes, not a role; permissions check them by name.
+            return _Subject(
+                "api_key", principal.id, principal.organization_id, "api_key", principal.scopes
+            )
+
+        return self._authorized(
+            self._api_keys,
+            hashlib.sha256(presented.encode()).hexdigest(),
+            api_key_version_key(presented[:PREFIX_LENGTH]),
+            load,
+            subject,
         )
 
-    def _api_key(self, presented: str) -> ApiKeyPrincipal | None:
-        """A secret seen before (by its hash) skips the database until its key's version moves,
-        its minute is up, or it expires. Re-reading at most once a minute also paces last-used."""
-        prefix = presented[:PREFIX_LENGTH]
-        slot = hashlib.sha256(presented.encode()).hexdigest()
-        current = version(self.runtime.kv, api_key_version_key(prefix))
-        cached = self._api_keys.get(slot)
-        now = time.monotonic()
-        if (
-            cached is not None
-            and cached.version == current
-            and now - cached.fetched < _FACTS_SECONDS
-        ):
-            expires = cached.value.expires_at
-            if expires is None or expires > utcnow():
-                return cached.value
-        principal = authenticate_api_key(self.runtime, presented)
-        if principal is not None:
-            _bounded(self._api_keys)[slot] = _Cached(current, now, principal)
-        return principal
-
-    def _grant(
-        self,
-        subject_type: str,
-        subject_id: str,
-        organization_id: str,
-        role: str,
-        scopes: tuple[str, ...],
-    ) -> Authorization:
-        quota = self.quota_for(organization_id)
+    def _grant(self, caller: _Subject, guard: Guard | None) -> Authorization:
+        quota = self.quota_for(caller.organization_id)
         decision = self.limiter.hit(
-            f"org:{organization_id}", limit=quota.limit, window_seconds=quota.window_seconds
+            f"org:{caller.organization_id}",
+            limit=quota.limit,
+            window_seconds=quota.window_seconds,
+            guard=guard,
         )
         if not decision.allowed:
             raise QuotaExceeded(decision)
         return Authorization(
-            self._internal_token(subject_type, subject_id, organization_id, role, scopes),
-            subject_type,
-            subject_id,
-            organization_id,
-            role,
-            scopes,
+            self._internal_token(caller),
+            caller.subject_type,
+            caller.subject_id,
+            caller.organization_id,
+            caller.role,
+            caller.scopes,
             decision,
         )
 
-    def _internal_token(
-        self,
-        subject_type: str,
-        subject_id: str,
-        organization_id: str,
-        role: str,
-        scopes: tuple[str, ...],
-    ) -> str:
+    def _internal_token(self, caller: _Subject) -> str:
         """Internal tokens live a minute; one is reused for half of that for the same caller and
         role (services do not track their ids), so a busy client costs one signature per 30 s."""
-        slot = (subject_type, subject_id, organization_id, role, scopes)
         now = time.monotonic()
-        cached = self._issued.get(slot)
+        cached = self._issued.get(caller)
         if cached is not None and now - cached[0] < _INTERNAL_TOKEN_REUSE_SECONDS:
             return cached[1]
         token = issue_internal_token(
             self.signing_key(),
             issuer=self.runtime.settings.base_url,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            organization_id=organization_id,
-            role=role,
-            scopes=scopes,
+            subject_type=caller.subject_type,
+            subject_id=caller.subject_id,
+            organization_id=caller.organization_id,
+            role=caller.role,
+            scopes=caller.scopes,
         )
-        _bounded(self._issued)[slot] = (now, token)
+        _bounded(self._issued)[caller] = (now, token)
         return token
 
 
