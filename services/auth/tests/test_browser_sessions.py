@@ -52,6 +52,7 @@ def test_the_session_cookie_authorizes_reads_and_needs_csrf_for_writes(api: Any)
     assert read.status_code == 200 and read.headers["X-Spectral-Internal-Token"]
     write = api.client.get(AUTHORIZE, headers={"X-Original-Method": "POST"})
     assert write.status_code == 403 and write.json["type"].endswith("/csrf")
+    assert write.headers["X-Spectral-Denied"] == "csrf"
     forged = api.client.get(
         AUTHORIZE, headers={"X-Original-Method": "DELETE", "X-CSRF-Token": "guess"}
     )

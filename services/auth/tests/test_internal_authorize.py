@@ -59,6 +59,7 @@ def test_missing_and_malformed_credentials_are_401_problems(api: Any, header: st
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/problem+json"
     assert "X-Spectral-Internal-Token" not in response.headers
+    assert response.headers["X-Spectral-Denied"] == "unauthenticated"
 
 
 def test_revoked_and_deactivated_accounts_are_refused_and_roles_are_current(api: Any) -> None:
@@ -98,6 +99,14 @@ def test_the_organizations_quota_answers_429_with_retry_after(
         int(refused.headers["Retry-After"]) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
     )
     assert "X-Spectral-Internal-Token" not in refused.headers
+    assert refused.headers["X-Spectral-Denied"] == "quota"
+    # nginx's auth_request passes on only 2xx, 401 and 403: asked by it, the refusal is a 403
+    # with the same reason and headers, which the gateway turns into the client's 429.
+    for_nginx = tight.client.get(
+        AUTHORIZE, headers={**tight.bearer(mercy), "X-Spectral-Auth-Request": "nginx"}
+    )
+    assert for_nginx.status_code == 403 and for_nginx.headers["X-Spectral-Denied"] == "quota"
+    assert int(for_nginx.headers["Retry-After"]) >= 1
     assert (
         tight.client.get(AUTHORIZE, headers=tight.bearer(county)).status_code == 200
     )  # per organization

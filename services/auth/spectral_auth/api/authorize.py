@@ -20,6 +20,11 @@ bp = Blueprint("authorize", __name__)
 
 API_KEY_PREFIX = "spk_"
 INTERNAL_TOKEN_HEADER = "X-Spectral-Internal-Token"  # noqa: S105 - a header name
+# Why a request was refused (unauthenticated, csrf, quota), for a gateway that cannot read bodies.
+DENIAL_HEADER = "X-Spectral-Denied"
+# Sent by nginx's auth_request, which treats any answer but 2xx, 401 and 403 as its own error:
+# a quota refusal then comes as 403 with the denial header, and the gateway answers the 429.
+AUTH_REQUEST_HEADER = "X-Spectral-Auth-Request"
 
 
 def _authorizer() -> Authorizer:
@@ -35,7 +40,7 @@ def _unauthenticated(detail: str) -> Problem:
         401,
         "Authentication required",
         detail=detail,
-        headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+        headers={"WWW-Authenticate": 'Bearer realm="spectral"', DENIAL_HEADER: "unauthenticated"},
     )
 
 
@@ -45,12 +50,15 @@ def _unauthenticated(detail: str) -> Problem:
     responses={
         200: "Authorized: the internal token is in X-Spectral-Internal-Token",
         401: "No valid credential",
+        403: "CSRF token missing or wrong; or, when asked by nginx auth_request, quota exceeded",
         429: "Quota exceeded",
     },
     public=True,
     description="Resolves 'Authorization: Bearer <access token or API key>' (or a session cookie, "
     "with X-CSRF-Token on unsafe methods), applies the organization's request quota, and answers the internal token the "
-    "gateway forwards. Never exposed by the gateway.",
+    "gateway forwards. Every refusal names its reason in X-Spectral-Denied (unauthenticated, csrf, "
+    "quota). With X-Spectral-Auth-Request set (nginx auth_request passes only 2xx, 401 and 403), "
+    "a quota refusal is a 403. Never exposed by the gateway.",
 )
 def authorize() -> Response:
     header = request.headers.get("Authorization", "")
@@ -79,16 +87,17 @@ def authorize() -> Response:
             "CSRF token missing or wrong",
             detail="Send the session's csrf_token as X-CSRF-Token.",
             type_slug="csrf",
+            headers={DENIAL_HEADER: "csrf"},
         ) from None
     except NotAuthenticated as exc:
         raise _unauthenticated(f"The credential is not valid: {exc}") from None
     except QuotaExceeded as exc:
         raise Problem(
-            429,
+            403 if request.headers.get(AUTH_REQUEST_HEADER) else 429,
             "Too many requests",
             detail="Your organization's request quota is used up for now; retry after the given seconds.",
             type_slug="quota-exceeded",
-            headers=exc.decision.headers(),
+            headers={**exc.decision.headers(), DENIAL_HEADER: "quota"},
         ) from None
     response = jsonify(
         {
