@@ -64,7 +64,7 @@ def test_the_route_table_prefers_the_most_specific_prefix_and_marks_public_paths
     assert {r.service for r in ROUTES} == set(SERVICES)
 
 
-def test_the_procfile_runs_every_target_of_every_service_behind_the_router() -> None:
+def test_the_procfile_runs_every_target_of_every_service_behind_nginx() -> None:
     procfile = dict(
         line.split(": ", 1)
         for line in (ROOT / "Procfile").read_text().splitlines()
@@ -80,7 +80,15 @@ def test_the_procfile_runs_every_target_of_every_service_behind_the_router() -> 
             assert procfile[f"{name}-{target}"].startswith(f"spectral {name} {target}")
         port = re.search(r"--port (\d+)", procfile[f"{name}-web"]).group(1)  # type: ignore[union-attr]
         assert env[f"{name.upper()}_UPSTREAM"] == f"http://127.0.0.1:{port}"
-    assert "dev-router --port 5000" in procfile["router"]
+    assert "dev-router --host 127.0.0.1 --port 5000" in procfile["router"]
+    assert env["PLATFORM_UPSTREAM"] == "http://127.0.0.1:5000"
+    # nginx runs the config deploy/stack/prepare.py renders, in the foreground under honcho.
+    assert (
+        procfile["gateway"].startswith("nginx ")
+        and "var/stack/nginx/nginx.conf" in procfile["gateway"]
+    )
+    assert "daemon off;" in procfile["gateway"]
+    assert env["BASE_URL"] == "https://localhost:8443"
 
 
 def test_env_example_and_readme_name_every_setting() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -92,18 +93,22 @@ def walk_the_auth_flows(client: SliceClient, internal_url: str | None) -> None:
         )
         assert authorized.status_code == 200 and authorized.headers["X-Spectral-Internal-Token"]
 
+    # A browser session through the gateway: reads pass, a write needs the CSRF token.
     browser = requests.Session()
+    tls = client.ca_bundle
     signed_in = browser.post(
         client.base_url + "/api/v1/auth/session",
         json={"email": "ana@regional.example", "password": "member passphrase here"},
         timeout=30,
+        verify=tls,
     )
     assert signed_in.status_code == 201, signed_in.text
-    assert browser.get(internal_url + "/internal/authorize", timeout=30).status_code == 200
-    unsafe = browser.get(
-        internal_url + "/internal/authorize", headers={"X-Original-Method": "POST"}, timeout=30
+    me = browser.get(client.base_url + "/api/v1/auth/me", timeout=30, verify=tls)
+    assert me.status_code == 200, me.text
+    unsafe = browser.post(
+        client.base_url + "/api/v1/auth/api-keys", json={}, timeout=30, verify=tls
     )
-    assert unsafe.status_code == 403
+    assert unsafe.status_code == 403 and unsafe.json()["type"].endswith("/csrf")
 
 
 def _invitation_token(mail_dir: Path) -> str | None:
@@ -144,11 +149,21 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
 
 
 @pytest.mark.integration
-def test_the_split_topology_serves_the_slice_on_real_services(
+def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
     tmp_path: Path, empty_pg_url: str, broker_url: str, redis_url: str, bus_namespace: BusNamespace
 ) -> None:
-    router, auth, audit, worker_metrics = free_port(), free_port(), free_port(), free_port()
+    """What make stack runs: every web target on its own port, nginx rendered by
+    `spectral gateway render` in front over TLS, the router behind it for the platform pages."""
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        pytest.fail("nginx is not installed: `apt-get install nginx-light` (.ci/run does)")
+    services = ("auth", "governance", "audit", "billing", "reports")
+    ports = {name: free_port() for name in services}
+    router, https, http, worker_metrics = free_port(), free_port(), free_port(), free_port()
     var = tmp_path / "var"
+    upstreams = {f"{name.upper()}_UPSTREAM": f"http://127.0.0.1:{ports[name]}" for name in services}
     env = clean_env(
         DATABASE_URL=empty_pg_url,
         BROKER_URL=broker_url,
@@ -158,10 +173,12 @@ def test_the_split_topology_serves_the_slice_on_real_services(
         ENCRYPTION_KEY=TEST_ENCRYPTION_KEY,
         SESSION_SECRET="split-topology-test-session-secret",
         VAR_DIR=str(var),
-        BASE_URL=f"http://127.0.0.1:{router}",
-        AUTH_INTERNAL_URL=f"http://127.0.0.1:{auth}",
+        BASE_URL=f"https://127.0.0.1:{https}",
+        AUTH_INTERNAL_URL=f"http://127.0.0.1:{ports['auth']}",
         OUTBOX_POLL_INTERVAL="0.1",
+        **upstreams,
     )
+    cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
     with Processes(tmp_path / "logs", env) as processes:
         try:
             migrated = processes.run("db", "upgrade")
@@ -175,40 +192,57 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 )
                 versions = conn.scalar(sa.text("SELECT version_num FROM audit.alembic_version"))
             engine.dispose()
-            assert {
-                "auth",
-                "governance",
-                "audit",
-                "billing",
-                "reports",
-            } <= schemas and versions == "0001"
+            assert set(services) <= schemas and versions == "0001"
+
+            made = processes.run("gateway", "dev-cert", "--cert", str(cert), "--key", str(key))
+            assert made.returncode == 0, made.stderr.decode()
+            rendered = processes.run(
+                "gateway",
+                "render",
+                "--out",
+                str(tmp_path / "nginx"),
+                env={
+                    "TLS_CERT_PATH": str(cert),
+                    "TLS_KEY_PATH": str(key),
+                    "GATEWAY_LISTEN_ADDRESS": "127.0.0.1",
+                    "GATEWAY_HTTPS_PORT": str(https),
+                    "GATEWAY_HTTP_PORT": str(http),
+                    "GATEWAY_WORKERS": "1",
+                    "PLATFORM_UPSTREAM": f"http://127.0.0.1:{router}",
+                    **({"GATEWAY_USER": "root"} if os.geteuid() == 0 else {}),
+                },
+            )
+            assert rendered.returncode == 0, rendered.stderr.decode()
+            conf = Path(rendered.stdout.decode().strip())
 
             processes.start(
                 "audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics)
             )
             processes.start("auth-relay", "auth", "relay")
             web = [
-                processes.start("auth-web", "auth", "web", "--port", str(auth), "--workers", "1"),
                 processes.start(
-                    "audit-web", "audit", "web", "--port", str(audit), "--workers", "1"
-                ),
-                processes.start(
-                    "router",
-                    "gateway",
-                    "dev-router",
-                    "--port",
-                    str(router),
-                    env={
-                        "AUTH_UPSTREAM": f"http://127.0.0.1:{auth}",
-                        "AUDIT_UPSTREAM": f"http://127.0.0.1:{audit}",
-                    },
-                ),
+                    f"{name}-web", name, "web", "--port", str(ports[name]), "--workers", "1"
+                )
+                for name in services
             ]
-            for port, process in zip((auth, audit, router), web, strict=True):
+            web.append(
+                processes.start(
+                    "router", "gateway", "dev-router", "--host", "127.0.0.1", "--port", str(router)
+                )
+            )
+            for port, process in zip([*ports.values(), router], web, strict=True):
                 wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
-            client = SliceClient(f"http://127.0.0.1:{router}", var / "mail")
+            gateway = processes.start_program(
+                "nginx", nginx, "-p", str(conf.parent / "run"), "-c", str(conf), "-g", "daemon off;"
+            )
+            client = SliceClient(f"https://127.0.0.1:{https}", var / "mail", ca_bundle=str(cert))
+            wait_until(lambda: gateway.poll() is None and _answers(client, "/livez"), what="nginx")
+            redirect = requests.get(
+                f"http://127.0.0.1:{http}/health", allow_redirects=False, timeout=5
+            )
+            assert redirect.headers["Location"] == f"https://127.0.0.1:{https}/health"
             walk_the_slice(client)
-            walk_the_auth_flows(client, internal_url=f"http://127.0.0.1:{auth}")
+            walk_the_auth_flows(client, internal_url=f"http://127.0.0.1:{ports['auth']}")
             scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
             handled = re.search(
                 r'spectral_messages_consumed_total\{consumer="audit.log",outcome="handled"\} (\d+)',
@@ -218,10 +252,17 @@ def test_the_split_topology_serves_the_slice_on_real_services(
                 handled and int(handled.group(1)) >= 8
             )  # the two onboardings alone are eight events
             service_health = client.get("/health").json()
-            assert service_health["status"] == "healthy" and set(service_health["checks"]) == {
-                "auth",
-                "audit",
-            }
+            assert service_health["status"] == "healthy" and set(service_health["checks"]) == set(
+                services
+            )
+            assert "/api/v1/audit/events" in client.get("/api/docs/openapi.json").json()["paths"]
         except BaseException:
             print(processes.logs())
             raise
+
+
+def _answers(client: SliceClient, path: str) -> bool:
+    try:
+        return client.get(path).status_code == 200
+    except requests.RequestException:
+        return False

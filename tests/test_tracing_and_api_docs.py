@@ -62,3 +62,39 @@ def test_every_service_publishes_a_valid_openapi_3_1_document(service: str, tmp_
         }
         assert "409" in register["responses"] and "security" not in register
         assert document["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_api_docs_combine_every_service_in_one_self_contained_page(tmp_path: Path) -> None:
+    import re
+
+    from werkzeug.test import Client
+
+    from spectral_gateway.all_in_one import Platform
+    from spectral_gateway.contract import DOCS_CSP
+
+    platform = Platform(Settings(var_dir=tmp_path))
+    client = Client(platform.router())
+    combined = client.get("/api/docs/openapi.json").json
+    assert combined is not None
+    validate(combined)
+    # Every service's public paths, nothing internal, schemas kept apart per service.
+    assert (
+        "/api/v1/auth/register" in combined["paths"] and "/api/v1/audit/events" in combined["paths"]
+    )
+    assert "/internal/authorize" not in combined["paths"]
+    assert {t["name"] for t in combined["tags"]} == set(installed_components())
+    register = combined["paths"]["/api/v1/auth/register"]["post"]
+    assert register["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/auth.RegisterRequest"
+    }
+    assert "auth.Problem" in combined["components"]["schemas"]
+
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.headers["Content-Security-Policy"] == DOCS_CSP
+    html = page.get_data(as_text=True)
+    assert "/api/v1/auth/register" in html and "/api/v1/audit/events" in html
+    # Served without any resource from the internet: no scripts, no external links or sources.
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
+    assert not re.search(r"@import|url\(", html, re.I)

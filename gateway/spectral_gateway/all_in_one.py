@@ -56,7 +56,9 @@ class Platform:
         first = next(iter(self.runtimes.values()))
         if self.settings.redis_url:
             checks["redis"] = first.kv.ping
-        return InProcessRouter(apps, checks)
+        return InProcessRouter(
+            apps, checks, abuse_rate_per_minute=self.settings.gateway_abuse_rate_per_minute
+        )
 
     def start_background(self) -> None:
         self.declare_topology()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -82,6 +83,106 @@ def routes() -> None:
             f for f, on in (("public", route.public), ("abuse-prone", route.abuse_prone)) if on
         )
         click.echo(f"{route.prefix:40} -> {route.service:11} {flags}")
+
+
+@gateway.command("render")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Where to write."
+)
+@click.option(
+    "--runtime-dir",
+    type=click.Path(path_type=Path),
+    help="pid file, temp files and logs  [default: OUT/run]",
+)
+@click.option("--tls-cert", envvar="TLS_CERT_PATH", type=click.Path(path_type=Path), required=True)
+@click.option("--tls-key", envvar="TLS_KEY_PATH", type=click.Path(path_type=Path), required=True)
+@click.option("--tls-chain", envvar="TLS_CHAIN_PATH", type=click.Path(path_type=Path))
+@click.option("--server-name", envvar="GATEWAY_SERVER_NAME", default="_", show_default=True)
+@click.option("--listen", "listen_address", envvar="GATEWAY_LISTEN_ADDRESS", default="")
+@click.option("--https-port", envvar="GATEWAY_HTTPS_PORT", type=int, default=443, show_default=True)
+@click.option("--http-port", envvar="GATEWAY_HTTP_PORT", type=int, default=80, show_default=True)
+@click.option("--platform-upstream", envvar="PLATFORM_UPSTREAM", default=None)
+@click.option("--acme-root", envvar="ACME_WEBROOT", type=click.Path(path_type=Path))
+@click.option(
+    "--abuse-rate", envvar="GATEWAY_ABUSE_RATE_PER_MINUTE", type=int, default=30, show_default=True
+)
+@click.option(
+    "--abuse-burst", envvar="GATEWAY_ABUSE_BURST", type=int, default=20, show_default=True
+)
+@click.option("--workers", envvar="GATEWAY_WORKERS", default="auto", show_default=True)
+@click.option("--user", envvar="GATEWAY_USER", default=None, help="nginx workers' account")
+@click.option("--access-log", envvar="GATEWAY_ACCESS_LOG", default=None)
+@click.option("--error-log", envvar="GATEWAY_ERROR_LOG", default=None)
+def render(
+    out_dir: Path,
+    runtime_dir: Path | None,
+    tls_cert: Path,
+    tls_key: Path,
+    tls_chain: Path | None,
+    server_name: str,
+    listen_address: str,
+    https_port: int,
+    http_port: int,
+    platform_upstream: str | None,
+    acme_root: Path | None,
+    abuse_rate: int | None,
+    abuse_burst: int | None,
+    workers: str,
+    user: str | None,
+    access_log: str | None,
+    error_log: str | None,
+) -> None:
+    """Render the nginx gateway from the route table (upstreams from <SERVICE>_UPSTREAM)."""
+    from spectral_gateway.nginx import GatewayConfig, default_upstreams, nginx_version, write
+    from spectral_shared.config import load_settings
+
+    settings = load_settings()
+    upstreams = default_upstreams(dict(os.environ))
+    if "auth" not in upstreams:
+        raise click.ClickException("set AUTH_UPSTREAM (and every other <SERVICE>_UPSTREAM)")
+    config = GatewayConfig(
+        out_dir=out_dir.resolve(),
+        runtime_dir=(runtime_dir or out_dir / "run").resolve(),
+        tls_cert=tls_cert.resolve(),
+        tls_key=tls_key.resolve(),
+        tls_trusted_chain=tls_chain.resolve() if tls_chain else None,
+        upstreams=upstreams,
+        platform_upstream=platform_upstream.removeprefix("http://") if platform_upstream else None,
+        server_name=server_name,
+        listen_address=listen_address,
+        https_port=https_port,
+        http_port=http_port,
+        acme_root=acme_root.resolve() if acme_root else None,
+        abuse_rate_per_minute=abuse_rate or settings.gateway_abuse_rate_per_minute,
+        abuse_burst=settings.gateway_abuse_burst if abuse_burst is None else abuse_burst,
+        worker_processes=workers,
+        user=user,
+        access_log=access_log,
+        error_log=error_log,
+        nginx_version=nginx_version() or (1, 22, 1),
+    )
+    try:
+        written = write(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(written))
+
+
+@gateway.command("dev-cert")
+@click.option("--cert", type=click.Path(path_type=Path), required=True)
+@click.option("--key", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--host", "hosts", multiple=True, default=("localhost", "127.0.0.1"), show_default=True
+)
+def dev_cert(cert: Path, key: Path, hosts: tuple[str, ...]) -> None:
+    """Make a self-signed certificate for development, unless one is already there."""
+    from spectral_gateway.tls import self_signed
+
+    if cert.exists() and key.exists():
+        click.echo(f"{cert} exists; kept")
+        return
+    self_signed(cert, key, hosts)
+    click.echo(f"wrote {cert} and {key} (self-signed, for development only)")
 
 
 @gateway.command("dev-router")

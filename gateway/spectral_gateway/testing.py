@@ -29,12 +29,16 @@ class SliceClient:
 
     base_url: str
     mail_dir: Path
+    ca_bundle: str | bool = True  # the gateway's certificate, for a self-signed one
 
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("verify", self.ca_bundle)
         return requests.post(self.base_url + path, json=body, timeout=30, **kwargs)
 
     def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
+        kwargs.setdefault("verify", self.ca_bundle)
         return requests.get(self.base_url + path, headers=headers, timeout=30, **kwargs)
 
     def register(
@@ -112,17 +116,29 @@ class Processes:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [*SPECTRAL, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+            [*SPECTRAL, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
 
     def start(
         self, name: str, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
+        return self.start_program(name, *SPECTRAL, *args, env=env)
+
+    def start_program(
+        self, name: str, *argv: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Any program (nginx, say), logged and stopped like the spectral ones."""
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [*SPECTRAL, *args],
+            list(argv),
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     )
     rate_limit_window_ms: int = 3_600_000
     rate_limit_max_requests: int = 1000
+    # Per client address, on the gateway's abuse-prone public routes (sign-in, registration, ...).
+    gateway_abuse_rate_per_minute: int = Field(default=30, ge=1)
+    gateway_abuse_burst: int = Field(default=20, ge=0)
 
     # Where the services reach each other (split topology); unset means "this process".
     auth_internal_url: str | None = None

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from spectral_shared.component import Runtime
 
 log = get_logger("spectral.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+# An X-Request-ID from outside is kept only if it looks like one (the gateway checks the same).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint]) -> Flask:
