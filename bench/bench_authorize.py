@@ -179,12 +179,19 @@ def server_env(settings: Settings, port: int, redis_prefix: str) -> dict[str, st
 
 
 @contextlib.contextmanager
-def auth_web(settings: Settings, workers: int, threads: int, redis_prefix: str) -> Iterator[Server]:
-    """``spectral auth web --workers W`` on a free loopback port, stopped on exit."""
+def service_web(
+    settings: Settings,
+    service: str,
+    workers: int,
+    threads: int,
+    redis_prefix: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """``spectral <service> web --workers W`` on a free loopback port, stopped on exit."""
     port = free_port()
-    env = server_env(settings, port, redis_prefix)
-    log_path = settings.var_dir / "auth-web.log"
-    command = [sys.executable, "-m", "spectral_shared.cli", "auth", "web"]
+    env = {**server_env(settings, port, redis_prefix), **(extra_env or {})}
+    log_path = settings.var_dir / f"{service}-web.log"
+    command = [sys.executable, "-m", "spectral_shared.cli", service, "web"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), "--threads", str(threads)]
     with log_path.open("wb") as log_file:
@@ -201,7 +208,15 @@ def auth_web(settings: Settings, workers: int, threads: int, redis_prefix: str) 
                 process.kill()
                 process.wait(10)
     if process.returncode not in (0, -signal.SIGTERM):
-        raise BenchmarkFailed(f"auth web exited with {process.returncode}: {server.log_tail()}")
+        raise BenchmarkFailed(
+            f"{service} web exited with {process.returncode}: {server.log_tail()}"
+        )
+
+
+def auth_web(
+    settings: Settings, workers: int, threads: int, redis_prefix: str
+) -> contextlib.AbstractContextManager[Server]:
+    return service_web(settings, "auth", workers, threads, redis_prefix)
 
 
 def wait_until_serving(server: Server) -> None:

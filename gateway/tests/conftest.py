@@ -4,6 +4,7 @@ on real PostgreSQL, RabbitMQ and Redis)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ class Seen:
     service: str
     path: str
     headers: dict[str, str]
+    remote_port: str = ""
 
 
 @dataclass
@@ -47,9 +49,13 @@ class ServedApp:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def stop(self) -> None:
+        """As a process that exits: the listening socket and every open connection close."""
         if not self.stopping.is_set():
             self.stopping.set()
             self.server.close()
+            for channel in list(getattr(self.server, "_map", {}).values()):
+                with contextlib.suppress(OSError):
+                    channel.close()
             self.thread.join(5)
 
 
@@ -84,7 +90,9 @@ def _recording(service: str, app: Any, seen: list[Seen]) -> Any:
         headers = {
             k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")
         }
-        seen.append(Seen(service, environ.get("PATH_INFO", ""), headers))
+        seen.append(
+            Seen(service, environ.get("PATH_INFO", ""), headers, environ.get("REMOTE_PORT", ""))
+        )
         return app(environ, start_response)
 
     return wsgi

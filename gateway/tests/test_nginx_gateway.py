@@ -302,3 +302,18 @@ def test_platform_pages_health_and_api_docs_through_the_gateway(gateway: Gateway
     combined = gateway.get("/api/docs/openapi.json").json()
     assert "/api/v1/auth/login" in combined["paths"]
     assert gateway.get("/metrics").status_code == 404  # scraped per process, never public
+
+
+def test_auth_requests_reuse_keep_alive_connections(gateway: Gateway) -> None:
+    _, token = gateway.client.onboard("keepalive@mercy.example")
+    gateway.seen.clear()
+    for _ in range(10):
+        response = gateway.get("/api/v1/audit/events", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+    asked = [s for s in gateway.seen if s.path == "/internal/authorize"]
+    served = [s for s in gateway.seen if s.path == "/api/v1/audit/events"]
+    assert len(asked) == len(served) == 10
+    # One nginx worker, requests one after another: one connection each way, kept open. (With a
+    # body in auth's answer nginx would close the connection after every request.)
+    assert len({s.remote_port for s in asked}) == 1
+    assert len({s.remote_port for s in served}) == 1

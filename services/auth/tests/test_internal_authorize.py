@@ -107,6 +107,12 @@ def test_the_organizations_quota_answers_429_with_retry_after(
     )
     assert for_nginx.status_code == 403 and for_nginx.headers["X-Spectral-Denied"] == "quota"
     assert int(for_nginx.headers["Retry-After"]) >= 1
+    assert for_nginx.data == b""  # headers only: nginx would not read a body
+    granted = tight.client.get(
+        AUTHORIZE, headers={**tight.bearer(county), "X-Spectral-Auth-Request": "nginx"}
+    )
+    assert granted.status_code == 200 and granted.data == b""
+    assert granted.headers["X-Spectral-Internal-Token"] and granted.headers["X-RateLimit-Limit"]
     assert (
         tight.client.get(AUTHORIZE, headers=tight.bearer(county)).status_code == 200
     )  # per organization

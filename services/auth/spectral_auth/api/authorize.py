@@ -58,9 +58,26 @@ def _unauthenticated(detail: str) -> Problem:
     "with X-CSRF-Token on unsafe methods), applies the organization's request quota, and answers the internal token the "
     "gateway forwards. Every refusal names its reason in X-Spectral-Denied (unauthenticated, csrf, "
     "quota). With X-Spectral-Auth-Request set (nginx auth_request passes only 2xx, 401 and 403), "
-    "a quota refusal is a 403. Never exposed by the gateway.",
+    "a quota refusal is a 403 and every answer is headers only. Never exposed by the gateway.",
 )
 def authorize() -> Response:
+    if not request.headers.get(AUTH_REQUEST_HEADER):
+        return _authorize()
+    # For a gateway the answer is its headers alone. nginx discards an auth_request body without
+    # reading it, and an upstream answer it has not read to the end costs the keep-alive
+    # connection: with a body, every authorized request would open a new connection to auth.
+    try:
+        answer = _authorize()
+    except Problem as refused:
+        answer = refused.response()
+    empty = Response(status=answer.status_code)
+    for name, value in answer.headers.items():
+        if name.lower() not in ("content-type", "content-length"):
+            empty.headers[name] = value
+    return empty
+
+
+def _authorize() -> Response:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     authorizer = _authorizer()
