@@ -1,0 +1,179 @@
+"""RFC 6962 Merkle trees, with RFC 9162's proof verification: the hashing and proofs behind the
+audit log's tamper evidence (issue 5, DOMAIN decision 14). Pure functions over hashes; where the
+leaves come from is the caller's business.
+
+A tree over leaves ``d[0..n)`` has the root ``MTH``: the SHA-256 of the empty string for no
+leaves, ``SHA-256(0x00 || d)`` for one, and for more ``SHA-256(0x01 || MTH(left) || MTH(right))``
+where ``left`` holds the largest power of two strictly below ``n``. Proof *generation* works on
+the leaf hashes of the whole tree (what a log holds); *verification* needs only the proof, the
+sizes and the roots (what a client holds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "InvalidProof",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+class InvalidProof(ValueError):
+    """The proof does not show what it claims (wrong sizes, hashes or length)."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(size: int) -> int:
+    """The largest power of two strictly below ``size`` (``size`` > 1)."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def root_hash(leaves: Sequence[bytes]) -> bytes:
+    """MTH over leaf hashes, in one pass: perfect subtrees merge as they complete (a stack of at
+    most log2(n) hashes), and the leftover ones fold from the right, as the recursive definition
+    splits."""
+    if not leaves:
+        return EMPTY_ROOT
+    stack: list[tuple[int, bytes]] = []
+    for leaf in leaves:
+        size, value = 1, leaf
+        while stack and stack[-1][0] == size:
+            left_size, left = stack.pop()
+            size, value = left_size + size, node_hash(left, value)
+        stack.append((size, value))
+    value = stack[-1][1]
+    for _, left in reversed(stack[:-1]):
+        value = node_hash(left, value)
+    return value
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """RFC 6962 PATH(index, leaves): the sibling hashes from the leaf up to the root."""
+    if not 0 <= index < len(leaves):
+        raise ValueError(f"index {index} is outside a tree of {len(leaves)} leaves")
+    low, high = 0, len(leaves)  # the subtree [low, high) that holds the leaf
+    siblings: list[tuple[int, int]] = []  # from the root down
+    while high - low > 1:
+        k = _split(high - low)
+        if index - low < k:
+            siblings.append((low + k, high))  # the leaf is left; its sibling is the right part
+            high = low + k
+        else:
+            siblings.append((low, low + k))
+            low = low + k
+    return [root_hash(leaves[start:end]) for start, end in reversed(siblings)]
+
+
+def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """RFC 6962 PROOF(size1, leaves): shows the tree of ``size1`` leaves is a prefix of this one."""
+    size2 = len(leaves)
+    if not 0 <= size1 <= size2:
+        raise ValueError(f"cannot prove {size1} leaves consistent with {size2}")
+    if size1 in (0, size2):
+        return []
+    return _subproof(size1, leaves, complete=True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], *, complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root_hash(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete=complete), root_hash(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], complete=False), root_hash(leaves[:k])]
+
+
+def _check(proof: Sequence[bytes]) -> None:
+    if any(len(h) != HASH_SIZE for h in proof):
+        raise InvalidProof("a proof hash is not 32 bytes")
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
+    """RFC 9162 section 2.1.3.2: raises :class:`InvalidProof` unless ``leaf`` (a leaf hash) is
+    at ``index`` of the tree of ``size`` leaves whose root is ``root``."""
+    _check(proof)
+    if not 0 <= index < size:
+        raise InvalidProof(f"index {index} is outside a tree of {size} leaves")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise InvalidProof("the proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise InvalidProof("the proof is shorter than the tree is deep")
+    if r != root:
+        raise InvalidProof("the proof leads to another root")
+
+
+def verify_consistency(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 section 2.1.4.2: raises :class:`InvalidProof` unless the tree of ``size1``
+    leaves with ``root1`` is a prefix of the tree of ``size2`` leaves with ``root2``."""
+    _check(proof)
+    if size2 < size1:
+        raise InvalidProof(f"a tree cannot shrink from {size1} to {size2} leaves")
+    if size1 == size2:
+        if proof:
+            raise InvalidProof("equal sizes need an empty proof")
+        if root1 != root2:
+            raise InvalidProof("equal sizes with different roots")
+        return
+    if size1 == 0:
+        if proof:
+            raise InvalidProof("an empty tree needs an empty proof")
+        return
+    if not proof:
+        raise InvalidProof("the proof is empty")
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # a power of two: the old root is a node of the new tree
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise InvalidProof("the proof is longer than the trees need")
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise InvalidProof("the proof is shorter than the trees need")
+    if fr != root1:
+        raise InvalidProof("the proof does not lead to the old root")
+    if sr != root2:
+        raise InvalidProof("the proof does not lead to the new root")
