@@ -18,7 +18,11 @@ from spectral_shared.tlog.merkle import (
     inclusion_proof,
     leaf_hash,
     node_hash,
+    nodes_for_append,
     root_hash,
+    stored_consistency_proof,
+    stored_inclusion_proof,
+    stored_root,
     verify_consistency,
     verify_inclusion,
 )
@@ -143,3 +147,26 @@ def test_transparency_dev_consistency_vectors(path: Path) -> None:
 def test_the_vectors_are_there() -> None:
     """A missing fixture directory must not pass as zero parametrized cases."""
     assert len(_vectors("inclusion")) >= 20 and len(_vectors("consistency")) >= 20
+
+
+def test_a_tree_kept_as_stored_nodes_gives_the_same_roots_and_proofs() -> None:
+    """What the audit service stores (every perfect subtree's hash, written as appends complete
+    them) answers exactly what the whole-tree functions compute."""
+    stored: dict[tuple[int, int], bytes] = {}
+
+    def node(level: int, index: int) -> bytes:
+        return stored[(level, index)]
+
+    leaves = hashes(70)
+    for size, leaf in enumerate(leaves):
+        for level, index, value in nodes_for_append(size, leaf, node):
+            assert (level, index) not in stored  # appends never rewrite a node
+            stored[(level, index)] = value
+        n = size + 1
+        assert stored_root(n, node) == root_hash(leaves[:n])
+        for index in range(n):
+            assert stored_inclusion_proof(index, n, node) == inclusion_proof(index, leaves[:n])
+        for m in range(n + 1):
+            assert stored_consistency_proof(m, n, node) == consistency_proof(m, leaves[:n])
+    assert len(stored) == 2 * len(leaves) - bin(len(leaves)).count("1")  # perfect subtrees only
+    assert stored_root(0, node) == EMPTY_ROOT

@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Protocol
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "InvalidProof",
+    "NodeSource",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "nodes_for_append",
     "root_hash",
+    "stored_consistency_proof",
+    "stored_inclusion_proof",
+    "stored_root",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -177,3 +183,87 @@ def verify_consistency(
         raise InvalidProof("the proof does not lead to the old root")
     if sr != root2:
         raise InvalidProof("the proof does not lead to the new root")
+
+
+# ---- trees kept as stored nodes ------------------------------------------------------------------
+#
+# A log cannot re-hash a million leaves per proof. It keeps every *perfect* subtree's hash: node
+# (level h, index i) covers leaves [i * 2**h, (i + 1) * 2**h). Every subtree RFC 6962 names in a
+# root or a proof starts at a multiple of a power of two at least its size, so it splits into at
+# most log2(n) stored perfect subtrees, folded from the right: a proof costs O(log^2 n) lookups.
+
+
+class NodeSource(Protocol):
+    def __call__(self, level: int, index: int) -> bytes: ...
+
+
+def nodes_for_append(size: int, leaf: bytes, node: NodeSource) -> list[tuple[int, int, bytes]]:
+    """The perfect-subtree hashes that appending ``leaf`` (a leaf hash) as entry ``size``
+    completes, (level, index, hash), the leaf itself first. ``node`` reads stored ones."""
+    created = [(0, size, leaf)]
+    level, index, value = 0, size, leaf
+    while index & 1:  # a right child completes its parent
+        value = node_hash(node(level, index - 1), value)
+        level, index = level + 1, index >> 1
+        created.append((level, index, value))
+    return created
+
+
+def _range_root(start: int, end: int, node: NodeSource) -> bytes:
+    """MTH(leaves[start:end]) for an RFC 6962 subtree, from stored perfect subtrees."""
+    parts: list[bytes] = []
+    position = start
+    while position < end:
+        level = (end - position).bit_length() - 1
+        while position % (1 << level):  # alignment: only at a multiple of its own size
+            level -= 1
+        parts.append(node(level, position >> level))
+        position += 1 << level
+    value = parts[-1]
+    for left in reversed(parts[:-1]):
+        value = node_hash(left, value)
+    return value
+
+
+def stored_root(size: int, node: NodeSource) -> bytes:
+    return EMPTY_ROOT if size == 0 else _range_root(0, size, node)
+
+
+def stored_inclusion_proof(index: int, size: int, node: NodeSource) -> list[bytes]:
+    """inclusion_proof(index, leaves[:size]) from stored nodes."""
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} is outside a tree of {size} leaves")
+    low, high = 0, size
+    siblings: list[tuple[int, int]] = []
+    while high - low > 1:
+        k = _split(high - low)
+        if index - low < k:
+            siblings.append((low + k, high))
+            high = low + k
+        else:
+            siblings.append((low, low + k))
+            low = low + k
+    return [_range_root(start, end, node) for start, end in reversed(siblings)]
+
+
+def stored_consistency_proof(size1: int, size2: int, node: NodeSource) -> list[bytes]:
+    """consistency_proof(size1, leaves[:size2]) from stored nodes."""
+    if not 0 <= size1 <= size2:
+        raise ValueError(f"cannot prove {size1} leaves consistent with {size2}")
+    if size1 in (0, size2):
+        return []
+    proof: list[bytes] = []
+    low, high, m, complete = 0, size2, size1, True
+    while True:  # RFC 6962 SUBPROOF(m, D[low:high], complete), unrolled
+        if m == high - low:
+            if not complete:
+                proof.append(_range_root(low, high, node))
+            break
+        k = _split(high - low)
+        if m <= k:
+            proof.append(_range_root(low + k, high, node))
+            high = low + k
+        else:
+            proof.append(_range_root(low, low + k, node))
+            low, m, complete = low + k, m - k, False
+    return list(reversed(proof))
