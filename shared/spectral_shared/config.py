@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Security
     session_secret: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    # The audit log's checkpoint signer, a C2SP signed-note key: PRIVATE+KEY+<name>+<id>+<key>.
+    audit_signing_key: SecretStr | None = None
     encryption_keys_previous: SecretStr | None = None
     cookie_secure: bool | None = None
     cookie_same_site: Literal["strict", "lax", "none"] = "strict"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spectral_audit.commands import commands
 from spectral_audit.event_types import catalog
 from spectral_audit.events import subscriptions
 from spectral_audit.models import Base, bus
@@ -18,4 +19,6 @@ component = Component(
     events=catalog,
     routes_module="spectral_audit.api.routes",
     subscriptions=subscriptions,
+    production_requires=("AUDIT_SIGNING_KEY",),
+    commands=commands,
 )
