@@ -4,9 +4,9 @@ leaves come from is the caller's business.
 
 A tree over leaves ``d[0..n)`` has the root ``MTH``: the SHA-256 of the empty string for no
 leaves, ``SHA-256(0x00 || d)`` for one, and for more ``SHA-256(0x01 || MTH(left) || MTH(right))``
-where ``left`` holds the largest power of two strictly below ``n``. Proof *generation* works on
-the leaf hashes of the whole tree (what a log holds); *verification* needs only the proof, the
-sizes and the roots (what a client holds).
+where ``left`` holds the largest power of two strictly below ``n``. Proofs are *generated* from
+perfect-subtree hashes, stored as a log appends or computed from the leaf hashes; *verification*
+needs only the proof, the sizes and the roots (what a client holds).
 """
 
 from __future__ import annotations
@@ -75,39 +75,21 @@ def root_hash(leaves: Sequence[bytes]) -> bytes:
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """RFC 6962 PATH(index, leaves): the sibling hashes from the leaf up to the root."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"index {index} is outside a tree of {len(leaves)} leaves")
-    low, high = 0, len(leaves)  # the subtree [low, high) that holds the leaf
-    siblings: list[tuple[int, int]] = []  # from the root down
-    while high - low > 1:
-        k = _split(high - low)
-        if index - low < k:
-            siblings.append((low + k, high))  # the leaf is left; its sibling is the right part
-            high = low + k
-        else:
-            siblings.append((low, low + k))
-            low = low + k
-    return [root_hash(leaves[start:end]) for start, end in reversed(siblings)]
+    return stored_inclusion_proof(index, len(leaves), _nodes_of(leaves))
 
 
 def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:
     """RFC 6962 PROOF(size1, leaves): shows the tree of ``size1`` leaves is a prefix of this one."""
-    size2 = len(leaves)
-    if not 0 <= size1 <= size2:
-        raise ValueError(f"cannot prove {size1} leaves consistent with {size2}")
-    if size1 in (0, size2):
-        return []
-    return _subproof(size1, leaves, complete=True)
+    return stored_consistency_proof(size1, len(leaves), _nodes_of(leaves))
 
 
-def _subproof(m: int, leaves: Sequence[bytes], *, complete: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [root_hash(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], complete=complete), root_hash(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], complete=False), root_hash(leaves[:k])]
+def _nodes_of(leaves: Sequence[bytes]) -> NodeSource:
+    """Perfect-subtree hashes computed from the leaf hashes themselves (tests, small trees)."""
+
+    def node(level: int, index: int) -> bytes:
+        return root_hash(leaves[index << level : (index + 1) << level])
+
+    return node
 
 
 def _check(proof: Sequence[bytes]) -> None:

@@ -52,6 +52,17 @@ def _valid_name(name: str) -> bool:
     return bool(name) and "+" not in name and not any(c.isspace() for c in name)
 
 
+def _key_bytes(encoded: str, kind: str, error: type[ValueError]) -> bytes:
+    """The 32 key bytes of a key string's last part: base64 of the Ed25519 type byte and key."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise error(f"the {kind} key is not base64") from None
+    if len(raw) != 33 or raw[:1] != _ED25519:
+        raise error(f"only Ed25519 {kind} keys are supported")
+    return raw[1:]
+
+
 def _public_bytes(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -74,13 +85,8 @@ class NoteVerifier:
         parts = text.strip().split("+", 2)  # the base64 key may itself hold a '+'
         if len(parts) != 3 or not _valid_name(parts[0]):
             raise InvalidNote("a verifier key is <name>+<key id>+<key>")
-        try:
-            raw = base64.b64decode(parts[2], validate=True)
-        except binascii.Error as exc:
-            raise InvalidNote("the verifier key is not base64") from exc
-        if len(raw) != 33 or raw[:1] != _ED25519:
-            raise InvalidNote("only Ed25519 verifier keys are supported")
-        verifier = cls(parts[0], Ed25519PublicKey.from_public_bytes(raw[1:]))
+        raw = _key_bytes(parts[2], "verifier", InvalidNote)
+        verifier = cls(parts[0], Ed25519PublicKey.from_public_bytes(raw))
         if verifier.key_id.hex() != parts[1].lower():
             raise InvalidNote("the verifier key's id does not match its key")
         return verifier
@@ -128,13 +134,8 @@ class NoteSigner:
         parts = text.strip().split("+", 4)  # the base64 key may itself hold a '+'
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not _valid_name(parts[2]):
             raise ValueError("a signer key is PRIVATE+KEY+<name>+<key id>+<key>")
-        try:
-            raw = base64.b64decode(parts[4], validate=True)
-        except binascii.Error as exc:
-            raise ValueError("the signer key is not base64") from exc
-        if len(raw) != 33 or raw[:1] != _ED25519:
-            raise ValueError("only Ed25519 signer keys are supported")
-        signer = cls(parts[2], Ed25519PrivateKey.from_private_bytes(raw[1:]))
+        raw = _key_bytes(parts[4], "signer", ValueError)
+        signer = cls(parts[2], Ed25519PrivateKey.from_private_bytes(raw))
         if signer.verifier.key_id.hex() != parts[3].lower():
             raise ValueError("the signer key's id does not match its key")
         return signer
