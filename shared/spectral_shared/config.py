@@ -22,6 +22,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from spectral_shared.files import write_private
+
 Environment = Literal["development", "test", "production"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
@@ -231,13 +233,7 @@ class Settings(BaseSettings):
         if any(name not in stored for name in wanted):
             for name, make in wanted.items():
                 stored.setdefault(name, make())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            # Created 0600 from the start: never world-readable, not even for a moment.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(json.dumps(stored, indent=2))
-            tmp.replace(path)
+            write_private(path, json.dumps(stored, indent=2))
         return stored
 
     def secret(self, name: Literal["SESSION_SECRET", "ENCRYPTION_KEY"]) -> str:

@@ -4,10 +4,10 @@ restarts keep signing with the same key and earlier checkpoints keep verifying."
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from spectral_shared.config import ConfigurationError, Settings
+from spectral_shared.files import write_private
 from spectral_shared.tlog.note import NoteSigner
 
 __all__ = ["audit_signer", "key_name", "new_signing_key"]
@@ -41,10 +41,5 @@ def audit_signer(settings: Settings) -> NoteSigner:
     if path.exists():
         return NoteSigner.parse(path.read_text())
     signer = new_signing_key(key_name(settings))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(str(signer) + "\n")
-    temporary.replace(path)
+    write_private(path, str(signer) + "\n")
     return signer

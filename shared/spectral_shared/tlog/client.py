@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from spectral_shared.files import write_private
 from spectral_shared.tlog.merkle import InvalidProof, verify_consistency, verify_inclusion
 from spectral_shared.tlog.note import Checkpoint, InvalidNote, NoteVerifier, parse_checkpoint
 
@@ -102,14 +101,4 @@ class TrustedState:
             "size": checkpoint.size,
             "root": base64.b64encode(checkpoint.root).decode(),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".trusted-")
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(state, handle, indent=2, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)  # a crash leaves the old state or the new, never half
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_private(self.path, json.dumps(state, indent=2, sort_keys=True))
