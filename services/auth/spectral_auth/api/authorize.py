@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from spectral_auth.services.authorization import (
+    Authorization,
     Authorizer,
     CsrfRefused,
     NotAuthenticated,
@@ -61,23 +62,33 @@ def _unauthenticated(detail: str) -> Problem:
     "a quota refusal is a 403 and every answer is headers only. Never exposed by the gateway.",
 )
 def authorize() -> Response:
-    if not request.headers.get(AUTH_REQUEST_HEADER):
-        return _authorize()
     # For a gateway the answer is its headers alone. nginx discards an auth_request body without
     # reading it, and an upstream answer it has not read to the end costs the keep-alive
     # connection: with a body, every authorized request would open a new connection to auth.
+    for_gateway = bool(request.headers.get(AUTH_REQUEST_HEADER))
     try:
-        answer = _authorize()
+        granted = _grant()
     except Problem as refused:
-        answer = refused.response()
-    empty = Response(status=answer.status_code)
-    for name, value in answer.headers.items():
-        if name.lower() not in ("content-type", "content-length"):
-            empty.headers[name] = value
-    return empty
+        if not for_gateway:
+            raise
+        return Response(status=refused.status, headers=refused.headers)
+    headers = {INTERNAL_TOKEN_HEADER: granted.internal_token, **granted.quota.headers()}
+    if for_gateway:
+        return Response(status=200, headers=headers)
+    response = jsonify(
+        {
+            "subject_type": granted.subject_type,
+            "subject_id": granted.subject_id,
+            "organization_id": granted.organization_id,
+            "role": granted.role,
+            "scopes": list(granted.scopes),
+        }
+    )
+    response.headers.update(headers)
+    return response
 
 
-def _authorize() -> Response:
+def _grant() -> Authorization:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     authorizer = _authorizer()
@@ -116,16 +127,4 @@ def _authorize() -> Response:
             type_slug="quota-exceeded",
             headers={**exc.decision.headers(), DENIAL_HEADER: "quota"},
         ) from None
-    response = jsonify(
-        {
-            "subject_type": granted.subject_type,
-            "subject_id": granted.subject_id,
-            "organization_id": granted.organization_id,
-            "role": granted.role,
-            "scopes": list(granted.scopes),
-        }
-    )
-    response.headers[INTERNAL_TOKEN_HEADER] = granted.internal_token
-    for name, value in granted.quota.headers().items():
-        response.headers[name] = value
-    return response
+    return granted
