@@ -54,17 +54,6 @@ _HOP_BY_HOP = {
 }
 
 
-def problem_response(status: int, title: str, detail: str, instance: str) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-    }
-    return Response(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
-
-
 class _Router:
     def __init__(
         self, routes: tuple[Route, ...], health_checks: dict[str, Callable[[], bool]]
@@ -97,11 +86,6 @@ class _Router:
         if request.path == "/metrics":
             return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
         return None
-
-    def not_found(self, request: Request) -> Response:
-        return problem_response(
-            404, "Not Found", "No resource lives at this address.", request.path
-        )
 
 
 class InProcessRouter(_Router):
@@ -321,10 +305,11 @@ class ProxyRouter(_Router):
         return response(environ, start_response)
 
     def forward(self, request: Request) -> Response:
+        request_id = _request_id(request.environ)
         route = route_for(request.path, self.routes)
         upstream = self.upstreams.get(route.service) if route and not route.internal else None
         if route is None or upstream is None:
-            return self.not_found(request)
+            return gateway_problem("not_found", request_id)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["X-Forwarded-For"] = request.remote_addr or ""
         headers["X-Forwarded-Proto"] = request.scheme
@@ -338,16 +323,9 @@ class ProxyRouter(_Router):
                 allow_redirects=False,
             )
         except requests.Timeout:
-            return problem_response(
-                504,
-                "Gateway Timeout",
-                f"The {route.service} service did not answer in time.",
-                request.path,
-            )
+            return gateway_problem("timeout", request_id)
         except requests.ConnectionError:
-            return problem_response(
-                502, "Bad Gateway", f"The {route.service} service is unreachable.", request.path
-            )
+            return gateway_problem("bad_gateway", request_id)
         out_headers = [
             (k, v) for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP
         ]
