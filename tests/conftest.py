@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from waitress.server import create_server
 
 from spectral_gateway.all_in_one import Platform
-from spectral_gateway.testing import SliceClient, free_port
+from spectral_gateway.testing import SliceClient, free_port, serve_in_thread
 from spectral_shared.config import Settings
 
 
@@ -25,26 +23,11 @@ def start_live_platform(integration_settings: Settings) -> Iterator[Callable[...
             update={"port": port, "base_url": f"http://127.0.0.1:{port}", **overrides}
         )
         platform = Platform(settings)
-        server = create_server(platform.router(), host="127.0.0.1", port=port, threads=8)
+        served = serve_in_thread("platform", platform.router(), port, threads=8)
         platform.start_background()
-        stopping = threading.Event()
-
-        def serve() -> None:
-            try:
-                server.run()
-            except OSError:
-                # Closing the listening socket from this thread can wake the server's loop on a
-                # dead descriptor; that is the end we asked for, anything else is not.
-                if not stopping.is_set():
-                    raise
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
 
         def stop() -> None:
-            stopping.set()
-            server.close()
-            thread.join(5)
+            served.stop()
             platform.stop()
 
         stops.append(stop)

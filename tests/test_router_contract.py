@@ -4,33 +4,21 @@ and without nginx (the nginx side: gateway/tests/test_nginx_gateway.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import requests
 
 from spectral_gateway.contract import IDENTITY_HEADERS, SECURITY_HEADERS
-from spectral_gateway.problems import GATEWAY_PROBLEMS
-from spectral_gateway.testing import SliceClient
+from spectral_gateway.testing import SliceClient, assert_gateway_problem
 
 pytestmark = pytest.mark.integration
 
 
-def assert_problem(response: requests.Response, key: str) -> dict[str, Any]:
-    expected = GATEWAY_PROBLEMS[key]
-    assert response.status_code == expected.status, response.text
-    assert response.headers["Content-Type"].startswith("application/problem+json")
-    assert response.json() == expected.body(response.headers["X-Request-ID"])
-    for name, value in SECURITY_HEADERS:
-        assert response.headers[name] == value, name
-    return response.json()  # type: ignore[no-any-return]
-
-
 def test_gateway_problems_headers_and_request_ids(live_platform: SliceClient) -> None:
-    assert_problem(live_platform.get("/no/such/place"), "not_found")
-    assert_problem(live_platform.get("/internal/authorize"), "not_found")  # never routed
+    assert_gateway_problem(live_platform.get("/no/such/place"), "not_found")
+    assert_gateway_problem(live_platform.get("/internal/authorize"), "not_found")  # never routed
     refused = live_platform.get("/api/v1/audit/events")
-    assert_problem(refused, "unauthenticated")
+    assert_gateway_problem(refused, "unauthenticated")
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="spectral"'
     kept = live_platform.get("/api/v1/auth/openapi.json", headers={"X-Request-ID": "abc-12345"})
     assert kept.headers["X-Request-ID"] == "abc-12345"
@@ -61,7 +49,7 @@ def test_the_credential_is_exchanged_and_forged_identity_headers_do_nothing(
     assert events.status_code == 200, events.text
     assert {e["organization_id"] for e in events.json()["data"]} <= {created["organization"]["id"]}
     # A forged internal token as the credential is refused (the gateway takes access tokens).
-    assert_problem(live_platform.get("/api/v1/auth/me", "forged"), "unauthenticated")
+    assert_gateway_problem(live_platform.get("/api/v1/auth/me", "forged"), "unauthenticated")
 
 
 def test_quota_per_ip_limit_and_body_limit(
@@ -71,14 +59,14 @@ def test_quota_per_ip_limit_and_body_limit(
     _, token = client.onboard("limits@mercy.example")
     answers = [client.get("/api/v1/audit/events", token) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert_problem(answers[-1], "quota")
+    assert_gateway_problem(answers[-1], "quota")
     assert int(answers[-1].headers["Retry-After"]) >= 1
     login = {"email": "nobody@mercy.example", "password": "wrong password here"}
     # onboarding used register, verify-email and login (3 of the address's 6 a minute)
     statuses = [client.post("/api/v1/auth/login", login).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429], statuses
     limited = client.post("/api/v1/auth/login", login)
-    assert_problem(limited, "rate_limited")
+    assert_gateway_problem(limited, "rate_limited")
     assert limited.headers["Retry-After"] == "10"
     big = requests.post(
         client.base_url + "/api/v1/governance/anything",
@@ -86,4 +74,4 @@ def test_quota_per_ip_limit_and_body_limit(
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
-    assert_problem(big, "too_large")
+    assert_gateway_problem(big, "too_large")

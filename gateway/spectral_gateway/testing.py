@@ -3,17 +3,22 @@ processes to serve. The gateway package composes every service, so these live he
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+from waitress.server import create_server
 
+from spectral_gateway.contract import SECURITY_HEADERS
+from spectral_gateway.problems import GATEWAY_PROBLEMS
 from spectral_shared.testing import verification_token, wait_until
 
 
@@ -171,3 +176,54 @@ class Processes:
 
 # The console script of the running interpreter's environment (the same as `.venv/bin/spectral`).
 SPECTRAL = [sys.executable, "-m", "spectral_shared.cli"]
+
+
+@dataclass
+class ServedApp:
+    """A WSGI app served by waitress on a thread of the test process."""
+
+    name: str
+    port: int
+    server: Any
+    thread: threading.Thread | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        """As a process that exits: the listening socket and every open connection close."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self.server.close()
+            for channel in list(getattr(self.server, "_map", {}).values()):
+                with contextlib.suppress(OSError):
+                    channel.close()
+            if self.thread is not None:
+                self.thread.join(5)
+
+
+def serve_in_thread(name: str, app: Any, port: int, threads: int = 4) -> ServedApp:
+    served = ServedApp(name, port, create_server(app, host="127.0.0.1", port=port, threads=threads))
+
+    def run() -> None:
+        try:
+            served.server.run()
+        except OSError:
+            # Closing the listening socket from another thread can wake the server's loop on a
+            # dead descriptor; that is the end we asked for, anything else is not.
+            if not served.stopping.is_set():
+                raise
+
+    served.thread = threading.Thread(target=run, daemon=True, name=f"serve-{name}")
+    served.thread.start()
+    return served
+
+
+def assert_gateway_problem(response: requests.Response, key: str) -> dict[str, Any]:
+    """``response`` is the gateway's problem document ``key``, with its security headers."""
+    expected = GATEWAY_PROBLEMS[key]
+    assert response.status_code == expected.status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body == expected.body(response.headers["X-Request-ID"])
+    for name, value in SECURITY_HEADERS:
+        assert response.headers[name] == value, name
+    return body

@@ -4,25 +4,28 @@ on real PostgreSQL, RabbitMQ and Redis)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from waitress.server import create_server
 
 from spectral_gateway.all_in_one import Platform
 from spectral_gateway.nginx import GatewayConfig, nginx_version, write
 from spectral_gateway.router import ProxyRouter
-from spectral_gateway.testing import SliceClient, free_port, wait_for_http
+from spectral_gateway.testing import (
+    ServedApp,
+    SliceClient,
+    free_port,
+    serve_in_thread,
+    wait_for_http,
+)
 from spectral_gateway.tls import self_signed
 from spectral_shared.component import installed_components
 from spectral_shared.config import Settings
@@ -38,25 +41,6 @@ class Seen:
     path: str
     headers: dict[str, str]
     remote_port: str = ""
-
-
-@dataclass
-class ServedApp:
-    service: str
-    port: int
-    server: Any
-    thread: threading.Thread
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def stop(self) -> None:
-        """As a process that exits: the listening socket and every open connection close."""
-        if not self.stopping.is_set():
-            self.stopping.set()
-            self.server.close()
-            for channel in list(getattr(self.server, "_map", {}).values()):
-                with contextlib.suppress(OSError):
-                    channel.close()
-            self.thread.join(5)
 
 
 @dataclass
@@ -98,22 +82,6 @@ def _recording(service: str, app: Any, seen: list[Seen]) -> Any:
     return wsgi
 
 
-def _serve(service: str, app: Any, port: int) -> ServedApp:
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    served = ServedApp(service, port, server, threading.Thread(target=lambda: None))
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not served.stopping.is_set():
-                raise
-
-    served.thread = threading.Thread(target=run, daemon=True, name=f"serve-{service}")
-    served.thread.start()
-    return served
-
-
 @pytest.fixture(scope="session")
 def nginx_binary() -> str:
     found = shutil.which("nginx") or next(
@@ -139,13 +107,13 @@ def start_gateway(
         platform = Platform(integration_settings.model_copy(update={**update, **(settings or {})}))
         seen: list[Seen] = []
         apps = {
-            name: _serve(name, _recording(name, runtime.app(), seen), ports[name])
+            name: serve_in_thread(name, _recording(name, runtime.app(), seen), ports[name])
             for name, runtime in platform.runtimes.items()
         }
         platform.start_background()
         # The platform pages (/health of every service, /api/docs), as make stack serves them.
         router = ProxyRouter({name: f"http://127.0.0.1:{app.port}" for name, app in apps.items()})
-        pages = _serve("platform", router, free_port())
+        pages = serve_in_thread("platform", router, free_port())
         cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
         self_signed(cert, key, ("localhost", "127.0.0.1"))
         config = GatewayConfig(
