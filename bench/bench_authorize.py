@@ -213,12 +213,6 @@ def service_web(
         )
 
 
-def auth_web(
-    settings: Settings, workers: int, threads: int, redis_prefix: str
-) -> contextlib.AbstractContextManager[Server]:
-    return service_web(settings, "auth", workers, threads, redis_prefix)
-
-
 def wait_until_serving(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -383,7 +377,8 @@ def parse_wrk(output: str) -> tuple[float, int, float, float, int, int]:
 
 
 def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> str:
-    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    threads = min(WRK_THREADS, connections)  # wrk needs a connection per thread
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     done = subprocess.run(
@@ -670,7 +665,7 @@ def load_the_server(
     auth = context.runtime("auth")
     workers, threads = knobs["BENCH_AUTHORIZE_WORKERS"], knobs["BENCH_AUTHORIZE_THREADS"]
     connections, seconds = knobs["BENCH_AUTHORIZE_CONNECTIONS"], knobs["BENCH_AUTHORIZE_SECONDS"]
-    with auth_web(context.settings, workers, threads, redis_prefix) as server:
+    with service_web(context.settings, "auth", workers, threads, redis_prefix) as server:
         credentials = make_credentials(server, auth)
         baseline = Target("livez", "/livez", "/livez")
         authorize = [

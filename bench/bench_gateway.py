@@ -39,10 +39,11 @@ from bench_authorize import (
     postgres_backends,
     redis_servers,
     service_web,
+    wrk,
 )
 from harness import BenchContext, BenchmarkFailed, Result, median_result
 
-from spectral_gateway.nginx import GatewayConfig, nginx_version, write
+from spectral_gateway.nginx import GatewayConfig, foreground_command, nginx_version, write
 from spectral_gateway.routes import ROUTES
 from spectral_gateway.tls import self_signed
 
@@ -113,9 +114,9 @@ def nginx(
         user="root" if os.geteuid() == 0 else None,
         nginx_version=version,
     )
-    conf = write(config)
+    write(config)
     process = subprocess.Popen(
-        [binary, "-p", str(config.runtime_dir), "-c", str(conf), "-g", "daemon off;"],
+        foreground_command(binary, config),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -138,18 +139,6 @@ def nginx(
             process.kill()
 
 
-def wrk(url: str, token: str, seconds: int, connections: int) -> str:
-    threads = min(2, connections)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    command += ["-H", f"Authorization: Bearer {token}", url]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
-    if done.returncode != 0:
-        raise BenchmarkFailed(f"wrk exited with {done.returncode}: {done.stderr or done.stdout}")
-    return done.stdout
-
-
 def measure(
     url: str,
     token: str,
@@ -157,10 +146,11 @@ def measure(
     connections: int,
     groups: dict[str, list[int]],
 ) -> Run:
-    wrk(url, token, WARM_UP_SECONDS, connections)
+    headers = {"Authorization": f"Bearer {token}"}
+    wrk(url, headers, WARM_UP_SECONDS, connections)
     before = {name: cpu_ticks(pids) for name, pids in groups.items()}
     busy_before, total_before = machine_ticks()
-    output = wrk(url, token, seconds, connections)
+    output = wrk(url, headers, seconds, connections)
     after = {name: cpu_ticks(pids) for name, pids in groups.items()}
     busy_after, total_after = machine_ticks()
     rate, count, p50, p99, socket_errors, bad = parse_wrk(output)

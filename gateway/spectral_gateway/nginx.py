@@ -34,7 +34,14 @@ from spectral_gateway.contract import (
 from spectral_gateway.problems import GATEWAY_PROBLEMS
 from spectral_gateway.routes import PLATFORM_PAGES, ROUTES, SERVICES, Route
 
-__all__ = ["GatewayConfig", "NginxRoute", "nginx_version", "render", "write"]
+__all__ = [
+    "GatewayConfig",
+    "NginxRoute",
+    "foreground_command",
+    "nginx_version",
+    "render",
+    "write",
+]
 
 # Which named location answers each error nginx itself produces. 494 is nginx's own code for
 # headers too large; 500 comes from an auth_request that could not reach auth.
@@ -336,6 +343,19 @@ def write(config: GatewayConfig) -> Path:
     config.runtime_dir.mkdir(parents=True, exist_ok=True)
     (config.acme_root or config.runtime_dir / "acme").mkdir(parents=True, exist_ok=True)
     return config.out_dir / "nginx.conf"
+
+
+def foreground_command(binary: str, config: GatewayConfig) -> list[str]:
+    """How to run the rendered gateway in the foreground (under a supervisor, tests, bench)."""
+    return [
+        binary,
+        "-p",
+        str(config.runtime_dir),
+        "-c",
+        str(config.out_dir / "nginx.conf"),
+        "-g",
+        "daemon off;",
+    ]
 
 
 def nginx_version(binary: str = "nginx") -> tuple[int, int, int] | None:

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from spectral_gateway.all_in_one import Platform
-from spectral_gateway.nginx import GatewayConfig, nginx_version, write
+from spectral_gateway.nginx import GatewayConfig, foreground_command, nginx_version, write
 from spectral_gateway.router import ProxyRouter
 from spectral_gateway.testing import (
     ServedApp,
@@ -131,12 +131,12 @@ def start_gateway(
             nginx_version=nginx_version(nginx_binary) or (1, 22, 1),
             **render,
         )
-        conf = write(config)
+        write(config)
         challenge = config.runtime_dir / "acme" / ".well-known" / "acme-challenge"
         challenge.mkdir(parents=True, exist_ok=True)
         (challenge / "probe").write_text("ready")
         process = subprocess.Popen(
-            [nginx_binary, "-p", str(config.runtime_dir), "-c", str(conf), "-g", "daemon off;"],
+            foreground_command(nginx_binary, config),
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "nginx-stderr.log", "wb"),  # noqa: SIM115 - lives with nginx
         )
