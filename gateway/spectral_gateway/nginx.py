@@ -159,8 +159,8 @@ class GatewayConfig:
         return tuple(h for h in GATEWAY_PROBLEMS[key].headers if h[0] != "WWW-Authenticate")
 
     def context(self) -> dict[str, object]:
-        used = {service for route in self.routes for service in (route.service,)}
-        missing = sorted(used - set(self.upstreams))
+        """What the template reads: this config as ``c``, and what is derived from it."""
+        missing = sorted({route.service for route in self.routes} - set(self.upstreams))
         if missing:
             raise ValueError(
                 f"no upstream for {', '.join(missing)}: every routed service needs one"
@@ -168,70 +168,23 @@ class GatewayConfig:
         upstreams = dict(self.upstreams)
         if self.platform_upstream:
             upstreams["platform"] = self.platform_upstream
-        locations = [(key, GATEWAY_PROBLEMS[key].status) for _, key in ERROR_PAGES]
+        named = dict.fromkeys(key for _, key in ERROR_PAGES if key not in _SPECIAL)
         return {
-            "c": _View(self, upstreams, list(dict.fromkeys(locations))),
+            "c": self,
+            "upstreams": upstreams,
+            "routes": [NginxRoute.of(r) for r in self.routes if not r.internal],
+            "error_pages": ERROR_PAGES,
+            "problem_locations": [(key, GATEWAY_PROBLEMS[key].status) for key in named],
+            "ocsp_stapling": self.stapling,
+            "platform_paths": PLATFORM_PAGES,
+            "csp": {"api": API_CSP, "docs": DOCS_CSP, "docs_prefix": DOCS_PREFIX},
+            "request_id_pattern": REQUEST_ID_PATTERN,
+            "authorize_path": AUTHORIZE_PATH,
+            "auth_request_header": AUTH_REQUEST_HEADER,
+            "access_log": self.access_log or str(self.runtime_dir / "access.log"),
+            "error_log": self.error_log or str(self.runtime_dir / "error.log"),
+            "acme_root": str(self.acme_root or self.runtime_dir / "acme"),
         }
-
-
-@dataclass
-class _View:
-    """The config as the template sees it: plain values and the helpers above."""
-
-    config: GatewayConfig
-    upstreams: dict[str, str]
-    _locations: list[tuple[str, int]]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.config, name)
-
-    @property
-    def routes(self) -> list[NginxRoute]:
-        return [NginxRoute.of(r) for r in self.config.routes if not r.internal]
-
-    @property
-    def problem_locations(self) -> list[tuple[str, int]]:
-        return [(key, status) for key, status in self._locations if key not in _SPECIAL]
-
-    @property
-    def error_pages(self) -> tuple[tuple[int, str], ...]:
-        return ERROR_PAGES
-
-    @property
-    def ocsp_stapling(self) -> bool:
-        return self.config.stapling
-
-    @property
-    def platform_paths(self) -> tuple[str, ...]:
-        return PLATFORM_PAGES
-
-    @property
-    def csp(self) -> dict[str, str]:
-        return {"api": API_CSP, "docs": DOCS_CSP, "docs_prefix": DOCS_PREFIX}
-
-    @property
-    def request_id_pattern(self) -> str:
-        return REQUEST_ID_PATTERN
-
-    @property
-    def authorize_path(self) -> str:
-        return AUTHORIZE_PATH
-
-    @property
-    def auth_request_header(self) -> str:
-        return AUTH_REQUEST_HEADER
-
-    @property
-    def access_log(self) -> str:
-        return self.config.access_log or str(self.config.runtime_dir / "access.log")
-
-    @property
-    def error_log(self) -> str:
-        return self.config.error_log or str(self.config.runtime_dir / "error.log")
-
-    @property
-    def acme_root(self) -> str:
-        return str(self.config.acme_root or self.config.runtime_dir / "acme")
 
 
 def certificate_names_ocsp_responder(path: Path) -> bool:
