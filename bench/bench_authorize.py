@@ -30,7 +30,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from spectral_auth.models import User
 from spectral_auth.services.api_keys import authenticate_api_key
 from spectral_auth.services.authorization import Authorizer
 from spectral_auth.signing_keys import issue_internal_token
+from spectral_gateway.testing import free_port
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 from spectral_shared.email import deliver_due_mail
@@ -144,12 +144,6 @@ class Server:
 
 
 # ---- the server, as deployed ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(settings: Settings, port: int, redis_prefix: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ processes to serve. The gateway package composes every service, so these live he
 from __future__ import annotations
 
 import contextlib
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,35 @@ from spectral_gateway.problems import GATEWAY_PROBLEMS
 from spectral_shared.testing import verification_token, wait_until
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for the source ports of outgoing connections (Linux; else IANA's)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(49152, 65536)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, picked outside the ephemeral range.
+
+    A port from binding port 0 is an ephemeral one: a connection opened before the server binds
+    it (a database pool warming up, a broker connection) can take it as its source port, and the
+    server then fails with "address already in use". Ports outside that range are never handed
+    out that way, so a port checked free here stays free until the test binds it.
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [
+        port for port in range(20000, 65536) if port not in ephemeral and port % 1000 != 0
+    ]  # round numbers are where developers run things by hand
+    for port in random.sample(candidates, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port outside the ephemeral range")
 
 
 @dataclass
