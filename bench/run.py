@@ -244,6 +244,9 @@ def render(header: list[tuple[str, str]], sections: list[Section], repeats: int)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the report to write")
+    parser.add_argument(
+        "--only", action="append", help="run just this benchmark (bench_audit, ...); repeatable"
+    )
     args = parser.parse_args(argv)
 
     configure_logging("WARNING", stream=sys.stderr)
@@ -267,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sections: list[Section] = []
     for module in discover():
+        if args.only and module.__name__ not in args.only:
+            continue
         print(f"bench: {module.__name__} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         with provision(getattr(module, "COMPONENTS", ()), admin, broker_url, repeats) as context:

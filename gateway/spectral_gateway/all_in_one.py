@@ -66,6 +66,8 @@ class Platform:
             self._spawn(
                 f"{name}-relay", partial(runtime.run_relay, self.stop_event, in_process=True)
             )
+            if runtime.schedules:
+                self._spawn(f"{name}-schedules", partial(runtime.run_schedules, self.stop_event))
             if runtime.subscriptions:
                 worker = runtime.worker()
                 self.workers[name] = worker

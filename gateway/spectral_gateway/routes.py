@@ -58,6 +58,11 @@ ROUTES: tuple[Route, ...] = (
     # serves them; until then billing answers 404). Stripe retries what the per-IP limit refuses.
     Route("/api/v1/billing/webhooks", "billing", public=True, abuse_prone=True, max_body="512k"),
     Route("/api/v1/auth", "auth"),
+    # The key that signs audit checkpoints: public, so anyone can check a checkpoint they hold.
+    Route("/api/v1/audit/public-key", "audit", public=True),
+    # Recomputing or exporting a large log takes longer than an ordinary request.
+    Route("/api/v1/audit/verify", "audit", timeout_seconds=300),
+    Route("/api/v1/audit/export", "audit", timeout_seconds=900),
     Route("/api/v1/audit", "audit"),
     Route("/api/v1/governance", "governance"),
     Route("/api/v1/billing", "billing"),

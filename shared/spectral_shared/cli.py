@@ -173,11 +173,15 @@ def _service_group(component: Component) -> click.Group:
     @group.command("worker")
     @metrics_port_option
     def worker(metrics_port: int | None) -> None:
-        """Consume this service's queues."""
+        """Consume this service's queues and run its periodic jobs."""
         settings = boot(component.name, [component.name])
         serve_metrics(metrics_port)
         runtime = Runtime(component, settings)
         stop = stop_on_signals()
+        if runtime.schedules:
+            threading.Thread(
+                target=runtime.run_schedules, args=(stop,), name="schedules", daemon=True
+            ).start()
         if not runtime.subscriptions:
             log.info(
                 "worker.idle", service=component.name, reason="this service consumes no events yet"

@@ -11,7 +11,7 @@ from functools import cached_property
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from sqlalchemy import MetaData
@@ -30,10 +30,13 @@ from spectral_shared.db import Database
 from spectral_shared.email import EmlFileMailer, Mailer, SendGridMailer, deliver_due_mail
 from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVerifier
 from spectral_shared.kv import KeyValueStore, key_value_store
+from spectral_shared.schedule import Schedule, Scheduler
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
     from flask import Flask
+
+T = TypeVar("T")
 
 # The order services start in, and the order they are listed in.
 ORDER = ("auth", "governance", "audit", "billing", "reports")
@@ -49,6 +52,8 @@ class Component:
     events: EventCatalog
     routes_module: str  # a module with ``api`` (ApiDoc) and ``bp`` (Blueprint)
     subscriptions: Callable[[Runtime], list[Subscription]] = lambda runtime: []
+    # Periodic jobs the worker target runs beside the consumers.
+    schedules: Callable[[Runtime], list[Schedule]] = lambda runtime: []
     key_source: Callable[[Runtime], KeySource] | None = None
     # A service that owns the accounts (auth) re-checks a verified identity against them:
     # the current role, or None when the account was deactivated or its tokens revoked.
@@ -81,6 +86,13 @@ class Runtime:
             replica_url=settings.replica_url_for(component.name),
         )
         self.topology = Topology(settings)
+        self._extensions: dict[str, Any] = {}
+
+    def extension(self, key: str, build: Callable[[Runtime], T]) -> T:
+        """A service's own long-lived object (a signer, a client), built once per runtime."""
+        if key not in self._extensions:
+            self._extensions[key] = build(self)
+        return cast(T, self._extensions[key])
 
     @cached_property
     def cipher(self) -> FieldCipher:
@@ -139,6 +151,13 @@ class Runtime:
     @cached_property
     def subscriptions(self) -> list[Subscription]:
         return self.component.subscriptions(self)
+
+    @cached_property
+    def schedules(self) -> list[Schedule]:
+        return self.component.schedules(self)
+
+    def run_schedules(self, stop: threading.Event) -> None:
+        Scheduler(self.schedules).run(stop)
 
     def migrate(self) -> None:
         migrations.upgrade(self.database, self.component.migrations)

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     gateway_abuse_rate_per_minute: int = Field(default=30, ge=1)
     gateway_abuse_burst: int = Field(default=20, ge=0)
 
+    # The audit log: how long entries keep their payloads (seven years, the deployment guide's
+    # promise; HIPAA 164.316(b)(2) asks for six), and how often growing logs get a checkpoint.
+    audit_retention_days: int = Field(default=2557, ge=1)
+    audit_checkpoint_interval: float = Field(default=30.0, gt=0, le=60)
+
     # Where the services reach each other (split topology); unset means "this process".
     auth_internal_url: str | None = None
 
@@ -281,6 +286,10 @@ class Settings(BaseSettings):
             problems.append("COOKIE_SECURE must not be false in production")
         if _blank(self.sendgrid_api_key):
             problems.append("SENDGRID_API_KEY is missing (e-mail would only be written to files)")
+        if self.audit_retention_days < 2190:
+            problems.append(
+                "AUDIT_RETENTION_DAYS must be at least 2190 (six years, HIPAA 164.316(b)(2))"
+            )
         for name in extra_required:
             if _blank(getattr(self, name.lower(), None)):
                 problems.append(f"{name} is missing")

@@ -60,6 +60,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users:invite": _ADMINS,
     "users:manage": _ADMINS,
     "audit_log:read": _OVERSIGHT,
+    "audit_log:hold": _ADMINS,
     "api_keys:read": _ADMINS,
     "api_keys:manage": _ADMINS,
     "sso:manage": _ADMINS,

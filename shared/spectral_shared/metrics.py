@@ -37,3 +37,11 @@ queue_depth = Gauge(
     "spectral_queue_depth", "Ready messages in a consumer queue (consumer lag).", ["queue"]
 )
 mail_sent = Counter("spectral_mail_sent_total", "E-mails handed to the mail backend.", ["service"])
+scheduled_runs = Counter(
+    "spectral_scheduled_runs_total",
+    "Periodic job runs, by job and outcome (ok, failed).",
+    ["job", "outcome"],
+)
+scheduled_duration = Histogram(
+    "spectral_scheduled_duration_seconds", "Periodic job run time.", ["job"]
+)

@@ -42,22 +42,14 @@ def audit(integration_settings: Settings) -> Iterator[Runtime]:
 
 
 def emit(runtime: Runtime, user_id: str = "u-1") -> Envelope:
-    with runtime.database.session() as session:
-        return record_event(
-            session,
-            auth_bus,
-            ev.USER_EMAIL_VERIFIED,
-            ev.UserEmailVerified(user_id=user_id),
-            organization_id=None,
-            actor=Actor.system("test"),
-        )
+    return emit_many(runtime, [user_id])[0]
 
 
 def audit_count(audit: Runtime) -> int:
-    from spectral_audit.models import AuditEntry
+    from spectral_audit.models import Entry
 
     with audit.database.session() as session:
-        return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+        return session.scalar(select(func.count()).select_from(Entry)) or 0
 
 
 def pending(runtime: Runtime) -> list[Any]:
@@ -201,6 +193,81 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_queue_keeps_flowi
         assert "cannot process the poison event" in parked.headers["x-error"]
         assert parked.headers["x-consumer"] == "test.flaky"
         assert channel.basic_get(queue=topology.queue_name(subscription), no_ack=True) is None
+
+
+def emit_many(runtime: Runtime, user_ids: list[str]) -> list[Envelope]:
+    with runtime.database.session() as session:
+        return [
+            record_event(
+                session,
+                auth_bus,
+                ev.USER_EMAIL_VERIFIED,
+                ev.UserEmailVerified(user_id=user_id),
+                organization_id=None,
+                actor=Actor.system("test"),
+            )
+            for user_id in user_ids
+        ]
+
+
+def batching_worker(
+    settings: Settings, auth: Runtime, namespace: BusNamespace, batch_handler: Any, size: int
+) -> tuple[Worker, Subscription]:
+    def one(session: Any, envelope: Envelope) -> None:
+        raise AssertionError("a batching subscription handles even one message as a batch")
+
+    subscription = Subscription(
+        "test", "batched", ("auth.user.*",), one, batch_handler=batch_handler, batch_size=size
+    )
+    topology = Topology(settings)
+    namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
+    worker = Worker(
+        settings.broker_url, topology, auth.database, auth.component.tables, [subscription]
+    )
+    return worker, subscription
+
+
+def test_a_batching_consumer_handles_many_messages_per_transaction_exactly_once(
+    auth: Runtime, integration_settings: Settings, bus_namespace: BusNamespace
+) -> None:
+    batches: list[list[str]] = []
+
+    def handle(_session: Any, envelopes: list[Envelope]) -> None:
+        batches.append([e.data["user_id"] for e in envelopes])
+
+    worker, _ = batching_worker(integration_settings, auth, bus_namespace, handle, size=25)
+    with running_worker(worker) as (_, deliveries), running_relay(auth):
+        sent = emit_many(auth, [f"user-{i}" for i in range(60)])
+        for envelope in sent:
+            deliveries.wait_handled(str(envelope.id))
+        late = emit(auth, "late")  # a lone message is not kept waiting for a full batch
+        deliveries.wait_handled(str(late.id), timeout=3)
+    handled = [user for batch in batches for user in batch]
+    assert sorted(handled) == sorted([f"user-{i}" for i in range(60)] + ["late"])
+    assert max(len(batch) for batch in batches) > 1 and len(batches) < 61
+    assert all(len(batch) <= 25 for batch in batches)
+
+
+def test_a_failing_batch_is_retried_message_by_message(
+    auth: Runtime, integration_settings: Settings, bus_namespace: BusNamespace
+) -> None:
+    handled: list[str] = []
+
+    def handle(_session: Any, envelopes: list[Envelope]) -> None:
+        if any(e.data["user_id"] == "poison" for e in envelopes):
+            raise ValueError("cannot process the poison event")
+        handled.extend(e.data["user_id"] for e in envelopes)
+
+    worker, _ = batching_worker(integration_settings, auth, bus_namespace, handle, size=50)
+    with running_worker(worker) as (_, deliveries), running_relay(auth):
+        sent = emit_many(auth, ["a", "b", "poison", "c", "d"])
+        for envelope in sent:
+            if envelope.data["user_id"] != "poison":
+                deliveries.wait_handled(str(envelope.id))
+        deliveries.wait_for(
+            lambda d: d.message_id == str(sent[2].id) and d.outcome == "dead_lettered"
+        )
+    assert sorted(handled) == ["a", "b", "c", "d"]  # each once: the failed batch rolled back
 
 
 def test_redelivery_is_harmless(audit: Runtime) -> None:

@@ -7,6 +7,9 @@ import json
 import math
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spectral_shared.tlog.canonical import canonical_json, entry_leaf_hash
 
@@ -41,3 +44,24 @@ def test_the_leaf_hash_does_not_depend_on_how_the_entry_was_built() -> None:
     other = {"data": {"a": 1, "b": 2}, "organization_id": "o1", "action": "auth.user.logged_in"}
     assert entry_leaf_hash(one) == entry_leaf_hash(other)
     assert entry_leaf_hash(one) == hashlib.sha256(b"\x00" + canonical_json(one)).digest()
+
+
+_json_without_floats = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_without_floats)
+def test_the_fast_path_gives_the_bytes_rfc8785_gives(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(ValueError, match="not canonicalizable"):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected

@@ -13,12 +13,14 @@ import pytest
 
 from spectral_shared.tlog.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     InvalidProof,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     node_hash,
     nodes_for_append,
+    nodes_needed,
     root_hash,
     stored_consistency_proof,
     stored_inclusion_proof,
@@ -170,3 +172,35 @@ def test_a_tree_kept_as_stored_nodes_gives_the_same_roots_and_proofs() -> None:
             assert stored_consistency_proof(m, n, node) == consistency_proof(m, leaves[:n])
     assert len(stored) == 2 * len(leaves) - bin(len(leaves)).count("1")  # perfect subtrees only
     assert stored_root(0, node) == EMPTY_ROOT
+
+
+def test_a_compact_range_appends_stores_and_roots_like_the_whole_tree() -> None:
+    leaves = hashes(300)
+    compact, stored = CompactRange(), {}
+    for i, leaf in enumerate(leaves):
+        for level, index, value in compact.append(leaf):
+            stored[(level, index)] = value
+        assert compact.root() == root_hash(leaves[: i + 1])
+        compact = CompactRange.from_bytes(
+            compact.size, compact.to_bytes()
+        )  # as the log row keeps it
+    assert len(stored) == 2 * 300 - (300).bit_count()  # every perfect subtree, once
+    assert stored_root(300, lambda level, index: stored[(level, index)]) == root_hash(leaves)
+    with pytest.raises(ValueError, match="3 hashes"):
+        CompactRange(7, leaves[:2])
+
+
+def test_the_nodes_a_proof_needs_are_known_before_reading_any() -> None:
+    leaves = hashes(1000)
+    compact, stored = CompactRange(), {}
+    for leaf in leaves:
+        stored.update({(lv, ix): h for lv, ix, h in compact.append(leaf)})
+    wanted = nodes_needed(lambda node: stored_inclusion_proof(517, 1000, node))
+    fetched = {key: stored[key] for key in wanted}
+    proof = stored_inclusion_proof(517, 1000, lambda level, index: fetched[(level, index)])
+    assert proof == inclusion_proof(517, leaves)
+    wanted = nodes_needed(lambda node: stored_consistency_proof(300, 1000, node))
+    fetched = {key: stored[key] for key in wanted}
+    assert stored_consistency_proof(
+        300, 1000, lambda level, index: fetched[(level, index)]
+    ) == consistency_proof(300, leaves)

@@ -1,14 +1,23 @@
-"""Audit's tables, in the ``audit`` schema. Issue #5 adds the Merkle log on top of these entries."""
+"""Audit's tables, in the ``audit`` schema: one Merkle log per organization (and ``platform``).
+
+``entries``, ``nodes`` and ``checkpoints`` are append-only: migration 0002 gives the application's
+role no UPDATE (bar nulling a payload, for retention) and no DELETE, and a trigger refuses both on
+PostgreSQL and SQLite. ``logs`` is the mutable head of each log: its size and compact range (what
+an append needs), the size last checkpointed, the purge watermark and the legal hold.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from spectral_shared.bus import bus_tables
-from spectral_shared.db import UTCDateTime, UUIDString, make_metadata
+from spectral_shared.db import UTCDateTime, make_metadata
+
+# A log is named by its organization's id, or this for events that belong to no organization.
+PLATFORM_LOG = "platform"
 
 
 class Base(DeclarativeBase):
@@ -19,17 +28,36 @@ class Base(DeclarativeBase):
 bus = bus_tables(Base.metadata)
 
 
-class AuditEntry(Base):
-    """One audited action, appended once per bus message."""
+class Log(Base):
+    __tablename__ = "logs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    compact_range: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    checkpointed_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    purged_below: Mapped[int] = mapped_column(BigInteger, default=0)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    legal_hold_since: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Entry(Base):
+    """One audited event at its index in its log. ``body`` holds the RFC 8785 bytes that were
+    hashed (NULL once purged); the other columns are a search index over them."""
 
     __tablename__ = "entries"
-    __table_args__ = (Index("ix_entries_org_seq", "organization_id", "seq"),)
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    __table_args__ = (
+        Index("ix_entries_action", "log_id", "action", "idx"),
+        Index("ix_entries_actor", "log_id", "actor_id", "idx"),
+        Index("ix_entries_resource", "log_id", "resource_type", "resource_id", "idx"),
+        Index("ix_entries_occurred", "log_id", "occurred_at"),
     )
-    message_id: Mapped[str] = mapped_column(UUIDString, unique=True)
-    organization_id: Mapped[str | None] = mapped_column(UUIDString)
+
+    log_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
     action: Mapped[str] = mapped_column(String(128))
     actor_type: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
@@ -37,4 +65,27 @@ class AuditEntry(Base):
     resource_id: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
-    data: Mapped[str] = mapped_column(Text)  # JSON summary, secrets removed
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Node(Base):
+    """A perfect subtree's hash: level 0 holds the leaf hashes, kept forever (even purged)."""
+
+    __tablename__ = "nodes"
+
+    log_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class Checkpoint(Base):
+    """A signed C2SP checkpoint of a log at one size; ``note`` is the signed note as served."""
+
+    __tablename__ = "checkpoints"
+
+    log_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from spectral_shared.component import Runtime
 from spectral_shared.config import ConfigurationError, Settings
 from spectral_shared.files import write_private
 from spectral_shared.tlog.note import NoteSigner
 
-__all__ = ["audit_signer", "key_name", "new_signing_key"]
+__all__ = ["audit_signer", "key_name", "new_signing_key", "runtime_signer"]
 
 _DEV_KEY_FILE = "audit-signing-key"
 
@@ -43,3 +44,8 @@ def audit_signer(settings: Settings) -> NoteSigner:
     signer = new_signing_key(key_name(settings))
     write_private(path, str(signer) + "\n")
     return signer
+
+
+def runtime_signer(runtime: Runtime) -> NoteSigner:
+    """The signer of this process, loaded (or, in development, generated) once."""
+    return runtime.extension("audit.signer", lambda r: audit_signer(r.settings))

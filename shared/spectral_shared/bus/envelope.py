@@ -22,6 +22,12 @@ class Actor(BaseModel):
         return cls(type="user", id=str(user_id))
 
     @classmethod
+    def subject(cls, subject_type: str, subject_id: str) -> Actor:
+        """Whoever an identity names: an API key, a service, or else a user."""
+        kind: ActorType = subject_type if subject_type in ("api_key", "service") else "user"  # type: ignore[assignment]
+        return cls(type=kind, id=str(subject_id))
+
+    @classmethod
     def system(cls, name: str) -> Actor:
         return cls(type="system", id=name)
 

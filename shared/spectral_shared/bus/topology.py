@@ -19,16 +19,24 @@ from spectral_shared.bus.envelope import Envelope
 from spectral_shared.config import Settings
 
 Handler = Callable[[Session, Envelope], None]
+BatchHandler = Callable[[Session, list[Envelope]], None]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """A consumer queue: what it is bound to and the handler that runs in the inbox transaction."""
+    """A consumer queue: what it is bound to and the handler that runs in the inbox transaction.
+
+    A subscription with a ``batch_handler`` has up to ``batch_size`` messages handled in one
+    transaction (one commit, one inbox insert), for consumers whose per-message cost is mostly
+    the transaction; should a batch fail, its messages are handled one by one with ``handler``,
+    so one bad message is retried or parked on its own."""
 
     consumer: str
     purpose: str
     bindings: tuple[str, ...]
     handler: Handler
+    batch_handler: BatchHandler | None = None
+    batch_size: int = 1
 
     @property
     def name(self) -> str:

@@ -20,7 +20,7 @@ from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
 from opentelemetry import trace
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 
 from spectral_shared import metrics
 from spectral_shared.bus.envelope import Envelope
@@ -28,7 +28,7 @@ from spectral_shared.bus.publisher import Publisher
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.context import correlation_id
-from spectral_shared.db import Database, utcnow
+from spectral_shared.db import Database, insert_rows, utcnow
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import extract_context, tracer
 
@@ -48,6 +48,15 @@ class Delivery:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class _Received:
+    subscription: Subscription
+    envelope: Envelope
+    body: Any
+    headers: dict[str, Any]
+    message: Message
+
+
 class EventConsumer:
     """Runs a subscription's handler for one message, exactly once in effect."""
 
@@ -55,30 +64,54 @@ class EventConsumer:
         self.database = database
         self.tables = tables
 
-    def _insert_inbox(self, consumer: str, envelope: Envelope) -> Any:
-        dialect = postgresql if self.database.is_postgres else sqlite
-        return (
-            dialect.insert(self.tables.inbox)
-            .values(
-                consumer=consumer,
-                message_id=str(envelope.id),
-                event_type=envelope.type,
-                processed_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            # RETURNING, not rowcount: drivers report -1 for INSERT ... ON CONFLICT DO NOTHING.
-            .returning(self.tables.inbox.c.message_id)
-        )
-
     def handle(
         self, subscription: Subscription, envelope: Envelope
     ) -> Literal["handled", "duplicate"]:
+        return self.handle_batch(subscription, [envelope])[0]
+
+    def handle_batch(
+        self, subscription: Subscription, envelopes: list[Envelope]
+    ) -> list[Literal["handled", "duplicate"]]:
+        """One transaction for all: the inbox rows, then the handler for the messages not seen
+        before (the batch handler if the subscription has one); outcomes in the given order."""
+        outcomes: list[Literal["handled", "duplicate"]] = []
         with self.database.session() as session:
-            inserted = session.execute(self._insert_inbox(subscription.name, envelope)).scalar()
-            if inserted is None:
-                return "duplicate"
-            subscription.handler(session, envelope)
-        return "handled"
+            inbox = self.tables.inbox
+            seen = set(
+                session.scalars(
+                    select(inbox.c.message_id).where(
+                        inbox.c.consumer == subscription.name,
+                        inbox.c.message_id.in_([str(e.id) for e in envelopes]),
+                    )
+                )
+            )
+            fresh, rows, now = [], [], utcnow()
+            for envelope in envelopes:
+                key = str(envelope.id)
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(envelope)
+                    rows.append(
+                        {
+                            "consumer": subscription.name,
+                            "message_id": key,
+                            "event_type": envelope.type,
+                            "processed_at": now,
+                        }
+                    )
+                    outcomes.append("handled")
+                else:
+                    outcomes.append("duplicate")
+            if rows:
+                # A message another worker handled meanwhile violates the key: the whole
+                # transaction rolls back and the message comes round again as a duplicate.
+                insert_rows(session, inbox, rows)
+            if subscription.batch_handler is not None and fresh:
+                subscription.batch_handler(session, fresh)
+            else:
+                for envelope in fresh:
+                    subscription.handler(session, envelope)
+        return outcomes
 
 
 class Worker(ConsumerMixin):
@@ -106,12 +139,25 @@ class Worker(ConsumerMixin):
         self._timers: set[threading.Timer] = set()
         self._last_depth_check = 0.0
         self.ready = threading.Event()
+        # Batching subscriptions: messages received but not yet handled (nor acked), by queue.
+        self._pending: dict[str, list[_Received]] = {}
+        self._pending_since: dict[str, float] = {}
+        self.batch_wait = 0.05  # seconds a partial batch waits for more messages
 
     # -- kombu ConsumerMixin ---------------------------------------------------------------
 
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        if any(s.batch_handler for s in self.subscriptions):
+            kwargs.setdefault("safety_interval", self.batch_wait)  # wake to flush partial batches
+        super().run(_tokens, **kwargs)
+
     def get_consumers(self, consumer_cls: Any, channel: Any) -> list[Any]:
         self.topology.declare(channel, self.subscriptions)
-        channel.basic_qos(0, self.prefetch, False)
+        largest_batch = max(
+            (s.batch_size for s in self.subscriptions if s.batch_handler), default=0
+        )
+        # Room for the next batch to arrive while one is being handled.
+        channel.basic_qos(0, max(self.prefetch, 2 * largest_batch), False)
         return [
             consumer_cls(
                 queues=[self.topology.main_queue(sub)],
@@ -125,6 +171,9 @@ class Worker(ConsumerMixin):
     def on_consume_ready(
         self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
     ) -> None:
+        # Deliveries buffered on a lost channel can no longer be acked; the broker redelivers them.
+        self._pending.clear()
+        self._pending_since.clear()
         self.ready.set()
         log.info(
             "worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions]
@@ -132,6 +181,9 @@ class Worker(ConsumerMixin):
 
     def on_iteration(self) -> None:
         now = time.monotonic()
+        for name, since in list(self._pending_since.items()):
+            if now - since >= self.batch_wait:
+                self._flush(name)
         if now - self._last_depth_check > 15 and not self.topology.memory:
             self._last_depth_check = now
             self._export_queue_depth()
@@ -152,6 +204,65 @@ class Worker(ConsumerMixin):
             message.ack()
             self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
             return
+        received = _Received(subscription, envelope, body, headers, message)
+        if subscription.batch_handler is None:
+            self._handle_one(received)
+            return
+        pending = self._pending.setdefault(subscription.name, [])
+        pending.append(received)
+        self._pending_since.setdefault(subscription.name, time.monotonic())
+        if len(pending) >= subscription.batch_size:
+            self._flush(subscription.name)
+
+    def _flush(self, name: str) -> None:
+        batch = self._pending.pop(name, [])
+        self._pending_since.pop(name, None)
+        if not batch:
+            return
+        subscription = batch[0].subscription
+        clear_context()
+        bind_context(consumer=name, batch=len(batch))
+        started = time.perf_counter()
+        # Each message keeps its own trace: a consumer span per message, parented on the
+        # context it carried, spanning the batch's transaction.
+        spans = [self._consumer_span(r) for r in batch]
+        try:
+            outcomes = self.consumer.handle_batch(subscription, [r.envelope for r in batch])
+        except Exception as exc:
+            for span in spans:
+                span.end()
+            # Find the culprit: each message on its own, with its own retries.
+            log.warning("worker.batch_failed", error=type(exc).__name__, messages=len(batch))
+            for received in batch:
+                self._handle_one(received)
+            return
+        for span in spans:
+            span.end()
+        for received in batch:
+            received.message.ack()
+        each = (time.perf_counter() - started) / len(batch)
+        duration = metrics.handler_duration.labels(name)
+        for outcome in set(outcomes):
+            metrics.messages_consumed.labels(name, outcome).inc(outcomes.count(outcome))
+        for received, outcome in zip(batch, outcomes, strict=True):
+            duration.observe(each)
+            envelope = received.envelope
+            self._notify(Delivery(name, str(envelope.id), envelope.type, outcome))
+
+    def _consumer_span(self, received: _Received) -> trace.Span:
+        return tracer(__name__).start_span(
+            f"consume {received.envelope.type}",
+            context=extract_context(received.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": received.subscription.name,
+            },
+        )
+
+    def _handle_one(self, received: _Received) -> None:
+        subscription, envelope, headers = received.subscription, received.envelope, received.headers
+        clear_context()
         token = correlation_id.set(headers.get("correlation_id") or str(envelope.id))
         bind_context(
             consumer=subscription.name,
@@ -160,15 +271,7 @@ class Worker(ConsumerMixin):
             organization_id=str(envelope.organization_id) if envelope.organization_id else None,
             correlation_id=correlation_id.get(),
         )
-        span = tracer(__name__).start_span(
-            f"consume {envelope.type}",
-            context=extract_context(headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": subscription.name,
-            },
-        )
+        span = self._consumer_span(received)
         started = time.perf_counter()
         try:
             with trace.use_span(span, end_on_exit=True):
@@ -179,8 +282,10 @@ class Worker(ConsumerMixin):
                 except Exception as exc:
                     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                     log.warning("worker.handler_failed", error=error)
-                    outcome = self._retry_or_park(subscription, envelope, body, headers, error)
-            message.ack()
+                    outcome = self._retry_or_park(
+                        subscription, envelope, received.body, headers, error
+                    )
+            received.message.ack()
         except Exception:
             # Could not even schedule the retry (broker gone): leave the message unacked so the
             # broker redelivers it; nothing is lost.

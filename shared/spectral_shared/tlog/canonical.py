@@ -5,6 +5,7 @@ code units and ECMAScript number formatting are easy to get subtly wrong."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import rfc8785
@@ -14,8 +15,35 @@ from spectral_shared.tlog.merkle import leaf_hash
 __all__ = ["canonical_json", "entry_leaf_hash"]
 
 
+_MAX_SAFE = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """No floats, ASCII member names, integers JSON numbers hold exactly: the values for which
+    Python's own sorted, compact JSON is byte for byte RFC 8785 (the two differ only in number
+    formatting and in ordering names beyond ASCII)."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE <= value <= _MAX_SAFE
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    return False
+
+
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes of a JSON value (dicts, lists, str, int, float, bool, None)."""
+    """RFC 8785 bytes of a JSON value (dicts, lists, str, int, float, bool, None). Audit entries
+    take the fast path (the C JSON encoder, about 6x faster); anything else goes to ``rfc8785``.
+    A property test holds the two to the same bytes."""
+    if _plain(value):
+        try:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: not JSON text; rfc8785 says why
+            pass
     try:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:

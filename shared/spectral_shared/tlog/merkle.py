@@ -12,12 +12,13 @@ needs only the proof, the sizes and the roots (what a client holds).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "CompactRange",
     "InvalidProof",
     "NodeSource",
     "consistency_proof",
@@ -25,6 +26,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "nodes_for_append",
+    "nodes_needed",
     "root_hash",
     "stored_consistency_proof",
     "stored_inclusion_proof",
@@ -249,3 +251,54 @@ def stored_consistency_proof(size1: int, size2: int, node: NodeSource) -> list[b
             proof.append(_range_root(low, low + k, node))
             low, m, complete = low + k, m - k, False
     return list(reversed(proof))
+
+
+def nodes_needed(compute: Callable[[NodeSource], object]) -> list[tuple[int, int]]:
+    """The stored nodes ``compute`` reads, in order, without reading any: run it once on a
+    recording source, fetch those in one query, then run it on the fetched ones."""
+    wanted: dict[tuple[int, int], None] = {}
+
+    def record(level: int, index: int) -> bytes:
+        wanted[(level, index)] = None
+        return EMPTY_ROOT
+
+    compute(record)
+    return list(wanted)
+
+
+class CompactRange:
+    """The perfect-subtree hashes covering leaves ``[0, size)``, one per set bit of ``size``,
+    largest first (at most 64): all a log needs to append a leaf, store the subtrees the append
+    completes and know its root, without reading any stored node."""
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != size.bit_count() or any(len(h) != HASH_SIZE for h in hashes):
+            raise ValueError(f"a range of {size} leaves has {size.bit_count()} hashes")
+        self.size = size
+        self.hashes = list(hashes)
+
+    @classmethod
+    def from_bytes(cls, size: int, packed: bytes) -> CompactRange:
+        return cls(size, [packed[i : i + HASH_SIZE] for i in range(0, len(packed), HASH_SIZE)])
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.hashes)
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf hash; the (level, index, hash) nodes it completes, the leaf itself first.
+        The left sibling a right child at ``level`` merges with is the subtree kept ``level``
+        places from the end (the smallest ones are last)."""
+        hashes = self.hashes
+        created = nodes_for_append(self.size, leaf, lambda level, _: hashes[-1 - level])
+        merged = len(created) - 1  # the smallest ``merged`` subtrees are now inside the new one
+        self.hashes = [*hashes[: len(hashes) - merged], created[-1][2]]
+        self.size += 1
+        return created
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        value = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            value = node_hash(left, value)
+        return value

@@ -98,11 +98,7 @@ def _new_secret(settings: Settings) -> str:
 
 
 def _actor(identity: Identity) -> Actor:
-    if identity.subject_type == "api_key":
-        return Actor(type="api_key", id=identity.subject_id)
-    if identity.subject_type == "service":
-        return Actor(type="service", id=identity.subject_id)
-    return Actor.user(identity.subject_id)
+    return Actor.subject(identity.subject_type, identity.subject_id)
 
 
 def _is_uuid(value: str) -> bool:
