@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     DateTime,
     Engine,
     MetaData,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -243,3 +245,42 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([row[column] for column in columns])
+
+
+def insert_new_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: Column[Any]
+) -> set[Any]:
+    """Insert the rows whose primary key is not in ``table`` yet; the ``key`` values of those
+    inserted. One ``INSERT .. ON CONFLICT DO NOTHING .. RETURNING``: the unique index answers for
+    each row, where a ``SELECT .. IN`` of hundreds of keys leaves the plan to statistics a fresh
+    table does not have yet (a filter over every row of it). A row another transaction is
+    inserting waits for that one to end, and counts as present if it commits. On PostgreSQL the
+    rows travel as one array per column, so the statement is short and the same for any count."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name != "postgresql":
+        ignoring = sqlite.insert(table).on_conflict_do_nothing().returning(key)
+        return set(session.scalars(ignoring, rows))
+    from psycopg import sql
+
+    columns = list(rows[0])
+    dialect = postgresql.dialect()
+    arrays = [
+        sql.SQL("{}::{}[]").format(
+            sql.Placeholder(), sql.SQL(table.c[name].type.compile(dialect=dialect))
+        )
+        for name in columns
+    ]
+    statement = sql.SQL(
+        "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {}"
+    ).format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(arrays),
+        sql.Identifier(key.name),
+    )
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(statement, [[row[name] for row in rows] for name in columns])
+        return {found for (found,) in cursor.fetchall()}

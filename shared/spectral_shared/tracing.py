@@ -8,6 +8,7 @@ the bus in W3C ``traceparent`` message headers.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -60,7 +61,11 @@ def configure_tracing(service_name: str, exporter: SpanExporter | None = None) -
     return provider
 
 
+@functools.cache
 def tracer(name: str) -> trace.Tracer:
+    """The tracer for ``name``, looked up once: the SDK's lookup compares instrumentation scopes
+    on every call, which costs more than the span it is for. Before ``configure_tracing`` this is
+    OpenTelemetry's proxy, which follows the provider once one is set."""
     return trace.get_tracer(name)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -246,6 +247,59 @@ def test_a_batching_consumer_handles_many_messages_per_transaction_exactly_once(
     assert sorted(handled) == sorted([f"user-{i}" for i in range(60)] + ["late"])
     assert max(len(batch) for batch in batches) > 1 and len(batches) < 61
     assert all(len(batch) <= 25 for batch in batches)
+
+
+def test_batching_and_plain_subscriptions_on_one_channel_ack_every_message_once(
+    auth: Runtime, integration_settings: Settings, bus_namespace: BusNamespace
+) -> None:
+    """Batches are acked with one ``multiple`` ack only when nothing delivered before them is
+    still unacked: with two batching subscriptions and a plain one interleaved on one channel,
+    an early multiple ack would ack another batch's messages before they were handled, and a
+    second ack of a tag is a channel error that brings every pending message round again."""
+    seen: dict[str, list[str]] = {"seven": [], "eleven": [], "plain": []}
+
+    def batched(name: str) -> Any:
+        def handle(_session: Any, envelopes: list[Envelope]) -> None:
+            if name == "seven":
+                time.sleep(0.05)  # in flight while the other subscription's batch fills
+            seen[name].extend(e.data["user_id"] for e in envelopes)
+
+        return handle
+
+    def plain(_session: Any, envelope: Envelope) -> None:
+        seen["plain"].append(envelope.data["user_id"])
+
+    def never(_session: Any, _envelope: Envelope) -> None:
+        raise AssertionError("a batching subscription handles even one message as a batch")
+
+    topology = Topology(integration_settings)
+    subscriptions = [
+        Subscription("test", "seven", ("auth.user.*",), never, batched("seven"), batch_size=7),
+        Subscription("test", "eleven", ("auth.user.*",), never, batched("eleven"), batch_size=11),
+        Subscription("test", "plain", ("auth.user.*",), plain),
+    ]
+    for subscription in subscriptions:
+        bus_namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
+    worker = Worker(
+        integration_settings.broker_url,
+        topology,
+        auth.database,
+        auth.component.tables,
+        subscriptions,
+    )
+    users = [f"user-{i}" for i in range(150)]
+    with running_worker(worker) as (_, deliveries), running_relay(auth):
+        emit_many(auth, users)
+        deliveries.wait_for(lambda d: d.outcome == "handled", count=3 * len(users), timeout=30)
+    assert {name: sorted(handled) for name, handled in seen.items()} == {
+        name: sorted(users) for name in seen
+    }
+    assert not [d for d in deliveries.deliveries if d.outcome != "handled"]
+    # The worker has disconnected: an unacked message would be back in its queue now.
+    with Connection(integration_settings.broker_url) as conn, conn.channel() as channel:
+        for subscription in subscriptions:
+            queue = topology.queue_name(subscription)
+            assert channel.queue_declare(queue, passive=True).message_count == 0, queue
 
 
 def test_a_failing_batch_is_retried_message_by_message(

@@ -8,6 +8,7 @@ seven years and handed to auditors without becoming a store of PHI itself.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -59,11 +60,21 @@ def withheld_as_phi(key: str) -> bool:
     return _PHI.search(key) is not None
 
 
-def _summarize(key: str, value: Any, depth: int) -> Any:
+@functools.lru_cache(maxsize=4096)
+def _masked_as(key: str) -> str | None:
+    """What stands in for a field of this name, if anything: events reuse a few hundred names,
+    so each is judged once."""
     if names_a_secret(key):
         return REDACTED
     if withheld_as_phi(key):
         return WITHHELD
+    return None
+
+
+def _summarize(key: str, value: Any, depth: int) -> Any:
+    masked = _masked_as(key)
+    if masked is not None:
+        return masked
     if isinstance(value, Mapping):
         if depth >= _MAX_DEPTH:
             return "[nested data omitted]"

@@ -66,26 +66,34 @@ def _dialect_insert(session: Session) -> Any:
 # ---- appending -------------------------------------------------------------------------------------
 
 
-def _lock_head(session: Session, log_id: str, now: datetime) -> tuple[int, bytes]:
-    """Create the log on its first entry; lock its head row and read size and compact range."""
+def _lock_heads(session: Session, log_ids: list[str], now: datetime) -> dict[str, CompactRange]:
+    """Create each log on its first entry; lock the head rows, in the order given, and read
+    their compact ranges: one statement for the whole batch."""
     logs = Log.__table__
     statement = (
         _dialect_insert(session)(logs)
         .values(
-            id=log_id,
-            size=0,
-            compact_range=b"",
-            root=EMPTY_ROOT,
-            checkpointed_size=0,
-            purged_below=0,
-            legal_hold=False,
-            created_at=now,
+            [
+                {
+                    "id": log_id,
+                    "size": 0,
+                    "compact_range": b"",
+                    "root": EMPTY_ROOT,
+                    "checkpointed_size": 0,
+                    "purged_below": 0,
+                    "legal_hold": False,
+                    "created_at": now,
+                }
+                for log_id in log_ids
+            ]
         )
         .on_conflict_do_update(index_elements=[logs.c.id], set_={"size": logs.c.size})
-        .returning(logs.c.size, logs.c.compact_range)
+        .returning(logs.c.id, logs.c.size, logs.c.compact_range)
     )
-    size, packed = session.execute(statement).one()
-    return int(size), bytes(packed)
+    return {
+        log_id: CompactRange.from_bytes(int(size), bytes(packed))
+        for log_id, size, packed in session.execute(statement)
+    }
 
 
 _ENTRIES = cast(Table, Entry.__table__)
@@ -101,7 +109,7 @@ _ADVANCE_HEAD = (
 def append_entries(session: Session, envelopes: list[Envelope]) -> list[tuple[str, int]]:
     """Append one entry per envelope; (log, index) of each, in the given order. Runs inside the
     consumer's inbox transaction, so redelivery never appends twice. Three statements carry a
-    whole batch (entries, nodes, heads), plus one per log to lock its head."""
+    whole batch (entries, nodes, heads), after one that locks the heads."""
     received_at = utcnow()
     by_log: dict[str, list[Appendable]] = {}
     for envelope in envelopes:
@@ -111,8 +119,8 @@ def append_entries(session: Session, envelopes: list[Envelope]) -> list[tuple[st
     entries: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     heads: list[dict[str, Any]] = []
-    for log_id in sorted(by_log):
-        tree = CompactRange.from_bytes(*_lock_head(session, log_id, received_at))
+    trees = _lock_heads(session, sorted(by_log), received_at)  # sorted: no deadlocks
+    for log_id, tree in sorted(trees.items()):
         for item in by_log[log_id]:
             placed[item.message_id] = (log_id, tree.size)
             entries.append(
@@ -406,7 +414,7 @@ def set_legal_hold(
     session: Session, tables: BusTables, log_id: str, *, active: bool, reason: str, actor: Actor
 ) -> Log:
     """Place or release the log's legal hold; a change is an audited event, a repeat is not."""
-    _lock_head(session, log_id, utcnow())
+    _lock_heads(session, [log_id], utcnow())  # creates the log if it has no entries yet
     head = session.scalar(select(Log).where(Log.id == log_id).with_for_update())
     assert head is not None
     if head.legal_hold == active:

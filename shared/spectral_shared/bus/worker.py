@@ -7,11 +7,11 @@ message finds its inbox row and is acked without running the handler again.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -20,7 +20,6 @@ from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
 from opentelemetry import trace
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from spectral_shared import metrics
 from spectral_shared.bus.envelope import Envelope
@@ -28,7 +27,7 @@ from spectral_shared.bus.publisher import Publisher
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.context import correlation_id
-from spectral_shared.db import Database, insert_rows, utcnow
+from spectral_shared.db import Database, insert_new_rows, utcnow
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import extract_context, tracer
 
@@ -49,10 +48,19 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class _InFlight:
+    """A batch the handler thread has, and when it was handed over."""
+
+    batch: list[_Received]
+    future: Future[list[Literal["handled", "duplicate"]]]
+    started: float
+
+
+@dataclass(frozen=True)
 class _Received:
     subscription: Subscription
     envelope: Envelope
-    body: Any
+    body: str  # as received, for a retry or the dead-letter queue
     headers: dict[str, Any]
     message: Message
 
@@ -74,38 +82,35 @@ class EventConsumer:
     ) -> list[Literal["handled", "duplicate"]]:
         """One transaction for all: the inbox rows, then the handler for the messages not seen
         before (the batch handler if the subscription has one); outcomes in the given order."""
-        outcomes: list[Literal["handled", "duplicate"]] = []
         with self.database.session() as session:
-            inbox = self.tables.inbox
-            seen = set(
-                session.scalars(
-                    select(inbox.c.message_id).where(
-                        inbox.c.consumer == subscription.name,
-                        inbox.c.message_id.in_([str(e.id) for e in envelopes]),
-                    )
-                )
+            now, unique = utcnow(), dict[str, Envelope]()
+            for envelope in envelopes:
+                unique.setdefault(str(envelope.id), envelope)
+            inserted = insert_new_rows(
+                session,
+                self.tables.inbox,
+                [
+                    {
+                        "consumer": subscription.name,
+                        "message_id": key,
+                        "event_type": envelope.type,
+                        "processed_at": now,
+                    }
+                    for key, envelope in unique.items()
+                ],
+                self.tables.inbox.c.message_id,
             )
-            fresh, rows, now = [], [], utcnow()
+            # The first copy of a message in the batch is handled; its repeats are duplicates.
+            fresh: list[Envelope] = []
+            outcomes: list[Literal["handled", "duplicate"]] = []
             for envelope in envelopes:
                 key = str(envelope.id)
-                if key not in seen:
-                    seen.add(key)
+                if key in inserted:
+                    inserted.discard(key)
                     fresh.append(envelope)
-                    rows.append(
-                        {
-                            "consumer": subscription.name,
-                            "message_id": key,
-                            "event_type": envelope.type,
-                            "processed_at": now,
-                        }
-                    )
                     outcomes.append("handled")
                 else:
                     outcomes.append("duplicate")
-            if rows:
-                # A message another worker handled meanwhile violates the key: the whole
-                # transaction rolls back and the message comes round again as a duplicate.
-                insert_rows(session, inbox, rows)
             if subscription.batch_handler is not None and fresh:
                 subscription.batch_handler(session, fresh)
             else:
@@ -141,15 +146,29 @@ class Worker(ConsumerMixin):
         self.ready = threading.Event()
         # Batching subscriptions: messages received but not yet handled (nor acked), by queue.
         self._pending: dict[str, list[_Received]] = {}
-        self._pending_since: dict[str, float] = {}
-        self.batch_wait = 0.05  # seconds a partial batch waits for more messages
+        self._pending_since: dict[str, float] = {}  # when a batch's first message came
+        self._pending_last: dict[str, float] = {}  # when its latest one came
+        # A partial batch is handled once its queue has been quiet for batch_wait seconds, or
+        # once its first message has waited batch_max_wait: under a backlog batches fill up,
+        # and a lone message still goes through within a twentieth of a second.
+        self.batch_wait = 0.05
+        self.batch_max_wait = 0.5
+        self._handler: ThreadPoolExecutor | None = None  # handles batches while run() runs
+        self._in_flight: _InFlight | None = None
 
     # -- kombu ConsumerMixin ---------------------------------------------------------------
 
     def run(self, _tokens: int = 1, **kwargs: Any) -> None:
-        if any(s.batch_handler for s in self.subscriptions):
-            kwargs.setdefault("safety_interval", self.batch_wait)  # wake to flush partial batches
-        super().run(_tokens, **kwargs)
+        if not any(s.batch_handler for s in self.subscriptions):
+            super().run(_tokens, **kwargs)
+            return
+        kwargs.setdefault("safety_interval", self.batch_wait)  # wake to flush partial batches
+        self._handler = ThreadPoolExecutor(1, thread_name_prefix="batch-handler")
+        try:
+            super().run(_tokens, **kwargs)
+        finally:
+            self._settle(wait=True, ack=False)  # no channel left to ack on; redelivered
+            self._handler.shutdown()
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> list[Any]:
         self.topology.declare(channel, self.subscriptions)
@@ -161,7 +180,8 @@ class Worker(ConsumerMixin):
         return [
             consumer_cls(
                 queues=[self.topology.main_queue(sub)],
-                callbacks=[partial(self.on_message, sub)],
+                # Raw messages: the envelope is parsed once, from its JSON bytes, by pydantic.
+                on_message=partial(self.on_message, sub),
                 accept=["application/json"],
                 no_ack=False,
             )
@@ -172,17 +192,24 @@ class Worker(ConsumerMixin):
         self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
     ) -> None:
         # Deliveries buffered on a lost channel can no longer be acked; the broker redelivers them.
+        self._settle(wait=True, ack=False)
         self._pending.clear()
         self._pending_since.clear()
+        self._pending_last.clear()
         self.ready.set()
         log.info(
             "worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions]
         )
 
+    def on_consume_end(self, connection: Any, channel: Any) -> None:
+        self._settle(wait=True)  # a clean stop: the batch in flight is acked
+
     def on_iteration(self) -> None:
+        self._settle(wait=False)
         now = time.monotonic()
         for name, since in list(self._pending_since.items()):
-            if now - since >= self.batch_wait:
+            quiet = now - self._pending_last[name] >= self.batch_wait
+            if quiet or now - since >= self.batch_max_wait:
                 self._flush(name)
         if now - self._last_depth_check > 15 and not self.topology.memory:
             self._last_depth_check = now
@@ -190,12 +217,14 @@ class Worker(ConsumerMixin):
 
     # -- handling --------------------------------------------------------------------------
 
-    def on_message(self, subscription: Subscription, body: Any, message: Message) -> None:
+    def on_message(self, subscription: Subscription, message: Message) -> None:
         clear_context()  # nothing of the previous message may colour this one's log lines
         headers = dict(message.headers or {})
         message_id = str((message.properties or {}).get("message_id") or "")
+        raw = message.body
+        body = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
         try:
-            envelope = Envelope.model_validate(body if isinstance(body, dict) else json.loads(body))
+            envelope = Envelope.model_validate_json(raw)
         except (ValidationError, ValueError, TypeError) as exc:
             # A malformed envelope will never succeed: park it at once.
             self._dead_letter(
@@ -210,37 +239,65 @@ class Worker(ConsumerMixin):
             return
         pending = self._pending.setdefault(subscription.name, [])
         pending.append(received)
-        self._pending_since.setdefault(subscription.name, time.monotonic())
+        now = time.monotonic()
+        self._pending_since.setdefault(subscription.name, now)
+        self._pending_last[subscription.name] = now
         if len(pending) >= subscription.batch_size:
             self._flush(subscription.name)
 
     def _flush(self, name: str) -> None:
-        batch = self._pending.pop(name, [])
-        self._pending_since.pop(name, None)
-        if not batch:
+        """Hand the subscription's pending batch to the handler thread: the database works on it
+        while this thread receives the next one. One batch is in flight at a time, so a batch
+        waits for the one before it (whose acks go first)."""
+        if not self._pending.get(name):
             return
+        # Settled while this batch still counts as pending: its deliveries may precede the
+        # last one of the batch in flight, which must then not be acked with ``multiple``.
+        self._settle(wait=True)
+        batch = self._pending.pop(name)
+        self._pending_since.pop(name, None)
+        self._pending_last.pop(name, None)
+        assert self._handler is not None, "batches are handled while the worker runs"
+        future = self._handler.submit(self._handle_batch, batch)
+        self._in_flight = _InFlight(batch, future, time.perf_counter())
+
+    def _handle_batch(self, batch: list[_Received]) -> list[Literal["handled", "duplicate"]]:
+        """On the handler thread: the batch's one transaction."""
         subscription = batch[0].subscription
         clear_context()
-        bind_context(consumer=name, batch=len(batch))
-        started = time.perf_counter()
+        bind_context(consumer=subscription.name, batch=len(batch))
         # Each message keeps its own trace: a consumer span per message, parented on the
         # context it carried, spanning the batch's transaction.
         spans = [self._consumer_span(r) for r in batch]
         try:
-            outcomes = self.consumer.handle_batch(subscription, [r.envelope for r in batch])
-        except Exception as exc:
+            return self.consumer.handle_batch(subscription, [r.envelope for r in batch])
+        finally:
             for span in spans:
                 span.end()
-            # Find the culprit: each message on its own, with its own retries.
-            log.warning("worker.batch_failed", error=type(exc).__name__, messages=len(batch))
-            for received in batch:
-                self._handle_one(received)
+
+    def _settle(self, *, wait: bool, ack: bool = True) -> None:
+        """Conclude the batch in flight once it is done (or now, with ``wait``): ack it, or if it
+        failed, handle each message on its own to find the culprit, with its own retries.
+        Without ``ack`` (its channel is gone) it is dropped: the broker redelivers it and the
+        inbox answers for what was committed."""
+        flight = self._in_flight
+        if flight is None or (not wait and not flight.future.done()):
             return
-        for span in spans:
-            span.end()
-        for received in batch:
-            received.message.ack()
-        each = (time.perf_counter() - started) / len(batch)
+        self._in_flight = None
+        batch = flight.batch
+        name = batch[0].subscription.name
+        try:
+            outcomes = flight.future.result()
+        except Exception as exc:
+            if ack:
+                log.warning("worker.batch_failed", error=type(exc).__name__, messages=len(batch))
+                for received in batch:
+                    self._handle_one(received)
+            return
+        if not ack:
+            return
+        self._ack_batch(batch)
+        each = (time.perf_counter() - flight.started) / len(batch)
         duration = metrics.handler_duration.labels(name)
         for outcome in set(outcomes):
             metrics.messages_consumed.labels(name, outcome).inc(outcomes.count(outcome))
@@ -248,6 +305,19 @@ class Worker(ConsumerMixin):
             duration.observe(each)
             envelope = received.envelope
             self._notify(Delivery(name, str(envelope.id), envelope.type, outcome))
+
+    def _ack_batch(self, batch: list[_Received]) -> None:
+        """Ack a handled batch with one ``multiple`` ack of its last delivery, unless a delivery
+        before that one is still unacked (another subscription's pending batch: every other
+        subscription acks as it handles). The in-memory transport ignores ``multiple``, so
+        there each message is acked."""
+        last = batch[-1].message.delivery_tag
+        earlier = any(p and p[0].message.delivery_tag < last for p in self._pending.values())
+        if self.topology.memory or earlier:
+            for received in batch:
+                received.message.ack()
+        else:
+            batch[-1].message.ack(multiple=True)
 
     def _consumer_span(self, received: _Received) -> trace.Span:
         return tracer(__name__).start_span(
@@ -303,12 +373,11 @@ class Worker(ConsumerMixin):
         self,
         subscription: Subscription,
         envelope: Envelope,
-        body: Any,
+        raw: str,
         headers: dict[str, Any],
         error: str,
     ) -> Outcome:
         attempts = int(headers.get("x-attempts", 0)) + 1
-        raw = body if isinstance(body, str) else json.dumps(body)
         if attempts > len(self.topology.retry_delays):
             self._dead_letter(
                 subscription, raw, str(envelope.id), headers, error, attempts=attempts
@@ -359,14 +428,13 @@ class Worker(ConsumerMixin):
     def _dead_letter(
         self,
         subscription: Subscription,
-        body: Any,
+        raw: str,
         message_id: str,
         headers: dict[str, Any],
         error: str,
         *,
         attempts: int,
     ) -> None:
-        raw = body if isinstance(body, str) else json.dumps(body)
         self.publisher.send_to_queue(
             self.topology.dead_letter_queue_name(subscription),
             raw,

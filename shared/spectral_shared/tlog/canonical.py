@@ -21,16 +21,27 @@ _MAX_SAFE = 2**53 - 1
 def _plain(value: Any) -> bool:
     """No floats, ASCII member names, integers JSON numbers hold exactly: the values for which
     Python's own sorted, compact JSON is byte for byte RFC 8785 (the two differ only in number
-    formatting and in ordering names beyond ASCII)."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -_MAX_SAFE <= value <= _MAX_SAFE
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(item) for item in value)
-    return False
+    formatting and in ordering names beyond ASCII). Exact types only: a subclass (a str enum,
+    say) takes the careful path."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -_MAX_SAFE <= item <= _MAX_SAFE:
+                return False
+        else:
+            return False
+    return True
 
 
 def canonical_json(value: Any) -> bytes:
