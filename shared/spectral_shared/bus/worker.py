@@ -147,12 +147,10 @@ class Worker(ConsumerMixin):
         # Batching subscriptions: messages received but not yet handled (nor acked), by queue.
         self._pending: dict[str, list[_Received]] = {}
         self._pending_since: dict[str, float] = {}  # when a batch's first message came
-        self._pending_last: dict[str, float] = {}  # when its latest one came
-        # A partial batch is handled once its queue has been quiet for batch_wait seconds, or
-        # once its first message has waited batch_max_wait: under a backlog batches fill up,
-        # and a lone message still goes through within a twentieth of a second.
+        # A full batch goes at once; a partial one once its first message has waited batch_wait
+        # seconds and no batch is in flight. So a lone event waits a twentieth of a second, and
+        # under a backlog the next batch grows while the database works on the last one.
         self.batch_wait = 0.05
-        self.batch_max_wait = 0.5
         self._handler: ThreadPoolExecutor | None = None  # handles batches while run() runs
         self._in_flight: _InFlight | None = None
 
@@ -195,7 +193,6 @@ class Worker(ConsumerMixin):
         self._settle(wait=True, ack=False)
         self._pending.clear()
         self._pending_since.clear()
-        self._pending_last.clear()
         self.ready.set()
         log.info(
             "worker.consuming", queues=[self.topology.queue_name(s) for s in self.subscriptions]
@@ -208,8 +205,7 @@ class Worker(ConsumerMixin):
         self._settle(wait=False)
         now = time.monotonic()
         for name, since in list(self._pending_since.items()):
-            quiet = now - self._pending_last[name] >= self.batch_wait
-            if quiet or now - since >= self.batch_max_wait:
+            if self._in_flight is None and now - since >= self.batch_wait:
                 self._flush(name)
         if now - self._last_depth_check > 15 and not self.topology.memory:
             self._last_depth_check = now
@@ -239,9 +235,7 @@ class Worker(ConsumerMixin):
             return
         pending = self._pending.setdefault(subscription.name, [])
         pending.append(received)
-        now = time.monotonic()
-        self._pending_since.setdefault(subscription.name, now)
-        self._pending_last[subscription.name] = now
+        self._pending_since.setdefault(subscription.name, time.monotonic())
         if len(pending) >= subscription.batch_size:
             self._flush(subscription.name)
 
@@ -256,7 +250,6 @@ class Worker(ConsumerMixin):
         self._settle(wait=True)
         batch = self._pending.pop(name)
         self._pending_since.pop(name, None)
-        self._pending_last.pop(name, None)
         assert self._handler is not None, "batches are handled while the worker runs"
         future = self._handler.submit(self._handle_batch, batch)
         self._in_flight = _InFlight(batch, future, time.perf_counter())
