@@ -59,6 +59,27 @@ def pending(runtime: Runtime) -> list[Any]:
         return list(session.execute(select(outbox).where(outbox.c.published_at.is_(None))).all())
 
 
+def worker_for(
+    settings: Settings,
+    auth: Runtime,
+    namespace: BusNamespace,
+    subscriptions: list[Subscription],
+    prefetch: int = 16,
+) -> Worker:
+    """A worker for test subscriptions on auth's database, their queues deleted afterwards."""
+    topology = Topology(settings)
+    for subscription in subscriptions:
+        namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
+    return Worker(
+        settings.broker_url,
+        topology,
+        auth.database,
+        auth.component.tables,
+        subscriptions,
+        prefetch=prefetch,
+    )
+
+
 def test_an_event_exists_only_if_its_transaction_commits(auth: Runtime, audit: Runtime) -> None:
     class Abort(Exception):
         pass
@@ -160,16 +181,7 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_queue_keeps_flowi
         handled.append(envelope.data["user_id"])
 
     subscription = Subscription("test", "flaky", ("auth.user.*",), handler)
-    topology = Topology(settings)
-    bus_namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
-    worker = Worker(
-        settings.broker_url,
-        topology,
-        auth.database,
-        auth.component.tables,
-        [subscription],
-        prefetch=4,
-    )
+    worker = worker_for(settings, auth, bus_namespace, [subscription], prefetch=4)
 
     with running_worker(worker) as (_, deliveries), running_relay(auth):
         poison = emit(auth, "poison")
@@ -187,13 +199,17 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_queue_keeps_flowi
     assert sorted(handled) == sorted(f"good-{i}" for i in range(5))
 
     with Connection(settings.broker_url) as connection, connection.channel() as channel:
-        parked = channel.basic_get(queue=topology.dead_letter_queue_name(subscription), no_ack=True)
+        parked = channel.basic_get(
+            queue=worker.topology.dead_letter_queue_name(subscription), no_ack=True
+        )
         assert parked is not None
         assert json.loads(parked.body)["id"] == str(poison.id)
         assert parked.headers["x-attempts"] == tries
         assert "cannot process the poison event" in parked.headers["x-error"]
         assert parked.headers["x-consumer"] == "test.flaky"
-        assert channel.basic_get(queue=topology.queue_name(subscription), no_ack=True) is None
+        assert (
+            channel.basic_get(queue=worker.topology.queue_name(subscription), no_ack=True) is None
+        )
 
 
 def emit_many(runtime: Runtime, user_ids: list[str]) -> list[Envelope]:
@@ -220,12 +236,7 @@ def batching_worker(
     subscription = Subscription(
         "test", "batched", ("auth.user.*",), one, batch_handler=batch_handler, batch_size=size
     )
-    topology = Topology(settings)
-    namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
-    worker = Worker(
-        settings.broker_url, topology, auth.database, auth.component.tables, [subscription]
-    )
-    return worker, subscription
+    return worker_for(settings, auth, namespace, [subscription]), subscription
 
 
 def test_a_batching_consumer_handles_many_messages_per_transaction_exactly_once(
@@ -272,21 +283,12 @@ def test_batching_and_plain_subscriptions_on_one_channel_ack_every_message_once(
     def never(_session: Any, _envelope: Envelope) -> None:
         raise AssertionError("a batching subscription handles even one message as a batch")
 
-    topology = Topology(integration_settings)
     subscriptions = [
         Subscription("test", "seven", ("auth.user.*",), never, batched("seven"), batch_size=7),
         Subscription("test", "eleven", ("auth.user.*",), never, batched("eleven"), batch_size=11),
         Subscription("test", "plain", ("auth.user.*",), plain),
     ]
-    for subscription in subscriptions:
-        bus_namespace.extra_queues += [q.name for q in topology.queues_for(subscription)]
-    worker = Worker(
-        integration_settings.broker_url,
-        topology,
-        auth.database,
-        auth.component.tables,
-        subscriptions,
-    )
+    worker = worker_for(integration_settings, auth, bus_namespace, subscriptions)
     users = [f"user-{i}" for i in range(150)]
     with running_worker(worker) as (_, deliveries), running_relay(auth):
         emit_many(auth, users)
@@ -298,7 +300,7 @@ def test_batching_and_plain_subscriptions_on_one_channel_ack_every_message_once(
     # The worker has disconnected: an unacked message would be back in its queue now.
     with Connection(integration_settings.broker_url) as conn, conn.channel() as channel:
         for subscription in subscriptions:
-            queue = topology.queue_name(subscription)
+            queue = worker.topology.queue_name(subscription)
             assert channel.queue_declare(queue, passive=True).message_count == 0, queue
 
 
