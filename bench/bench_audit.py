@@ -23,7 +23,14 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from harness import BenchContext, BenchmarkFailed, Result, median_result, percentile
+from harness import (
+    BenchContext,
+    BenchmarkFailed,
+    Result,
+    deployed_env,
+    median_result,
+    percentile,
+)
 from kombu import Connection, Consumer, Producer
 from sqlalchemy import select, text
 
@@ -43,6 +50,11 @@ LOG_SIZE = int(os.environ.get("BENCH_AUDIT_LOG_SIZE", "1000000"))
 PROOFS = 2000
 TIMEOUT = 300.0
 ORGANIZATIONS = [uuid.uuid4() for _ in range(10)]
+
+
+def parameters() -> dict[str, int]:
+    """The knobs this benchmark reads from the environment, with the values in effect."""
+    return {"BENCH_AUDIT_EVENTS": EVENTS, "BENCH_AUDIT_LOG_SIZE": LOG_SIZE}
 
 
 # ---- append from the bus -----------------------------------------------------------------------
@@ -101,27 +113,6 @@ def drain_bare(runtime: Runtime, queue: str, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-def worker_env(context: BenchContext) -> dict[str, str]:
-    """The environment of a deployed audit worker, pointed at the throwaway database and bus."""
-    settings = context.settings
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update(
-        {
-            "SPECTRAL_ENV": "test",
-            "DATABASE_URL": context.database_url,
-            "BROKER_URL": context.broker_url,
-            "BUS_EXCHANGE": settings.bus_exchange,
-            "BUS_QUEUE_PREFIX": settings.bus_queue_prefix,
-            "ENCRYPTION_KEY": settings.secret("ENCRYPTION_KEY"),
-            "SESSION_SECRET": settings.secret("SESSION_SECRET"),
-            "VAR_DIR": str(settings.var_dir),
-            "LOG_LEVEL": "warning",
-            "OTEL_TRACES_EXPORTER": "none",
-        }
-    )
-    return env
-
-
 def appended(runtime: Runtime) -> int:
     with runtime.database.session() as session:
         return int(session.scalar(text("SELECT coalesce(sum(size), 0) FROM logs")) or 0)
@@ -137,7 +128,10 @@ def drain_with_workers(context: BenchContext, queue: str, count: int, processes:
     logs = [context.settings.var_dir / f"audit-worker-{i}.log" for i in range(processes)]
     workers = [
         subprocess.Popen(
-            command, env=worker_env(context), stdout=log.open("wb"), stderr=subprocess.STDOUT
+            command,
+            env=deployed_env(context.settings),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         for log in logs
     ]

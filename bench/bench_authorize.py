@@ -47,6 +47,7 @@ from harness import (
     BenchContext,
     BenchmarkFailed,
     Result,
+    deployed_env,
     format_number,
     median_result,
     percentile,
@@ -147,29 +148,15 @@ class Server:
 
 
 def server_env(settings: Settings, port: int, redis_prefix: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.endswith("DATABASE_URL") and key not in ("SENDGRID_API_KEY", "REDIS_URL")
-    }
-    env.update(
-        {
-            "SPECTRAL_ENV": "test",
-            "PORT": str(port),
-            "BASE_URL": f"http://127.0.0.1:{port}",
-            "DATABASE_URL": settings.database_url or "",
-            "REDIS_URL": REDIS_URL,
-            "REDIS_KEY_PREFIX": redis_prefix,
-            "RATE_LIMIT_MAX_REQUESTS": str(QUOTA),
-            "BROKER_URL": "memory://",  # authorize publishes nothing
-            "ENCRYPTION_KEY": settings.secret("ENCRYPTION_KEY"),
-            "SESSION_SECRET": settings.secret("SESSION_SECRET"),
-            "VAR_DIR": str(settings.var_dir),
-            "LOG_LEVEL": "warning",
-            "OTEL_TRACES_EXPORTER": "none",
-        }
+    return deployed_env(
+        settings,
+        PORT=str(port),
+        BASE_URL=f"http://127.0.0.1:{port}",
+        REDIS_URL=REDIS_URL,
+        REDIS_KEY_PREFIX=redis_prefix,
+        RATE_LIMIT_MAX_REQUESTS=str(QUOTA),
+        BROKER_URL="memory://",  # authorize publishes nothing
     )
-    return env
 
 
 @contextlib.contextmanager

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from harness import BenchContext, BenchmarkFailed, Result, median_result, percentile
+from harness import (
+    BenchContext,
+    BenchmarkFailed,
+    Result,
+    deployed_env,
+    median_result,
+    percentile,
+)
 from kombu import Connection, Consumer, Producer, Queue
 
 from spectral_auth import event_types as ev
@@ -212,19 +219,7 @@ def bus_latency(
 def relay_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     """``spectral auth relay`` in its own process, as deployed: it cannot see this process's
     commit signal, so it polls the outbox every ``OUTBOX_POLL_INTERVAL`` when idle."""
-    env = {
-        **os.environ,
-        "SPECTRAL_ENV": "test",
-        "DATABASE_URL": settings.database_url or "",
-        "BROKER_URL": settings.broker_url,
-        "BUS_EXCHANGE": settings.bus_exchange,
-        "BUS_QUEUE_PREFIX": settings.bus_queue_prefix,
-        "OUTBOX_POLL_INTERVAL": str(settings.outbox_poll_interval),
-        "ENCRYPTION_KEY": settings.secret("ENCRYPTION_KEY"),
-        "SESSION_SECRET": settings.secret("SESSION_SECRET"),
-        "VAR_DIR": str(settings.var_dir),
-        "LOG_LEVEL": "warning",
-    }
+    env = deployed_env(settings, OUTBOX_POLL_INTERVAL=str(settings.outbox_poll_interval))
     log_path = settings.var_dir / "relay.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

@@ -8,6 +8,7 @@ context, runs the module and writes ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,31 @@ class BenchContext:
             runtime.database.dispose()
         if self._engine is not None:
             self._engine.dispose()
+
+
+def deployed_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment of a ``spectral <service> <target>`` process a benchmark starts: as
+    deployed, but on the throwaway database and private bus namespace of ``settings``, quiet, and
+    without this shell's database URLs, Redis or SendGrid; ``overrides`` by variable name."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("DATABASE_URL") and key not in ("SENDGRID_API_KEY", "REDIS_URL")
+    }
+    return {
+        **inherited,
+        "SPECTRAL_ENV": "test",
+        "DATABASE_URL": settings.database_url or "",
+        "BROKER_URL": settings.broker_url,
+        "BUS_EXCHANGE": settings.bus_exchange,
+        "BUS_QUEUE_PREFIX": settings.bus_queue_prefix,
+        "ENCRYPTION_KEY": settings.secret("ENCRYPTION_KEY"),
+        "SESSION_SECRET": settings.secret("SESSION_SECRET"),
+        "VAR_DIR": str(settings.var_dir),
+        "LOG_LEVEL": "warning",
+        "OTEL_TRACES_EXPORTER": "none",
+        **overrides,
+    }
 
 
 def spread(values: Sequence[float]) -> str:

@@ -224,6 +224,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _psycopg(session: Session) -> Any:
+    """The psycopg connection under the session, inside the session's transaction."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    return driver
+
+
+def _into(table: Table, columns: list[str]) -> Any:
+    """``table (column, ..)`` as psycopg SQL, for a statement written for PostgreSQL."""
+    from psycopg import sql
+
+    return sql.SQL("{} ({})").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction. On PostgreSQL through ``COPY``: a batch
     of hundreds of rows costs the server one statement instead of one execution per row (about
@@ -237,12 +253,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     from psycopg import sql
 
     columns = list(rows[0])
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+    statement = sql.SQL("COPY {} FROM STDIN").format(_into(table, columns))
+    with _psycopg(session).cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([row[column] for column in columns])
 
@@ -265,22 +277,15 @@ def insert_new_rows(
 
     columns = list(rows[0])
     dialect = postgresql.dialect()
-    arrays = [
+    arrays = sql.SQL(", ").join(
         sql.SQL("{}::{}[]").format(
             sql.Placeholder(), sql.SQL(table.c[name].type.compile(dialect=dialect))
         )
         for name in columns
-    ]
-    statement = sql.SQL(
-        "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {}"
-    ).format(
-        sql.Identifier(table.name),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(arrays),
-        sql.Identifier(key.name),
     )
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor:
+    statement = sql.SQL(
+        "INSERT INTO {} SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {}"
+    ).format(_into(table, columns), arrays, sql.Identifier(key.name))
+    with _psycopg(session).cursor() as cursor:
         cursor.execute(statement, [[row[name] for row in rows] for name in columns])
         return {found for (found,) in cursor.fetchall()}

@@ -56,11 +56,16 @@ class _InFlight:
     started: float
 
 
+def _text(message: Message) -> str:
+    """The message body as received, for a retry or the dead-letter queue."""
+    raw = message.body
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
 @dataclass(frozen=True)
 class _Received:
     subscription: Subscription
     envelope: Envelope
-    body: str  # as received, for a retry or the dead-letter queue
     headers: dict[str, Any]
     message: Message
 
@@ -83,23 +88,18 @@ class EventConsumer:
         """One transaction for all: the inbox rows, then the handler for the messages not seen
         before (the batch handler if the subscription has one); outcomes in the given order."""
         with self.database.session() as session:
-            now, unique = utcnow(), dict[str, Envelope]()
-            for envelope in envelopes:
-                unique.setdefault(str(envelope.id), envelope)
-            inserted = insert_new_rows(
-                session,
-                self.tables.inbox,
-                [
-                    {
-                        "consumer": subscription.name,
-                        "message_id": key,
-                        "event_type": envelope.type,
-                        "processed_at": now,
-                    }
-                    for key, envelope in unique.items()
-                ],
-                self.tables.inbox.c.message_id,
-            )
+            now = utcnow()
+            rows = {  # one row per message, however often it is in the batch
+                str(envelope.id): {
+                    "consumer": subscription.name,
+                    "message_id": str(envelope.id),
+                    "event_type": envelope.type,
+                    "processed_at": now,
+                }
+                for envelope in envelopes
+            }
+            inbox = self.tables.inbox
+            inserted = insert_new_rows(session, inbox, list(rows.values()), inbox.c.message_id)
             # The first copy of a message in the batch is handled; its repeats are duplicates.
             fresh: list[Envelope] = []
             outcomes: list[Literal["handled", "duplicate"]] = []
@@ -217,19 +217,16 @@ class Worker(ConsumerMixin):
         clear_context()  # nothing of the previous message may colour this one's log lines
         headers = dict(message.headers or {})
         message_id = str((message.properties or {}).get("message_id") or "")
-        raw = message.body
-        body = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
         try:
-            envelope = Envelope.model_validate_json(raw)
+            envelope = Envelope.model_validate_json(message.body)
         except (ValidationError, ValueError, TypeError) as exc:
             # A malformed envelope will never succeed: park it at once.
-            self._dead_letter(
-                subscription, body, message_id, headers, f"invalid envelope: {exc}", attempts=0
-            )
+            error = f"invalid envelope: {exc}"
+            self._dead_letter(subscription, _text(message), message_id, headers, error, attempts=0)
             message.ack()
             self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
             return
-        received = _Received(subscription, envelope, body, headers, message)
+        received = _Received(subscription, envelope, headers, message)
         if subscription.batch_handler is None:
             self._handle_one(received)
             return
@@ -346,7 +343,7 @@ class Worker(ConsumerMixin):
                     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                     log.warning("worker.handler_failed", error=error)
                     outcome = self._retry_or_park(
-                        subscription, envelope, received.body, headers, error
+                        subscription, envelope, _text(received.message), headers, error
                     )
             received.message.ack()
         except Exception:
