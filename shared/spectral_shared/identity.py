@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -49,6 +50,7 @@ _EVERYONE = frozenset(Role)
 
 _ADMINS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
 _OVERSIGHT = frozenset({Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN})
+_ASSESSORS = frozenset({Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.SUPER_ADMIN})
 
 # The one permission matrix (role x permission), enforced by @requires on every endpoint.
 # docs/permissions.md shows it; a test keeps the two in step.
@@ -64,6 +66,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "api_keys:read": _ADMINS,
     "api_keys:manage": _ADMINS,
     "sso:manage": _ADMINS,
+    "ai_systems:read": _EVERYONE,
+    "ai_systems:write": _ASSESSORS,
+    "ai_systems:delete": _ADMINS,
+    "controls:read": _EVERYONE,
+    "controls:assess": _ASSESSORS,
 }
 
 
@@ -152,12 +159,40 @@ class TokenVerifier:
         *,
         issuer: str,
         audiences: tuple[str, ...] = (ACCESS_TOKEN_AUDIENCE, INTERNAL_TOKEN_AUDIENCE),
+        cache_size: int = 4096,
+        cache_seconds: float = 60.0,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audiences = audiences
+        # Verified tokens, by their exact text: a client sends the same token with every request,
+        # and an EdDSA check costs more than the rest of a small request. An entry lives at most
+        # ``cache_seconds`` and never past the token's own expiry, so a key withdrawn from the
+        # JWKS stops verifying within about the time the key cache keeps it anyway.
+        self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_seconds = cache_seconds
+        self._cache_lock = threading.Lock()
 
     def verify(self, token: str) -> Identity:
+        now = time.time()
+        with self._cache_lock:
+            cached = self._cache.get(token)
+            if cached is not None:
+                if cached[0] > now:
+                    self._cache.move_to_end(token)
+                    return cached[1]
+                del self._cache[token]
+        identity = self._verify(token)
+        until = min(now + self._cache_seconds, identity.expires_at or now)
+        if until > now and self._cache_size > 0:
+            with self._cache_lock:
+                self._cache[token] = (until, identity)
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return identity
+
+    def _verify(self, token: str) -> Identity:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != "EdDSA":

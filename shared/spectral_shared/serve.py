@@ -39,6 +39,11 @@ def serve_gunicorn(
             "loglevel": log_level.lower(),
             "accesslog": None,  # the app logs each request as JSON
             "preload_app": False,
+            # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+            # connections over the workers; on one shared socket a worker could take every
+            # long-lived keep-alive connection of a client (or of nginx) and leave the other
+            # cores idle.
+            "reuse_port": True,
             # One machine may run several web targets; they must not fight over one control socket.
             "control_socket_disable": True,
         },

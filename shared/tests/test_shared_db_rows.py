@@ -98,3 +98,35 @@ def test_insert_rows_writes_every_row_as_given(database: Database) -> None:
     with database.session() as session:
         insert_rows(session, _INBOX, rows)
     assert [m for _, m, _ in stored(database)] == [f"m-{i:03}" for i in range(300)]
+
+
+# ---- read_rows: one prepared statement, no pre-ping, once more on a dropped connection ----------
+
+
+@pytest.mark.integration
+def test_read_rows_reads_in_one_round_trip_and_survives_a_dropped_connection(pg_url: str) -> None:
+    database = Database("audit", pg_url)
+    try:
+        insert_rows_pg = [row(f"m-{n}") for n in range(3)]
+        with database.session() as session:
+            insert_rows(session, _INBOX, insert_rows_pg)
+        sql = "SELECT message_id, pg_backend_pid() FROM inbox WHERE consumer = %(c)s ORDER BY 1"
+        first = database.read_rows(sql, {"c": "audit.log"})
+        assert [r[0] for r in first] == ["m-0", "m-1", "m-2"]
+        pid = first[0][1]
+        # The server drops the pooled connection (as a restart or failover would).
+        with database.engine.connect() as other:
+            assert other.scalar(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        again = database.read_rows(sql, {"c": "audit.log"})
+        assert [r[0] for r in again] == ["m-0", "m-1", "m-2"]
+        assert again[0][1] != pid  # a new connection answered
+        with pytest.raises(Exception, match="syntax"):
+            database.read_rows("SELEC nonsense", {})  # a real error is not retried away
+    finally:
+        database.dispose()
+
+
+def test_read_rows_is_for_postgresql(tmp_path: Path) -> None:
+    database = Database("audit", f"sqlite:///{tmp_path / 'r.db'}")
+    with pytest.raises(RuntimeError, match="PostgreSQL"):
+        database.read_rows("SELECT 1", {})

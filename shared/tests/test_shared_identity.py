@@ -12,10 +12,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response, request
 from flask.testing import FlaskClient
-from jwt.algorithms import OKPAlgorithm
 
 from spectral_shared.identity import (
     ACCESS_TOKEN_AUDIENCE,
@@ -31,6 +29,7 @@ from spectral_shared.identity import (
 )
 from spectral_shared.logging import clear_context
 from spectral_shared.testing.fakes import FakeApiHandler, serve_http
+from spectral_shared.testing.tokens import TokenSigner
 from spectral_shared.web.problems import PROBLEM_CONTENT_TYPE, Problem
 
 ISSUER = "https://spectral.example.org/auth"
@@ -38,31 +37,9 @@ ORG = str(uuid.uuid4())
 USER = str(uuid.uuid4())
 
 
-class Signer:
+class Signer(TokenSigner):
     def __init__(self, kid: str) -> None:
-        self.kid = kid
-        self.private = Ed25519PrivateKey.generate()
-
-    def jwk(self) -> dict[str, Any]:
-        jwk = OKPAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
-        assert isinstance(jwk, dict)
-        return {**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
-
-    def token(self, **overrides: Any) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": ISSUER,
-            "aud": ACCESS_TOKEN_AUDIENCE,
-            "sub": USER,
-            "org": ORG,
-            "role": "analyst",
-            "iat": now,
-            "exp": now + 300,
-            "jti": "tok-1",
-        }
-        claims.update(overrides)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": self.kid})
+        super().__init__(kid, ISSUER, sub=USER, org=ORG, role="analyst", jti="tok-1")
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +338,57 @@ def test_requires_with_an_invalid_token_is_401(client: FlaskClient) -> None:
 def test_current_identity_outside_requires_is_an_error() -> None:
     with Flask("x").test_request_context(), pytest.raises(RuntimeError, match="missing @requires"):
         current_identity()
+
+
+# ---- the verified-token cache ------------------------------------------------------------------
+
+
+class CountingKeys:
+    """Counts signature checks: the verifier asks for the key once per check."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.inner = StaticKeySource(jwks)
+        self.lookups = 0
+
+    def signing_key(self, kid: str) -> Any:
+        self.lookups += 1
+        return self.inner.signing_key(kid)
+
+
+def test_a_verified_token_is_not_checked_again(signer: Signer, jwks: dict[str, Any]) -> None:
+    keys = CountingKeys(jwks)
+    verifier = TokenVerifier(keys, issuer=ISSUER)
+    token = signer.token()
+    assert verifier.verify(token) == verifier.verify(token)
+    assert keys.lookups == 1
+    verifier.verify(signer.token(jti="tok-2"))
+    assert keys.lookups == 2
+
+
+def test_the_cache_never_outlives_the_token_or_its_own_lifetime(
+    signer: Signer, jwks: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = CountingKeys(jwks)
+    verifier = TokenVerifier(keys, issuer=ISSUER, cache_seconds=30)
+    now = time.time()
+    token = signer.token(iat=int(now), exp=int(now) + 300)
+    verifier.verify(token)
+    monkeypatch.setattr(time, "time", lambda: now + 31)
+    verifier.verify(token)
+    assert keys.lookups == 2  # past cache_seconds: checked again
+    monkeypatch.undo()
+    # Accepted within the 5 s leeway, but past its own expiry: never served from the cache.
+    lapsing = signer.token(iat=int(now) - 60, exp=int(now) - 2)
+    before = keys.lookups
+    verifier.verify(lapsing)
+    verifier.verify(lapsing)
+    assert keys.lookups == before + 2
+
+
+def test_a_refused_token_is_never_cached(signer: Signer, jwks: dict[str, Any]) -> None:
+    keys = CountingKeys(jwks)
+    verifier = TokenVerifier(keys, issuer=ISSUER)
+    forged = signer.token()[:-4] + "AAAA"
+    for _ in range(2):
+        _rejected(verifier, forged)
+    assert keys.lookups == 2
