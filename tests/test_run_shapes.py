@@ -111,6 +111,79 @@ def walk_the_auth_flows(client: SliceClient, internal_url: str | None) -> None:
     assert unsafe.status_code == 403 and unsafe.json()["type"].endswith("/csrf")
 
 
+def walk_the_inventory(client: SliceClient) -> None:
+    """An organization builds its inventory over HTTP: three systems fit the starter plan and a
+    fourth asks for an upgrade; the organization's state (set in auth, learnt over the bus) brings
+    California's rules; a lifecycle move and an assessment; each change in the audit log."""
+    _, token = client.onboard("cio@valley.example", org="Valley Health")
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    def send(method: str, path: str, body: object) -> requests.Response:
+        return requests.request(
+            method,
+            client.base_url + path,
+            json=body,
+            headers=bearer,
+            timeout=30,
+            verify=client.ca_bundle,
+        )
+
+    systems = []
+    for name, department, risk in (
+        ("Aidoc Stroke", "Imaging", "high"),
+        ("Nuance DAX", "Clinical", "medium"),
+        ("Coding AI", "RCM", "low"),
+    ):
+        body = {
+            "name": name,
+            "department": department,
+            "category": "other",
+            "uses_phi": True,
+            "risk_level": risk,
+        }
+        response = send("POST", "/api/v1/ai-systems", body)
+        assert response.status_code == 201, response.text
+        systems.append(response.json())
+    fourth = send(
+        "POST",
+        "/api/v1/ai-systems",
+        {
+            "name": "Fourth",
+            "department": "IT",
+            "category": "other",
+            "uses_phi": False,
+            "risk_level": "low",
+        },
+    )
+    assert fourth.status_code == 402 and fourth.json()["upgrade_required"] is True
+    listed = client.get("/api/v1/ai-systems", token, params={"sort": "name"}).json()["data"]
+    assert [s["name"] for s in listed] == ["Aidoc Stroke", "Coding AI", "Nuance DAX"]
+    aidoc = systems[0]
+    moved = send("PATCH", f"/api/v1/ai-systems/{aidoc['id']}", {"status": "active"})
+    assert moved.status_code == 200 and moved.json()["status"] == "active"
+    assert send("PATCH", "/api/v1/auth/organization", {"state": "CA"}).status_code == 200
+
+    def california() -> dict[str, object] | None:
+        page = client.get(f"/api/v1/ai-systems/{aidoc['id']}/controls", token).json()
+        verdict = next(f for f in page["frameworks"] if f["framework_id"] == "CA_SB1047")
+        return verdict if verdict["applies"] else None
+
+    verdict = wait_until(california, what="the organization's state to reach governance")
+    assert verdict["reason"] == "the organization is in California and the system is high risk"
+    assessed = send(
+        "PUT", f"/api/v1/ai-systems/{aidoc['id']}/controls/164.312(b)", {"status": "compliant"}
+    )
+    assert assessed.status_code == 200, assessed.text
+    frameworks = client.get("/api/v1/frameworks", token).json()["data"]
+    assert {f["id"]: f["control_count"] for f in frameworks}["NIST_AI_RMF"] == 72
+    for action, count in (
+        ("governance.ai_system.created", 3),
+        ("governance.ai_system.status_changed", 1),
+        ("governance.control_status.changed", 1),
+    ):
+        assert len(client.audit_actions(token, at_least=count, action=action)) == count
+
+
 def _invitation_token(mail_dir: Path) -> str | None:
     from spectral_shared.testing import read_emails
 
@@ -135,6 +208,7 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
             client = SliceClient(f"http://127.0.0.1:{port}", var / "mail")
             walk_the_slice(client)
             walk_the_auth_flows(client, internal_url=None)
+            walk_the_inventory(client)
         except BaseException:
             print(processes.logs())
             raise
@@ -228,6 +302,8 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
                 "audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics)
             )
             processes.start("auth-relay", "auth", "relay")
+            processes.start("governance-relay", "governance", "relay")
+            processes.start("governance-worker", "governance", "worker")
             web = [
                 processes.start(
                     f"{name}-web", name, "web", "--port", str(ports[name]), "--workers", "1"
@@ -252,6 +328,7 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
             assert redirect.headers["Location"] == f"https://127.0.0.1:{https}/health"
             walk_the_slice(client)
             walk_the_auth_flows(client, internal_url=f"http://127.0.0.1:{ports['auth']}")
+            walk_the_inventory(client)
             scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
             handled = re.search(
                 r'spectral_messages_consumed_total\{consumer="audit.log",outcome="handled"\} (\d+)',

@@ -65,6 +65,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/audit/export", "audit", timeout_seconds=900),
     Route("/api/v1/audit", "audit"),
     Route("/api/v1/governance", "governance"),
+    # The inventory takes CSV imports of up to 5,000 rows.
+    Route("/api/v1/ai-systems", "governance", max_body="2m"),
+    Route("/api/v1/frameworks", "governance"),
+    Route("/api/v1/controls", "governance"),
     Route("/api/v1/billing", "billing"),
     Route("/api/v1/reports", "reports"),
     *(_openapi(service) for service in SERVICES),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spectral_governance.commands import commands
 from spectral_governance.event_types import catalog
+from spectral_governance.events import subscriptions
 from spectral_governance.models import Base, bus
 from spectral_shared.component import Component
 
@@ -16,4 +18,6 @@ component = Component(
     migrations=Path(__file__).parent / "migrations",
     events=catalog,
     routes_module="spectral_governance.api.routes",
+    subscriptions=subscriptions,
+    commands=commands,
 )

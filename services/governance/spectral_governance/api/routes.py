@@ -1,12 +1,16 @@
-"""Governance's HTTP API. Its resources arrive with their issues; the document and health exist now."""
+"""Governance's HTTP API: the inventory, the control registry, applicability."""
+
+from __future__ import annotations
 
 from flask import Blueprint
 
-from spectral_shared.web.openapi import ApiDoc
+from spectral_governance.api import ai_systems, controls
 
-api = ApiDoc(
-    "governance",
-    "Spectral governance",
-    description="AI-system inventory, control catalogs, telemetry, violations, actions, alerts and scores.",
+api = ai_systems.api
+api.description = (
+    "AI-system inventory, control catalogs and applicability; telemetry, violations, actions, "
+    "alerts and scores arrive with their issues."
 )
 bp = Blueprint("governance", __name__)
+bp.register_blueprint(ai_systems.bp)
+bp.register_blueprint(controls.bp)

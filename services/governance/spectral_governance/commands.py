@@ -1,0 +1,36 @@
+"""Operator commands under ``spectral governance``."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+
+
+@click.group()
+def commands() -> None:
+    """Governance's operator commands."""
+
+
+@commands.command("seed-demo")
+@click.option(
+    "--organization", "organization_id", required=True, help="The organization's id (a UUID)."
+)
+def seed_demo(organization_id: str) -> None:
+    """Add the demo portfolio (eight AI systems of a health system) to an organization, for
+    trying Spectral. Systems it already has (by name) are left alone."""
+    from spectral_governance import services
+    from spectral_governance.component import component
+    from spectral_shared.component import Runtime
+    from spectral_shared.process import boot
+
+    try:
+        organization_id = str(uuid.UUID(organization_id))
+    except ValueError:
+        raise click.BadParameter("not a UUID", param_hint="--organization") from None
+    runtime = Runtime(component, boot("governance", ["governance"]))
+    runtime.migrate()
+    added = services.seed_demo(runtime.database, organization_id)
+    for system in added:
+        click.echo(f"{system.id}  {system.name}  ({system.department}, {system.risk_level} risk)")
+    click.echo(f"added {len(added)} AI system(s) to organization {organization_id}")
