@@ -304,23 +304,32 @@ def create_system(
         return _new_system(session, identity, values, source=source, now=utcnow())
 
 
+def _locked_system(
+    session: Session, identity: Identity, system_id: str, *, deleted_ok: bool = False
+) -> AISystem:
+    """The caller's organization's system, locked for the transaction; a deleted one is
+    read-only (409) unless ``deleted_ok``."""
+    system = session.scalars(
+        select(AISystem)
+        .where(AISystem.id == system_id, AISystem.organization_id == identity.organization_id)
+        .with_for_update()
+    ).first()
+    if system is None:
+        raise NotFound(system_id)
+    if system.deleted_at is not None and not deleted_ok:
+        raise Conflict(
+            "This AI system was deleted; its record is read-only.", slug="ai-system-deleted"
+        )
+    return system
+
+
 def update_system(
     database: Database, identity: Identity, system_id: str, changes: dict[str, Any]
 ) -> AISystem:
     """Apply the given fields (``None`` clears an optional one). A lifecycle move is checked
     against decision 5 and recorded as its own event."""
     with database.session() as session:
-        system = session.scalars(
-            select(AISystem)
-            .where(AISystem.id == system_id, AISystem.organization_id == identity.organization_id)
-            .with_for_update()
-        ).first()
-        if system is None:
-            raise NotFound(system_id)
-        if system.deleted_at is not None:
-            raise Conflict(
-                "This AI system was deleted; its record is read-only.", slug="ai-system-deleted"
-            )
+        system = _locked_system(session, identity, system_id)
         before = {field: _plain(getattr(system, field)) for field in FIELDS}
         wanted = {**before, **changes}
         if "status" in changes:
@@ -382,13 +391,7 @@ def delete_system(database: Database, identity: Identity, system_id: str) -> Non
     """Soft delete: the record stays for auditors, out of lists and the plan count. Deleting a
     deleted system changes nothing."""
     with database.session() as session:
-        system = session.scalars(
-            select(AISystem)
-            .where(AISystem.id == system_id, AISystem.organization_id == identity.organization_id)
-            .with_for_update()
-        ).first()
-        if system is None:
-            raise NotFound(system_id)
+        system = _locked_system(session, identity, system_id, deleted_ok=True)
         if system.deleted_at is not None:
             return
         system.deleted_at = system.updated_at = utcnow()
@@ -479,17 +482,7 @@ def set_control_status(
         raise NotFound(control_id)
     framework, control = found
     with database.session() as session:
-        system = session.scalars(
-            select(AISystem)
-            .where(AISystem.id == system_id, AISystem.organization_id == identity.organization_id)
-            .with_for_update()
-        ).first()
-        if system is None:
-            raise NotFound(system_id)
-        if system.deleted_at is not None:
-            raise Conflict(
-                "This AI system was deleted; its record is read-only.", slug="ai-system-deleted"
-            )
+        system = _locked_system(session, identity, system_id)
         verdicts = applicable_controls(session, system)
         if control.id not in verdicts.controls:
             why = next(v.reason for v in verdicts.frameworks if v.framework_id == framework.id)

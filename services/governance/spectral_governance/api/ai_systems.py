@@ -45,28 +45,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 BASE = "/api/v1/ai-systems"
 
+# What an AI system looks like in the API: its inventory fields and what governance keeps.
 COLUMNS = (
     "id",
-    "name",
-    "description",
-    "department",
-    "category",
-    "clinical_use_case",
-    "vendor_name",
-    "vendor_organization_id",
-    "model_name",
-    "model_version",
-    "uses_phi",
-    "fda_status",
-    "fda_submission_number",
-    "risk_level",
-    "status",
+    *services.FIELDS,
     "compliance_posture",
-    "monitoring_enabled",
-    "serves_states",
-    "owner_user_id",
-    "provider_type",
-    "provider_system_id",
     "created_by",
     "created_at",
     "updated_at",
