@@ -51,6 +51,7 @@ from harness import (
     format_number,
     median_result,
     percentile,
+    time_in_turns,
 )
 
 from spectral_auth.account_state import account_version_key, version
@@ -587,24 +588,12 @@ def breakdown(
             "select_one": select_one,
             "redis_ping": lambda: runtime.kv.ping(),
         }
-        for step in steps.values():
-            for _ in range(50):  # warm the pools and the caches
-                step()
-        times: dict[str, list[float]] = {name: [] for name in steps}
-        chunk = BREAKDOWN_ITERATIONS // BREAKDOWN_CHUNKS
-        for _ in range(context.repeats):
-            # Steps take turns in short chunks, so a burst of other work on the machine falls
-            # on all of them rather than on one.
-            spent = dict.fromkeys(steps, 0.0)
-            for _ in range(BREAKDOWN_CHUNKS):
-                for name, step in steps.items():
-                    started = time.perf_counter()
-                    for _ in range(chunk):
-                        step()
-                    spent[name] += time.perf_counter() - started
-            for name, seconds in spent.items():
-                times[name].append(seconds / (chunk * BREAKDOWN_CHUNKS) * 1_000_000)
-        return times
+        return time_in_turns(
+            steps,
+            repeats=context.repeats,
+            iterations=BREAKDOWN_ITERATIONS,
+            chunks=BREAKDOWN_CHUNKS,
+        )
     finally:
         runtime.database.dispose()
 

@@ -78,6 +78,7 @@ from harness import (
     format_number,
     median_result,
     percentile,
+    time_in_turns,
 )
 
 from spectral_governance import inventory, services
@@ -445,24 +446,12 @@ def breakdown(
                 "http.request", method="GET", route=PATH, status=200, duration_ms=1.0
             ),
         }
-        for step in steps.values():
-            for _ in range(50):  # warm the pool, the statement caches and the JWKS
-                step()
-        times: dict[str, list[float]] = {name: [] for name in steps}
-        chunk = BREAKDOWN_ITERATIONS // BREAKDOWN_CHUNKS
-        for _ in range(context.repeats):
-            # Steps take turns in short chunks, so a burst of other work on the machine falls
-            # on all of them rather than on one.
-            spent = dict.fromkeys(steps, 0.0)
-            for _ in range(BREAKDOWN_CHUNKS):
-                for name, step in steps.items():
-                    started = time.perf_counter()
-                    for _ in range(chunk):
-                        step()
-                    spent[name] += time.perf_counter() - started
-            for name, seconds in spent.items():
-                times[name].append(seconds / (chunk * BREAKDOWN_CHUNKS) * 1_000_000)
-        return times
+        return time_in_turns(
+            steps,
+            repeats=context.repeats,
+            iterations=BREAKDOWN_ITERATIONS,
+            chunks=BREAKDOWN_CHUNKS,
+        )
     finally:
         runtime.database.dispose()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -141,3 +142,27 @@ def format_number(value: float) -> str:
     if abs(value) >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+def time_in_turns(
+    steps: Mapping[str, Callable[[], object]], *, repeats: int, iterations: int, chunks: int
+) -> dict[str, list[float]]:
+    """Microseconds per call of each step, one figure per repeat. The steps are warmed, then take
+    turns in short chunks, so a burst of other work on the machine falls on all of them rather
+    than on one."""
+    for step in steps.values():
+        for _ in range(50):  # warm the pools, the statement caches and the key caches
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    chunk = iterations // chunks
+    for _ in range(repeats):
+        spent = dict.fromkeys(steps, 0.0)
+        for _ in range(chunks):
+            for name, step in steps.items():
+                started = time.perf_counter()
+                for _ in range(chunk):
+                    step()
+                spent[name] += time.perf_counter() - started
+        for name, seconds in spent.items():
+            times[name].append(seconds / (chunk * chunks) * 1_000_000)
+    return times
