@@ -1,0 +1,187 @@
+"""Compliance mapping (DOMAIN sections 3.5 and 3.6): the violations a normalized event produces,
+with the organization's thresholds. Pure: the rules are ``rules/mapping.yaml`` and
+``rules/thresholds.yaml``; control ids resolve through the catalog (aliases included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from spectral_governance.applicability import SystemFacts, is_employment_ai, is_fda_relevant
+from spectral_governance.catalog import load_catalog
+from spectral_governance.engine.normalizer import Metric, Normalized, Severity
+
+ViolationType = Literal["breach", "deviation", "threshold_exceeded", "state_regulation"]
+SystemCondition = Literal[
+    "fda_relevant", "employment", "employment_strict", "not_employment_strict"
+]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Above(_Closed):
+    metric: Metric
+    threshold: str
+
+
+class When(_Closed):
+    above: Above | None = None
+    event_severity: list[Severity] | None = None
+    system: SystemCondition | None = None
+    state: str | None = None
+
+
+class Stronger(_Closed):
+    when: When
+    type: ViolationType
+    severity: Severity
+
+
+class ViolationRule(_Closed):
+    control: str
+    name: str
+    type: ViolationType
+    severity: Severity | Literal["event"]
+    when: When | None = None
+    stronger: Stronger | None = None
+    reporting: bool = False
+    reporting_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class MappingRules(_Closed):
+    rules: dict[str, list[ViolationRule]]
+
+
+class Bound(_Closed):
+    default: float
+    min: float
+    max: float
+
+
+class ThresholdRefused(ValueError):
+    """A threshold outside its allowed range, or one that does not exist."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    framework_id: str
+    control_id: str  # the catalog's own id (an alias resolved)
+    control_name: str
+    type: str
+    severity: str
+    requires_reporting: bool
+    reporting_deadline_days: int | None
+
+
+def _table(name: str) -> Any:
+    return yaml.safe_load(files(__package__).joinpath("rules", name).read_text())
+
+
+@cache
+def threshold_bounds() -> dict[str, Bound]:
+    groups = _table("thresholds.yaml")
+    return {
+        f"{group}.{key}": Bound.model_validate(bound)
+        for group, keys in groups.items()
+        for key, bound in keys.items()
+    }
+
+
+@cache
+def mapping_rules() -> MappingRules:
+    table = MappingRules.model_validate(_table("mapping.yaml"))
+    catalog = load_catalog()
+    bounds = threshold_bounds()
+    for event_type, violations in table.rules.items():
+        for rule in violations:
+            if catalog.control(rule.control) is None:
+                raise ValueError(f"{event_type}: control {rule.control} is not in the catalog")
+            for when in (rule.when, rule.stronger.when if rule.stronger else None):
+                if when and when.above and when.above.threshold not in bounds:
+                    raise ValueError(f"{event_type}: no threshold {when.above.threshold}")
+    return table
+
+
+def thresholds(settings: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+    """The defaults with an organization's values (``{"drift": {"accuracy_drop_high": 0.2}}``)
+    in their place, each checked against its range."""
+    values = {name: bound.default for name, bound in threshold_bounds().items()}
+    for group, keys in (settings or {}).items():
+        for key, value in keys.items():
+            name = f"{group}.{key}"
+            bound = threshold_bounds().get(name)
+            if bound is None:
+                raise ThresholdRefused(f"there is no threshold {name}")
+            if not bound.min <= value <= bound.max:
+                raise ThresholdRefused(
+                    f"{name} must be between {bound.min:g} and {bound.max:g}, not {value:g}"
+                )
+            values[name] = float(value)
+    return values
+
+
+def _system(condition: str, facts: SystemFacts) -> bool:
+    strict = facts.department.strip().lower() == "hr" or "hiring" in facts.name.lower()
+    return {
+        "fda_relevant": is_fda_relevant(facts),
+        "employment": is_employment_ai(facts),
+        "employment_strict": strict,
+        "not_employment_strict": not strict,
+    }[condition]
+
+
+def _holds(
+    when: When | None, event: Normalized, facts: SystemFacts, limits: Mapping[str, float]
+) -> bool:
+    if when is None:
+        return True
+    if when.above is not None:
+        measured = event.metrics.get(when.above.metric)
+        if measured is None or not measured > limits[when.above.threshold]:
+            return False
+    if when.event_severity is not None and event.severity not in when.event_severity:
+        return False
+    if when.system is not None and not _system(when.system, facts):
+        return False
+    return when.state is None or when.state in (
+        {facts.organization_state} | set(facts.serves_states)
+    )
+
+
+def map_event(
+    event: Normalized, facts: SystemFacts, limits: Mapping[str, float] | None = None
+) -> list[Violation]:
+    """The violations of one normalized event of this system, in the rule table's order."""
+    limits = limits if limits is not None else thresholds()
+    catalog = load_catalog()
+    found: list[Violation] = []
+    for rule in mapping_rules().rules.get(event.event_type, []):
+        if not _holds(rule.when, event, facts, limits):
+            continue
+        kind, severity = rule.type, rule.severity
+        if rule.stronger is not None and _holds(rule.stronger.when, event, facts, limits):
+            kind, severity = rule.stronger.type, rule.stronger.severity
+        resolved = catalog.control(rule.control)
+        assert resolved is not None  # checked when the table loaded
+        framework, control = resolved
+        found.append(
+            Violation(
+                framework_id=framework.id,
+                control_id=control.id,
+                control_name=rule.name,
+                type=kind,
+                severity=event.severity if severity == "event" else severity,
+                requires_reporting=rule.reporting or rule.reporting_days is not None,
+                reporting_deadline_days=rule.reporting_days,
+            )
+        )
+    return found

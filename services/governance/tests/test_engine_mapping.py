@@ -1,0 +1,275 @@
+"""Compliance mapping (DOMAIN 3.5, 3.6): golden cases per event type, the cases issue 7 names,
+thresholds within their guardrails, and properties over arbitrary events."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spectral_governance.applicability import SystemFacts
+from spectral_governance.engine.mapping import (
+    ThresholdRefused,
+    Violation,
+    map_event,
+    mapping_rules,
+    thresholds,
+)
+from spectral_governance.engine.normalizer import SEVERITIES, normalize, rules
+
+SEPSIS = SystemFacts(
+    name="Sepsis Watch",
+    department="Emergency",
+    category="clinical_decision_support",
+    uses_phi=True,
+    fda_status="unknown",
+    fda_submission_number=None,
+    risk_level="high",
+    serves_states=(),
+    has_vendor=True,
+    organization_state="TX",
+)
+IMAGING = replace(
+    SEPSIS, name="Chest CT Triage", department="Imaging", category="diagnostic_imaging"
+)
+
+
+def rows(violations: list[Violation]) -> list[tuple[str, str, str, bool, int | None]]:
+    return [
+        (v.control_id, v.type, v.severity, v.requires_reporting, v.reporting_deadline_days)
+        for v in violations
+    ]
+
+
+def test_every_canonical_type_has_rules() -> None:
+    assert set(mapping_rules().rules) == set(rules().types)
+
+
+def test_a_phi_exposure_in_california() -> None:
+    """Issue 7: HIPAA 164.402 (60 days), 164.308(a)(1)(ii)(D), and California's breach rule (30)."""
+    event = normalize("phi_exposure", payload={"phi_count": 12})
+    in_california = replace(SEPSIS, organization_state="CA")
+    violations = map_event(event, in_california)
+    assert rows(violations) == [
+        ("164.402", "breach", "critical", True, 60),
+        ("164.308(a)(1)(ii)(D)", "breach", "critical", True, None),
+        ("CA-BREACH", "breach", "critical", True, 30),
+    ]
+    assert [v.framework_id for v in violations] == ["HIPAA", "HIPAA", "CA_BREACH"]
+    serving = replace(SEPSIS, serves_states=("NV", "CA"))
+    assert "CA-BREACH" in [v.control_id for v in map_event(event, serving)]
+    assert "CA-BREACH" not in [v.control_id for v in map_event(event, SEPSIS)]
+
+
+def test_model_drift_with_an_accuracy_drop_of_twelve_points() -> None:
+    """Issue 7: NIST MANAGE-4.1 deviation (high); for an imaging system also FDA post-market."""
+    event = normalize("model_drift", payload={"accuracy_drop": 0.12})
+    assert event.severity == "high"
+    assert rows(map_event(event, SEPSIS)) == [
+        ("MANAGE-4.1", "deviation", "high", False, None),
+        ("164.312(b)", "threshold_exceeded", "high", False, None),
+    ]
+    imaging = map_event(event, IMAGING)
+    assert rows(imaging)[-1] == ("FDA-PMS.GMLP10", "deviation", "high", True, 30)
+    assert imaging[-1].control_name == "Post-Market Surveillance - Model Performance"
+    small = normalize("model_drift", severity="low", payload={"accuracy_drop": 0.07})
+    assert rows(map_event(small, IMAGING)) == [
+        ("MANAGE-4.1", "threshold_exceeded", "medium", False, None)
+    ]
+    assert (
+        map_event(normalize("model_drift", severity="low", payload={"accuracy_drop": 0.05}), SEPSIS)
+        == []
+    )
+
+
+def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails() -> None:
+    """Issue 7: a raised threshold changes the outcome; one beyond its guardrail is refused."""
+    event = normalize("model_drift", payload={"accuracy_drop": 0.12})
+    raised = thresholds({"drift": {"accuracy_drop_high": 0.15}})
+    assert rows(map_event(event, SEPSIS, raised))[0] == (
+        "MANAGE-4.1",
+        "threshold_exceeded",
+        "medium",
+        False,
+        None,
+    )
+    higher = thresholds({"drift": {"accuracy_drop_medium": 0.2, "accuracy_drop_fda": 0.2}})
+    assert [v.control_id for v in map_event(event, IMAGING, higher)] == ["164.312(b)"]
+    with pytest.raises(ThresholdRefused, match=r"between 0\.01 and 0\.5"):
+        thresholds({"drift": {"accuracy_drop_high": 0.6}})
+    with pytest.raises(ThresholdRefused, match="no threshold"):
+        thresholds({"drift": {"accuracy_drop_huge": 0.2}})
+    assert thresholds()["drift.accuracy_drop_high"] == 0.10
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "facts", "expected"),
+    [
+        (
+            "unauthorized_data_access",
+            {},
+            SEPSIS,
+            [("164.308(a)(4)", "breach", "critical", True, 60)],
+        ),
+        (
+            "data_breach_attempt",
+            {},
+            SEPSIS,
+            [("164.308(a)(6)", "deviation", "critical", False, None)],
+        ),
+        ("prompt_injection_attempt", {}, SEPSIS, [("GOVERN-5.1", "breach", "high", False, None)]),
+        (
+            "authentication_failure",
+            {},
+            SEPSIS,
+            [("164.312(d)", "deviation", "medium", False, None)],
+        ),
+        (
+            "rate_limit_exceeded",
+            {},
+            SEPSIS,
+            [("164.312(b)", "threshold_exceeded", "medium", False, None)],
+        ),
+        ("input_validation_failure", {}, SEPSIS, [("MANAGE-4.2", "deviation", "low", False, None)]),
+        (
+            "model_version_mismatch",
+            {},
+            SEPSIS,
+            [("FDA-PCCP.6", "deviation", "medium", False, None)],
+        ),
+        (
+            "latency_threshold_exceeded",
+            {"increase_pct": 0.2},
+            SEPSIS,
+            [("164.312(b)", "deviation", "medium", False, None)],
+        ),
+        (
+            "latency_threshold_exceeded",
+            {"increase_pct": 0.5},
+            SEPSIS,
+            [("164.312(b)", "deviation", "high", False, None)],
+        ),
+        ("latency_threshold_exceeded", {"increase_pct": 0.1}, SEPSIS, []),
+        (
+            "clinical_accuracy_failure",
+            {},
+            SEPSIS,
+            [("FDA-CLINICAL-VALIDATION", "breach", "critical", True, 30)],
+        ),
+        (
+            "false_negative_alert",
+            {},
+            SEPSIS,
+            [("FDA-ANALYTICAL-VALIDATION", "deviation", "high", True, 30)],
+        ),
+        (
+            "false_positive_alert",
+            {},
+            SEPSIS,
+            [("FDA-ANALYTICAL-VALIDATION", "deviation", "medium", False, None)],
+        ),
+        ("harmful_output", {}, SEPSIS, [("CA-SB1047-2", "breach", "critical", True, 10)]),
+        (
+            "bias_detected",
+            {"bias_score": 0.07},
+            SEPSIS,
+            [("MEASURE-2.1", "threshold_exceeded", "medium", False, None)],
+        ),
+        (
+            "bias_detected",
+            {"bias_score": 0.2},
+            SEPSIS,
+            [("MEASURE-2.1", "threshold_exceeded", "high", False, None)],
+        ),
+        (
+            "disparate_impact",
+            {"impact_ratio": 0.06},
+            replace(SEPSIS, department="HR"),
+            [
+                ("MEASURE-2.1", "threshold_exceeded", "medium", False, None),
+                ("NYC-LL144-1", "threshold_exceeded", "high", True, None),
+            ],
+        ),
+        (
+            "fairness_threshold_violation",
+            {"variance": 0.045},
+            replace(SEPSIS, name="Nurse hiring"),
+            [("NYC-LL144-1", "threshold_exceeded", "high", True, None)],
+        ),
+        (
+            "data_quality_degradation",
+            {},
+            SEPSIS,
+            [("MANAGE-4.2", "threshold_exceeded", "medium", False, None)],
+        ),
+        (
+            "explainability_failure",
+            {},
+            replace(SEPSIS, department="HR"),
+            [("NYC-LL144-1", "deviation", "high", True, 90)],
+        ),
+        ("explainability_failure", {}, SEPSIS, [("MEASURE-2.3", "deviation", "low", False, None)]),
+    ],
+)
+def test_golden_mappings(
+    event_type: str, payload: dict[str, Any], facts: SystemFacts, expected: list[tuple[Any, ...]]
+) -> None:
+    assert rows(map_event(normalize(event_type, payload=payload), facts)) == expected
+
+
+def test_the_164_312_b_row_follows_the_events_severity() -> None:
+    for severity, present in (
+        ("critical", True),
+        ("high", True),
+        ("medium", False),
+        ("low", False),
+    ):
+        event = normalize("model_drift", severity=severity, payload={"accuracy_drop": 0.01})
+        found = [v for v in map_event(event, SEPSIS) if v.control_id == "164.312(b)"]
+        assert bool(found) is present
+        if found:
+            assert found[0].severity == severity
+
+
+facts_strategy = st.builds(
+    SystemFacts,
+    name=st.text(max_size=30),
+    department=st.sampled_from(["Imaging", "Pathology", "HR", "Emergency", "IT", ""])
+    | st.text(max_size=15),
+    category=st.sampled_from(["diagnostic_imaging", "workforce", "other", "pathology"]),
+    uses_phi=st.booleans(),
+    fda_status=st.sampled_from(["unknown", "cleared_510k", "not_a_device"]),
+    fda_submission_number=st.none(),
+    risk_level=st.sampled_from(["low", "medium", "high", "critical"]),
+    serves_states=st.lists(st.sampled_from(["CA", "CO", "NY", "TX"]), max_size=3).map(tuple),
+    has_vendor=st.booleans(),
+    organization_state=st.none() | st.sampled_from(["CA", "CO", "NY", "TX"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event_type=st.sampled_from(sorted(rules().types)) | st.text(max_size=30),
+    payload=st.dictionaries(
+        st.sampled_from(
+            ["accuracy_drop", "bias_score", "increase_pct", "impact_ratio", "psi", "x"]
+        ),
+        st.none() | st.floats(allow_nan=True) | st.text(max_size=6) | st.integers(),
+        max_size=4,
+    ),
+    severity=st.none() | st.sampled_from(SEVERITIES),
+    facts=facts_strategy,
+)
+def test_any_event_maps_deterministically(
+    event_type: str, payload: dict[str, Any], severity: str | None, facts: SystemFacts
+) -> None:
+    event = normalize(event_type, severity=severity, payload=payload)
+    first = map_event(event, facts)
+    assert first == map_event(event, facts)
+    for violation in first:
+        assert violation.severity in SEVERITIES
+        assert violation.type in ("breach", "deviation", "threshold_exceeded")
+        assert violation.requires_reporting or violation.reporting_deadline_days is None
