@@ -78,6 +78,7 @@ from harness import (
     format_number,
     median_result,
     percentile,
+    step_results,
     time_in_turns,
 )
 
@@ -660,8 +661,6 @@ def report(
         ),
     ]
 
-    in_process = "/livez through the same Flask app (test client), in-process"
-    per_call = f"{BREAKDOWN_ITERATIONS} calls, one thread, server stopped"
     rows = [
         (
             "app_list",
@@ -700,15 +699,4 @@ def report(
             "pre-ping, SELECT 1",
         ),
     ]
-    for step, name, note in rows:
-        results.append(
-            median_result(
-                name,
-                steps[step],
-                "µs",
-                in_process,
-                steps["livez"],
-                f"{note}; {per_call}" if note else per_call,
-            )
-        )
-    return results
+    return [*results, *step_results(rows, steps, BREAKDOWN_ITERATIONS)]

@@ -166,3 +166,24 @@ def time_in_turns(
         for name, seconds in spent.items():
             times[name].append(seconds / (chunk * chunks) * 1_000_000)
     return times
+
+
+def step_results(
+    rows: Sequence[tuple[str, str, str]],
+    steps: Mapping[str, Sequence[float]],
+    iterations: int,
+) -> list[Result]:
+    """One figure per ``(step, name, note)`` of an in-process breakdown timed by
+    ``time_in_turns``, each beside the ``livez`` step, /livez through the same Flask app."""
+    per_call = f"{iterations} calls, one thread, server stopped"
+    return [
+        median_result(
+            name,
+            steps[step],
+            "µs",
+            "/livez through the same Flask app (test client), in-process",
+            steps["livez"],
+            f"{note}; {per_call}" if note else per_call,
+        )
+        for step, name, note in rows
+    ]

@@ -48,6 +48,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 INITIAL_STATES = frozenset({"testing", "active"})
 
 MONITORED_RISKS = frozenset({"high", "critical"})
+# Risk levels in order, for sorting: low first.
+RISK_RANKS = {level: rank for rank, level in enumerate(RISK_LEVELS, start=1)}
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 200
 

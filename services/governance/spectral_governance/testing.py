@@ -12,12 +12,27 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from spectral_governance.applicability import SystemFacts
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 from spectral_shared.identity import StaticKeySource, TokenVerifier
 from spectral_shared.testing import fire
 from spectral_shared.testing.tokens import TokenSigner
+
+# The applicability facts of an ordinary clinical system (Emergency, PHI, medium risk, Texas).
+CLINICAL_FACTS = SystemFacts(
+    name="Sepsis Watch",
+    department="Emergency",
+    category="clinical_decision_support",
+    uses_phi=True,
+    fda_status="unknown",
+    fda_submission_number=None,
+    risk_level="medium",
+    serves_states=(),
+    has_vendor=True,
+    organization_state="TX",
+)
 
 SYSTEM = {
     "name": "Sepsis Watch",

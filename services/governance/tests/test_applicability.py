@@ -8,19 +8,9 @@ import pytest
 
 from spectral_governance.applicability import SystemFacts, applicability
 from spectral_governance.catalog import load_catalog
+from spectral_governance.testing import CLINICAL_FACTS
 
-CLINICAL = SystemFacts(
-    name="Sepsis Watch",
-    department="Emergency",
-    category="clinical_decision_support",
-    uses_phi=True,
-    fda_status="unknown",
-    fda_submission_number=None,
-    risk_level="medium",
-    serves_states=(),
-    has_vendor=True,
-    organization_state="TX",
-)
+CLINICAL = CLINICAL_FACTS
 
 
 def verdicts(facts: SystemFacts) -> dict[str, tuple[bool, str]]:

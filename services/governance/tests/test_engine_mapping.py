@@ -19,19 +19,9 @@ from spectral_governance.engine.mapping import (
     thresholds,
 )
 from spectral_governance.engine.normalizer import SEVERITIES, normalize, rules
+from spectral_governance.testing import CLINICAL_FACTS
 
-SEPSIS = SystemFacts(
-    name="Sepsis Watch",
-    department="Emergency",
-    category="clinical_decision_support",
-    uses_phi=True,
-    fda_status="unknown",
-    fda_submission_number=None,
-    risk_level="high",
-    serves_states=(),
-    has_vendor=True,
-    organization_state="TX",
-)
+SEPSIS = replace(CLINICAL_FACTS, risk_level="high")
 IMAGING = replace(
     SEPSIS, name="Chest CT Triage", department="Imaging", category="diagnostic_imaging"
 )

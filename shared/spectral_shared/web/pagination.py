@@ -27,13 +27,13 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": key}).encode()).decode().rstrip("=")
 
 
+def invalid_cursor(detail: str = "Pass next_cursor from a previous page as is.") -> Problem:
+    """The 400 for a cursor that was not handed out (or not for this query)."""
+    return Problem(400, "Invalid cursor", detail=detail, type_slug="invalid-cursor")
+
+
 def decode_cursor(cursor: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise Problem(
-            400,
-            "Invalid cursor",
-            detail="Pass next_cursor from a previous page as is.",
-            type_slug="invalid-cursor",
-        ) from None
+        raise invalid_cursor() from None

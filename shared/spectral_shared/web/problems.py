@@ -63,6 +63,13 @@ def validation_problem(errors: list[dict[str, str]], detail: str | None = None) 
     )
 
 
+def field_problem(field: str, message: str) -> Problem:
+    """A 422 for one field that a rule beyond the schema refused (a service's own check)."""
+    return validation_problem(
+        [{"field": field, "pointer": f"/{field}", "code": "value_error", "message": message}]
+    )
+
+
 def not_found(what: str) -> Problem:
     """Another organization's resource and a missing one answer alike: 404, never 403."""
     return Problem(404, "Not found", detail=f"No {what} with this id in your organization.")

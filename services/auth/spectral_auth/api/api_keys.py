@@ -26,8 +26,8 @@ from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem, not_found, validation_problem
+from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor, invalid_cursor
+from spectral_shared.web.problems import field_problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -181,12 +181,7 @@ def list_api_keys() -> tuple[Response, int]:
         try:
             created, key_id = datetime.fromisoformat(after[0]), str(after[1])
         except (TypeError, ValueError, IndexError, KeyError):
-            raise Problem(
-                400,
-                "Invalid cursor",
-                detail="Pass next_cursor from a previous page as is.",
-                type_slug="invalid-cursor",
-            ) from None
+            raise invalid_cursor() from None
         statement = statement.where(
             (ApiKey.created_at > created) | ((ApiKey.created_at == created) & (ApiKey.id > key_id))
         )
@@ -224,16 +219,7 @@ def create_api_key() -> Response:
             expires_at=body.expires_at,
         )
     except services.ApiKeyRefused as refused:
-        raise validation_problem(
-            [
-                {
-                    "field": refused.field,
-                    "pointer": f"/{refused.field}",
-                    "code": "value_error",
-                    "message": refused.message,
-                }
-            ]
-        ) from None
+        raise field_problem(refused.field, refused.message) from None
     return _sealed(ApiKeyWithSecret(**key_out(key).model_dump(), secret=secret))
 
 

@@ -33,8 +33,8 @@ from spectral_shared.db import Database
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem, not_found, validation_problem
+from spectral_shared.web.pagination import decode_cursor, encode_cursor, invalid_cursor
+from spectral_shared.web.problems import Problem, field_problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -63,9 +63,7 @@ _SELECTED = tuple(_SYSTEMS.c[c] for c in COLUMNS)
 # Built once: composing a 26-column SELECT costs more than running it.
 _SELECT_SYSTEMS = select(*_SELECTED)
 _TIMES = ("created_at", "updated_at", "deleted_at")
-RISK_RANK = case(
-    {"low": 1, "medium": 2, "high": 3, "critical": 4}, value=AISystem.risk_level, else_=0
-)
+RISK_RANK = case(inventory.RISK_RANKS, value=AISystem.risk_level, else_=0)
 SORT_KEYS: dict[str, Any] = {
     "name": AISystem.name_key,
     "created_at": AISystem.created_at,
@@ -121,16 +119,7 @@ def _domain_problems(view: Callable[P, R]) -> Callable[P, R]:
         try:
             return view(*args, **kwargs)
         except inventory.RuleBroken as broken:
-            raise validation_problem(
-                [
-                    {
-                        "field": broken.field,
-                        "pointer": f"/{broken.field}",
-                        "code": "value_error",
-                        "message": broken.message,
-                    }
-                ]
-            ) from None
+            raise field_problem(broken.field, broken.message) from None
         except inventory.TransitionRefused as refused:
             raise Problem(
                 409,
@@ -206,11 +195,8 @@ def _after(query: AISystemQuery) -> tuple[Any, str]:
             raise ValueError("name")
         return value, str(uuid.UUID(last_id))
     except (TypeError, ValueError):
-        raise Problem(
-            400,
-            "Invalid cursor",
-            detail="Pass next_cursor from a previous page as is, with the same sort.",
-            type_slug="invalid-cursor",
+        raise invalid_cursor(
+            "Pass next_cursor from a previous page as is, with the same sort."
         ) from None
 
 
@@ -233,7 +219,7 @@ def _cursor_value(row: dict[str, Any], sort: str) -> Any:
     if field == "name":
         return row["name"].strip().lower()
     if field == "risk_level":
-        return {"low": 1, "medium": 2, "high": 3, "critical": 4}[row["risk_level"]]
+        return inventory.RISK_RANKS[row["risk_level"]]
     return row[field].isoformat()
 
 
@@ -276,8 +262,9 @@ _PG_KEYS = {
     "created_at": ("created_at", "timestamptz"),
     "updated_at": ("updated_at", "timestamptz"),
     "risk_level": (
-        "CASE risk_level WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 "
-        "WHEN 'critical' THEN 4 ELSE 0 END",
+        "CASE risk_level "
+        + " ".join(f"WHEN '{level}' THEN {rank}" for level, rank in inventory.RISK_RANKS.items())
+        + " ELSE 0 END",
         "integer",
     ),
 }

@@ -25,7 +25,7 @@ from spectral_governance.schemas import (
     SystemControlQuery,
 )
 from spectral_shared.identity import current_identity, requires
-from spectral_shared.web.pagination import decode_cursor, encode_cursor
+from spectral_shared.web.pagination import decode_cursor, encode_cursor, invalid_cursor
 from spectral_shared.web.problems import Problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
@@ -58,15 +58,6 @@ def _control_out(row: ControlRow, aliases: dict[str, list[str]]) -> ControlOut:
         catalog_version=row.catalog_version,
         retired_in=row.retired_in,
         aliases=sorted(aliases.get(row.id, [])),
-    )
-
-
-def _invalid_cursor() -> Problem:
-    return Problem(
-        400,
-        "Invalid cursor",
-        detail="Pass next_cursor from a previous page as is.",
-        type_slug="invalid-cursor",
     )
 
 
@@ -122,7 +113,7 @@ def list_controls(framework_id: str) -> tuple[Response, int]:
     if query.cursor:
         after = decode_cursor(query.cursor)
         if not isinstance(after, int):
-            raise _invalid_cursor()
+            raise invalid_cursor()
         statement = statement.where(ControlRow.position > after)
     with current_runtime().database.read_session() as session:
         if session.get(FrameworkRow, framework_id) is None:
@@ -208,7 +199,7 @@ def system_controls(system_id: str) -> tuple[Response, int]:
         after: Any = decode_cursor(query.cursor)
         index = next((i for i, r in enumerate(rows) if r.control_id == after), None)
         if index is None:
-            raise _invalid_cursor()
+            raise invalid_cursor()
         start = index + 1
     page = rows[start : start + query.limit]
     more = start + query.limit < len(rows)
