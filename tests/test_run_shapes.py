@@ -3,10 +3,14 @@ and the split topology (one process per target) on real PostgreSQL, RabbitMQ and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -111,7 +115,7 @@ def walk_the_auth_flows(client: SliceClient, internal_url: str | None) -> None:
     assert unsafe.status_code == 403 and unsafe.json()["type"].endswith("/csrf")
 
 
-def walk_the_inventory(client: SliceClient) -> None:
+def walk_the_inventory(client: SliceClient) -> tuple[str, list[dict[str, Any]]]:
     """An organization builds its inventory over HTTP: three systems fit the starter plan and a
     fourth asks for an upgrade; the organization's state (set in auth, learnt over the bus) brings
     California's rules; a lifecycle move and an assessment; each change in the audit log."""
@@ -182,6 +186,55 @@ def walk_the_inventory(client: SliceClient) -> None:
         ("governance.control_status.changed", 1),
     ):
         assert len(client.audit_actions(token, at_least=count, action=action)) == count
+    return token, systems
+
+
+def walk_the_telemetry(client: SliceClient, token: str, systems: list[dict[str, Any]]) -> None:
+    """Telemetry through the gateway becomes violations, actions and alerts in the worker: a PHI
+    exposure in California (HIPAA, California's breach rule, a critical alert), and a signed
+    webhook delivered twice that is stored once."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    dax = next(s for s in systems if s["name"] == "Nuance DAX")
+    sent = requests.post(
+        client.base_url + "/api/v1/telemetry/events",
+        json={"events": [{"ai_system_id": dax["id"], "event_type": "phi_exposure"}]},
+        headers=bearer,
+        timeout=30,
+        verify=client.ca_bundle,
+    )
+    assert sent.status_code == 202 and sent.json()["accepted"] == 1, sent.text
+
+    def violations() -> set[str] | None:
+        page = client.get("/api/v1/violations", token, params={"ai_system_id": dax["id"]}).json()
+        found = {v["control_id"] for v in page["data"]}
+        return found if len(found) >= 3 else None
+
+    found = wait_until(violations, what="the worker to translate the PHI exposure")
+    assert found == {"164.402", "164.308(a)(1)(ii)(D)", "CA-BREACH"}
+    alerts = client.get("/api/v1/alerts", token, params={"ai_system_id": dax["id"]}).json()
+    assert [a["severity"] for a in alerts["data"]] == ["critical"]
+
+    secret = requests.post(
+        client.base_url + f"/api/v1/ai-systems/{dax['id']}/webhook-secret",
+        headers=bearer,
+        timeout=30,
+        verify=client.ca_bundle,
+    ).json()["secret"]
+    body = json.dumps({"alert_type": "drift", "alert_id": "a-1", "drift_value": 0.3}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    answers = [
+        requests.post(
+            client.base_url + f"/api/v1/webhooks/arize/{dax['id']}",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Arize-Signature": signature},
+            timeout=30,
+            verify=client.ca_bundle,
+        )
+        for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [202, 202], answers[0].text
+    assert [a.json()["duplicate"] for a in answers] == [False, True]
+    assert len(client.audit_actions(token, at_least=3, action="governance.violation.detected")) >= 3
 
 
 def _invitation_token(mail_dir: Path) -> str | None:
@@ -208,7 +261,7 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
             client = SliceClient(f"http://127.0.0.1:{port}", var / "mail")
             walk_the_slice(client)
             walk_the_auth_flows(client, internal_url=None)
-            walk_the_inventory(client)
+            walk_the_telemetry(client, *walk_the_inventory(client))
         except BaseException:
             print(processes.logs())
             raise
@@ -328,7 +381,7 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
             assert redirect.headers["Location"] == f"https://127.0.0.1:{https}/health"
             walk_the_slice(client)
             walk_the_auth_flows(client, internal_url=f"http://127.0.0.1:{ports['auth']}")
-            walk_the_inventory(client)
+            walk_the_telemetry(client, *walk_the_inventory(client))
             scraped = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5).text
             handled = re.search(
                 r'spectral_messages_consumed_total\{consumer="audit.log",outcome="handled"\} (\d+)',

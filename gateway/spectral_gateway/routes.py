@@ -69,6 +69,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/ai-systems", "governance", max_body="2m"),
     Route("/api/v1/frameworks", "governance"),
     Route("/api/v1/controls", "governance"),
+    # Telemetry batches carry up to 1,000 events with their payloads.
+    Route("/api/v1/telemetry", "governance", max_body="8m"),
+    # Observability tools' webhooks are signed with the system's webhook secret, not a Spectral
+    # credential; the per-IP limit keeps a flood of forgeries off the signature check.
+    Route("/api/v1/webhooks", "governance", public=True, abuse_prone=True, max_body="1m"),
+    Route("/api/v1/violations", "governance"),
+    Route("/api/v1/actions", "governance"),
+    Route("/api/v1/alerts", "governance"),
+    Route("/api/v1/engine", "governance"),
     Route("/api/v1/billing", "billing"),
     Route("/api/v1/reports", "reports"),
     *(_openapi(service) for service in SERVICES),

@@ -7,6 +7,7 @@ name another's tables by accident. ``DATABASE_REPLICA_URL`` serves read-only ses
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Column,
     Connection,
     DateTime,
@@ -341,6 +343,15 @@ def insert_new_rows(
     statement = sql.SQL(
         "INSERT INTO {} SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {}"
     ).format(_into(table, columns), arrays, sql.Identifier(key.name))
+    # JSON columns travel as their text (psycopg adapts no dict inside an array).
+    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    values = [
+        [
+            json.dumps(row[name]) if name in as_json and row[name] is not None else row[name]
+            for row in rows
+        ]
+        for name in columns
+    ]
     with _psycopg(session).cursor() as cursor:
-        cursor.execute(statement, [[row[name] for row in rows] for name in columns])
+        cursor.execute(statement, values)
         return {found for (found,) in cursor.fetchall()}

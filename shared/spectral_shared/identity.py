@@ -51,6 +51,7 @@ _EVERYONE = frozenset(Role)
 _ADMINS = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
 _OVERSIGHT = frozenset({Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN})
 _ASSESSORS = frozenset({Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.SUPER_ADMIN})
+_RESPONDERS = frozenset({Role.ANALYST, Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.SUPER_ADMIN})
 
 # The one permission matrix (role x permission), enforced by @requires on every endpoint.
 # docs/permissions.md shows it; a test keeps the two in step.
@@ -71,6 +72,19 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "ai_systems:delete": _ADMINS,
     "controls:read": _EVERYONE,
     "controls:assess": _ASSESSORS,
+    "telemetry:write": _ASSESSORS,
+    "telemetry:read": _EVERYONE,
+    # Decrypting a stored payload is PHI access (audited): the minimum necessary set of roles.
+    "telemetry:read_payload": _ASSESSORS,
+    "violations:read": _EVERYONE,
+    "violations:resolve": _ASSESSORS,
+    "actions:read": _EVERYONE,
+    "actions:update": _RESPONDERS,
+    "alerts:read": _EVERYONE,
+    "alerts:respond": _RESPONDERS,
+    "alerts:configure": _ADMINS,
+    "engine:read": _EVERYONE,
+    "engine:customize": _ASSESSORS,
 }
 
 

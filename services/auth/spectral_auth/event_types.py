@@ -87,6 +87,7 @@ class InvitationAccepted(EventData):
     invitation_id: str
     user_id: str
     role: str
+    email: str | None = None  # where the user's notifications go
 
 
 class InvitationRevoked(EventData):

@@ -22,6 +22,8 @@ API_KEY_SCOPES = (
     "ai_systems:write",
     "controls:read",
     "violations:read",
+    "alerts:read",
+    "telemetry:read",
     "reports:read",
     "audit_log:read",
 )
@@ -31,6 +33,8 @@ ApiKeyScope = Literal[
     "ai_systems:write",
     "controls:read",
     "violations:read",
+    "alerts:read",
+    "telemetry:read",
     "reports:read",
     "audit_log:read",
 ]

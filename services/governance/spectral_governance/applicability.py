@@ -172,6 +172,13 @@ def _state_rule(facts: SystemFacts, framework_id: str) -> Verdict:
     return Verdict(framework_id, False, f"{where}, but the system is not employment AI")
 
 
+def state_gate(facts: SystemFacts, framework_id: str) -> Verdict:
+    """Whether a state rule's gate lets this system in (DOMAIN 3.8): its state is the
+    organization's or one the system serves, and its own condition holds. ``framework_id`` is
+    one of CA_SB1047, CA_BREACH, CO_AI_ACT, NYC_LL144 (any other raises KeyError)."""
+    return _state_rule(facts, framework_id)
+
+
 def _fda(facts: SystemFacts) -> tuple[Verdict, tuple[str, ...], str]:
     """The FDA verdict, the item patterns that apply, and the reason each carries."""
     status = facts.fda_status

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spectral_governance.commands import commands
 from spectral_governance.event_types import catalog
-from spectral_governance.events import subscriptions
+from spectral_governance.events import schedules, subscriptions
 from spectral_governance.models import Base, bus
 from spectral_shared.component import Component
 
@@ -19,5 +19,6 @@ component = Component(
     events=catalog,
     routes_module="spectral_governance.api.routes",
     subscriptions=subscriptions,
+    schedules=schedules,
     commands=commands,
 )

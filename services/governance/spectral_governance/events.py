@@ -1,14 +1,20 @@
 """What governance consumes: auth's organizations and users (state, vendor organizations,
-owners) and billing's entitlements (the AI-system limit)."""
+owners, who gets which notifications), billing's entitlements (the AI-system limit, the plan),
+and its own ``governance.telemetry.received``, which the translation consumer turns into
+violations, actions and alerts; and the periodic jobs its worker runs."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from spectral_governance import services
+from spectral_governance import executor, services, translation
 from spectral_shared.bus import Envelope
 from spectral_shared.bus.topology import Subscription
 from spectral_shared.component import Runtime
+from spectral_shared.schedule import Schedule
+
+# How many telemetry batches one translation transaction takes.
+TRANSLATION_BATCH = 8
 
 DIRECTORY_EVENTS = (
     "auth.organization.created",
@@ -18,6 +24,7 @@ DIRECTORY_EVENTS = (
     "auth.user.sso_provisioned",
     "auth.user.deactivated",
     "auth.user.reactivated",
+    "auth.user.role_changed",
     "billing.entitlements.updated",
 )
 
@@ -27,8 +34,42 @@ def record(session: Session, envelope: Envelope) -> None:
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
+    def translate_one(session: Session, envelope: Envelope) -> None:
+        translation.translate_events(session, runtime.cipher, envelope.data["event_ids"])
+
+    def translate_many(session: Session, envelopes: list[Envelope]) -> None:
+        ids = [event_id for e in envelopes for event_id in e.data["event_ids"]]
+        translation.translate_events(session, runtime.cipher, ids)
+
     return [
         Subscription(
             consumer="governance", purpose="directory", bindings=DIRECTORY_EVENTS, handler=record
-        )
+        ),
+        Subscription(
+            consumer="governance",
+            purpose="translation",
+            bindings=("governance.telemetry.received",),
+            handler=translate_one,
+            batch_handler=translate_many,
+            batch_size=TRANSLATION_BATCH,
+        ),
     ]
+
+
+def schedules(runtime: Runtime) -> list[Schedule]:
+    every = runtime.settings.action_executor_interval_seconds
+    return [
+        Schedule(
+            "governance.action_executor", every, lambda: _run(executor.run_due_actions, runtime)
+        ),
+        Schedule("governance.sla_watch", 30.0, lambda: _watch(runtime)),
+        Schedule("governance.slack", 2.0, lambda: _run(executor.deliver_notifications, runtime)),
+    ]
+
+
+def _watch(runtime: Runtime) -> None:
+    executor.watch_sla(runtime.database)
+
+
+def _run(job: object, runtime: Runtime) -> None:
+    job(runtime.database, runtime.cipher)  # type: ignore[operator]

@@ -574,7 +574,16 @@ def apply_directory_event(session: Session, envelope: Envelope) -> None:
         "auth.user.reactivated",
     ):
         if org_id:
-            _member(session, data["user_id"], org_id, active=True)
+            member = _member(session, data["user_id"], org_id, active=True)
+            member.email = data.get("email") or member.email
+            member.role = data.get("role") or member.role
+    elif kind == "auth.user.role_changed":
+        changed = session.get(Member, data["user_id"])
+        if changed is not None:
+            after = data.get("after") or {}
+            changed.role = after.get("role", changed.role)
+            if "personas" in after:
+                changed.personas = list(after["personas"] or [])
     elif kind == "auth.user.deactivated":
         if org_id:
             _member(session, data["user_id"], org_id, active=False)
@@ -589,12 +598,14 @@ def apply_directory_event(session: Session, envelope: Envelope) -> None:
     session.flush()
 
 
-def _member(session: Session, user_id: str, organization_id: str, *, active: bool) -> None:
+def _member(session: Session, user_id: str, organization_id: str, *, active: bool) -> Member:
     member = session.get(Member, user_id)
     if member is None:
-        session.add(Member(id=user_id, organization_id=organization_id, active=active))
+        member = Member(id=user_id, organization_id=organization_id, active=active, personas=[])
+        session.add(member)
     else:
         member.organization_id, member.active = organization_id, active
+    return member
 
 
 # ---- the demo portfolio ----------------------------------------------------------------------

@@ -110,6 +110,52 @@ class Governance:
             organization,
         )
 
+    def subscribe(self, plan: str, organization: str | None = None) -> None:
+        """Billing's entitlement for a plan (unlimited systems)."""
+        self.event(
+            "billing.entitlements.updated", {"plan": plan, "ai_system_limit": None}, organization
+        )
+
+    def member(
+        self,
+        email: str,
+        *,
+        role: str = "admin",
+        personas: tuple[str, ...] = (),
+        organization: str | None = None,
+    ) -> str:
+        """A user auth registered (and, with personas, tagged), as governance learns of them."""
+        user_id = str(uuid.uuid4())
+        self.event(
+            "auth.user.registered",
+            {"user_id": user_id, "email": email, "name": email, "role": role},
+            organization,
+        )
+        if personas:
+            self.event(
+                "auth.user.role_changed",
+                {
+                    "user_id": user_id,
+                    "before": {"role": role, "personas": []},
+                    "after": {"role": role, "personas": list(personas)},
+                },
+                organization,
+            )
+        return user_id
+
+    def report(self, *events: dict[str, Any], **kw: Any) -> Any:
+        """POST a telemetry batch; returns the response."""
+        return self.request("POST", "/api/v1/telemetry/events", {"events": list(events)}, **kw)
+
+    def translate(self) -> int:
+        """Hand every ``governance.telemetry.received`` in the outbox to the translation consumer,
+        as the worker would (the inbox makes a repeat a no-op); returns how many were new."""
+        handled = 0
+        for body in self.outbox("governance.telemetry.received"):
+            outcome = fire(self.runtime, "governance.translation", Envelope.model_validate(body))
+            handled += outcome == "handled"
+        return handled
+
     def outbox(self, event_type: str) -> list[dict[str, Any]]:
         table = self.runtime.component.tables.outbox
         with self.runtime.database.session() as session:

@@ -337,3 +337,8 @@ def test_any_input_normalizes_deterministically(
     assert first.severity in SEVERITIES
     assert 0 < first.confidence <= 1
     assert all(math.isfinite(v) for v in first.metrics.values())
+
+
+def test_an_integer_past_any_float_is_no_number() -> None:
+    event = normalize("performance_degradation", payload={"accuracy_drop": 10**400})
+    assert event.metrics == {}

@@ -245,7 +245,9 @@ def accept_invitation(runtime: Runtime, *, token: str, name: str, password: str)
                 session,
                 bus,
                 ev.INVITATION_ACCEPTED,
-                ev.InvitationAccepted(invitation_id=invitation.id, user_id=user.id, role=user.role),
+                ev.InvitationAccepted(
+                    invitation_id=invitation.id, user_id=user.id, role=user.role, email=user.email
+                ),
                 organization_id=user.organization_id,
                 actor=Actor.user(user.id),
             )

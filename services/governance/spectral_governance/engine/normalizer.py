@@ -150,14 +150,14 @@ def number(value: Any) -> float | None:
     """A finite number from a payload value (a number, or text that reads as one), else None."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            result = float(value)
+        elif isinstance(value, str):
             result = float(value.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):  # not a number, or an integer past any float
         return None
     return result if math.isfinite(result) else None
 

@@ -1,0 +1,167 @@
+"""The observability tools' webhooks (issue 7): signed with the system's secret (created and
+rotated through the API, stored encrypted), mapped per source, delivered twice but stored once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from spectral_governance.models import TelemetryEvent, WebhookSecret
+from spectral_governance.testing import Governance
+
+ARIZE_PERFORMANCE = {
+    "alert_type": "performance",
+    "alert_id": "alert-7781",
+    "metric_name": "accuracy",
+    "metric_value": 0.79,
+    "baseline_value": 0.91,
+    "timestamp": "2026-11-26T10:00:00Z",
+}
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(
+    gov: Governance, source: str, system_id: str, payload: Any, secret: str | None, **headers: str
+) -> Any:
+    body = json.dumps(payload).encode()
+    if secret is not None:
+        headers.setdefault(f"X-{source.capitalize()}-Signature", sign(secret, body))
+    return gov.client.post(
+        f"/api/v1/webhooks/{source}/{system_id}",
+        data=body,
+        headers={"Content-Type": "application/json", **headers},
+    )
+
+
+def stored(gov: Governance) -> int:
+    with gov.runtime.database.session() as session:
+        return int(session.scalar(select(func.count()).select_from(TelemetryEvent)) or 0)
+
+
+def secret_for(gov: Governance, system_id: str, **kw: Any) -> str:
+    response = gov.request("POST", f"/api/v1/ai-systems/{system_id}/webhook-secret", **kw)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["secret"])
+
+
+def test_a_signed_arize_alert_becomes_violations(gov: Governance) -> None:
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    secret = secret_for(gov, system["id"])
+    answer = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, secret)
+    assert answer.status_code == 202, answer.get_json()
+    assert answer.get_json()["duplicate"] is False
+    # The secret is stored encrypted, never as given.
+    with gov.runtime.database.session() as session:
+        row = session.scalars(select(WebhookSecret)).one()
+        assert secret not in row.secret
+    gov.translate()
+    listed = gov.request("GET", "/api/v1/violations", query_string={"ai_system_id": system["id"]})
+    found = {v["control_id"]: v for v in listed.get_json()["data"]}
+    assert found["MANAGE-4.1"]["severity"] == "high"  # a 12-point drop
+    [event] = gov.request("GET", "/api/v1/telemetry/events").get_json()["data"]
+    assert (event["source"], event["run_id"]) == ("arize", "alert-7781")
+
+
+def test_the_same_webhook_delivered_twice_gives_one_event(gov: Governance) -> None:
+    system = gov.create()
+    secret = secret_for(gov, system["id"])
+    first = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, secret)
+    second = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, secret)
+    assert second.status_code == 202
+    assert second.get_json() == {"id": first.get_json()["id"], "duplicate": True}
+    # A source without a delivery id: the same body is the same delivery.
+    langfuse = {"type": "trace", "body": {"latency": 6200, "name": "summarize"}}
+    a = deliver(gov, "langfuse", system["id"], langfuse, secret)
+    b = deliver(gov, "langfuse", system["id"], langfuse, secret)
+    assert a.status_code == 202, a.get_json()
+    assert b.get_json()["duplicate"] is True
+    assert stored(gov) == 2
+    assert len(gov.outbox("governance.telemetry.received")) == 2
+
+
+def test_a_forged_signature_gives_401_and_stores_nothing(gov: Governance) -> None:
+    system = gov.create()
+    unset = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, "whsec_guess")
+    assert unset.status_code == 401
+    assert unset.get_json()["type"].endswith("webhook-secret-missing")
+    secret = secret_for(gov, system["id"])
+    forged = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, "whsec_" + "x" * 43)
+    assert forged.status_code == 401
+    assert forged.get_json()["type"].endswith("bad-signature")
+    unsigned = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, None)
+    assert unsigned.status_code == 401
+    body = json.dumps(ARIZE_PERFORMANCE).encode()
+    tampered = gov.client.post(
+        f"/api/v1/webhooks/arize/{system['id']}",
+        data=body.replace(b"0.79", b"0.99"),
+        headers={"Content-Type": "application/json", "X-Arize-Signature": sign(secret, body)},
+    )
+    assert tampered.status_code == 401
+    assert stored(gov) == 0
+    assert gov.outbox("governance.telemetry.received") == []
+
+
+def test_rotation_keeps_the_previous_secret_for_a_grace_period(gov: Governance) -> None:
+    system = gov.create()
+    old = secret_for(gov, system["id"])
+    rotated = gov.request("POST", f"/api/v1/ai-systems/{system['id']}/webhook-secret")
+    new = rotated.get_json()["secret"]
+    assert new != old and rotated.get_json()["previous_expires_at"] is not None
+    assert (
+        deliver(
+            gov, "wandb", system["id"], {"event_type": "alert", "alert_name": "loss"}, old
+        ).status_code
+        == 202
+    )
+    assert (
+        deliver(
+            gov, "wandb", system["id"], {"event_type": "alert", "alert_name": "acc"}, new
+        ).status_code
+        == 202
+    )
+    [event] = [e["data"] for e in gov.outbox("governance.webhook_secret.rotated")][1:]
+    assert new not in json.dumps(event) and old not in json.dumps(event)
+    assert (
+        gov.request(
+            "POST", f"/api/v1/ai-systems/{system['id']}/webhook-secret", role="viewer"
+        ).status_code
+        == 403
+    )
+
+
+def test_refusals(gov: Governance) -> None:
+    system = gov.create()
+    secret = secret_for(gov, system["id"])
+    assert deliver(gov, "datadog", system["id"], {}, secret).status_code == 404
+    assert deliver(gov, "arize", "not-a-uuid", {}, secret).status_code == 404
+    bad = deliver(gov, "arize", system["id"], ["not", "an", "alert"], secret)
+    assert bad.status_code == 422
+    malformed = gov.client.post(
+        f"/api/v1/webhooks/arize/{system['id']}",
+        data=b"{nope",
+        headers={"Content-Type": "application/json", "X-Arize-Signature": sign(secret, b"{nope")},
+    )
+    assert malformed.status_code == 400
+    assert stored(gov) == 0
+
+
+def test_a_model_name_does_not_classify_a_generation(gov: Governance) -> None:
+    """A Langfuse generation's metric is its model: "clinical-llama-8b" is no clinical accuracy
+    failure (the keyword rules would say so)."""
+    system = gov.create()
+    secret = secret_for(gov, system["id"])
+    generation = {
+        "type": "generation-create",
+        "body": {"id": "gen-1", "model": "clinical-llama-8b", "usage": {"total": 812}},
+    }
+    assert deliver(gov, "langfuse", system["id"], generation, secret).status_code == 202
+    [event] = gov.request("GET", "/api/v1/telemetry/events").get_json()["data"]
+    assert event["metric"] == "clinical-llama-8b"
+    assert event["canonical_type"] != "clinical_accuracy_failure"
