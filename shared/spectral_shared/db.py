@@ -310,10 +310,71 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     from psycopg import sql
 
     columns = list(rows[0])
+    as_json = _json_columns(table, columns)
     statement = sql.SQL("COPY {} FROM STDIN").format(_into(table, columns))
     with _psycopg(session).cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([row[column] for column in columns])
+            copy.write_row([_pg_value(row[c], c in as_json) for c in columns])
+
+
+def _json_columns(table: Table, columns: list[str]) -> set[str]:
+    return {name for name in columns if isinstance(table.c[name].type, JSON)}
+
+
+def _pg_value(value: Any, as_json: bool) -> Any:
+    """A value as psycopg sends it in arrays and COPY: JSON columns as their text (psycopg
+    adapts no dict or list there)."""
+    return json.dumps(value) if as_json and value is not None else value
+
+
+def _pg_arrays(table: Table, columns: list[str], dialect: Dialect) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(", ").join(
+        sql.SQL("{}::{}[]").format(
+            sql.Placeholder(), sql.SQL(table.c[name].type.compile(dialect=dialect))
+        )
+        for name in columns
+    )
+
+
+def update_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: Column[Any]
+) -> None:
+    """Set columns of many rows, each found by ``key`` (every row gives the same columns). On
+    PostgreSQL one ``UPDATE .. FROM unnest(..)`` with one array per column; elsewhere an
+    executemany."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    changed = [c for c in columns if c != key.name]
+    if session.get_bind().dialect.name != "postgresql":
+        from sqlalchemy import bindparam
+
+        by_key = (
+            table.update()
+            .where(key == bindparam("_key"))
+            .values({c: bindparam(f"_{c}") for c in changed})
+        )
+        session.execute(
+            by_key, [{f"_{c}" if c != key.name else "_key": r[c] for c in columns} for r in rows]
+        )
+        return
+    from psycopg import sql
+
+    as_json = _json_columns(table, columns)
+    statement = sql.SQL("UPDATE {} AS t SET {} FROM unnest({}) AS v({}) WHERE t.{} = v.{}").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(
+            sql.SQL("{} = v.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in changed
+        ),
+        _pg_arrays(table, columns, postgresql.dialect()),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.Identifier(key.name),
+        sql.Identifier(key.name),
+    )
+    with _psycopg(session).cursor() as cursor:
+        cursor.execute(statement, [[_pg_value(r[c], c in as_json) for r in rows] for c in columns])
 
 
 def insert_new_rows(
@@ -333,25 +394,15 @@ def insert_new_rows(
     from psycopg import sql
 
     columns = list(rows[0])
-    dialect = postgresql.dialect()
-    arrays = sql.SQL(", ").join(
-        sql.SQL("{}::{}[]").format(
-            sql.Placeholder(), sql.SQL(table.c[name].type.compile(dialect=dialect))
-        )
-        for name in columns
-    )
     statement = sql.SQL(
         "INSERT INTO {} SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {}"
-    ).format(_into(table, columns), arrays, sql.Identifier(key.name))
-    # JSON columns travel as their text (psycopg adapts no dict inside an array).
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    values = [
-        [
-            json.dumps(row[name]) if name in as_json and row[name] is not None else row[name]
-            for row in rows
-        ]
-        for name in columns
-    ]
+    ).format(
+        _into(table, columns),
+        _pg_arrays(table, columns, postgresql.dialect()),
+        sql.Identifier(key.name),
+    )
+    as_json = _json_columns(table, columns)
+    values = [[_pg_value(row[name], name in as_json) for row in rows] for name in columns]
     with _psycopg(session).cursor() as cursor:
         cursor.execute(statement, values)
         return {found for (found,) in cursor.fetchall()}

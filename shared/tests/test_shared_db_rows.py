@@ -130,3 +130,30 @@ def test_read_rows_is_for_postgresql(tmp_path: Path) -> None:
     database = Database("audit", f"sqlite:///{tmp_path / 'r.db'}")
     with pytest.raises(RuntimeError, match="PostgreSQL"):
         database.read_rows("SELECT 1", {})
+
+
+def test_update_rows_sets_each_rows_columns_by_key(database: Database) -> None:
+    from spectral_shared.db import update_rows
+
+    with database.session() as session:
+        insert_rows(session, _INBOX, [row("a"), row("b"), row("c")])
+    later = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
+    with database.session() as session:
+        update_rows(
+            session,
+            _INBOX,
+            [
+                {"message_id": "a", "event_type": "x.y.a", "processed_at": later},
+                {"message_id": "c", "event_type": "x.y.c", "processed_at": MOMENT},
+            ],
+            _INBOX.c.message_id,
+        )
+    with database.session() as session:
+        found = {
+            r.message_id: (r.event_type, r.processed_at) for r in session.execute(sa.select(_INBOX))
+        }
+    assert found == {
+        "a": ("x.y.a", later),
+        "b": ("auth.user.logged_in", MOMENT),
+        "c": ("x.y.c", MOMENT),
+    }

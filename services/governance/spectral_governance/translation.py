@@ -9,12 +9,12 @@ reporting clock starts at discovery.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from spectral_governance import alerting, notify
@@ -42,9 +42,9 @@ from spectral_governance.models import (
     bus,
 )
 from spectral_governance.services import facts_of
-from spectral_shared.bus import Actor, record_event
+from spectral_shared.bus import Actor, PendingEvent, record_events
 from spectral_shared.crypto import FieldCipher
-from spectral_shared.db import new_id, utcnow
+from spectral_shared.db import insert_rows, new_id, update_rows, utcnow
 
 ENGINE = Actor.system("governance.translation")
 PRIORITY_RANK = {"immediate": 0, "urgent": 1, "high": 2, "medium": 3, "low": 4}
@@ -158,6 +158,78 @@ def alert_message(event: Normalized, system: AISystem, findings: Sequence[Found]
     return f"{label} on {system.name}: {len(findings)} violation(s) of {controls}."
 
 
+class Writes:
+    """What one translation transaction writes, gathered so that it goes to the database in a few
+    statements (bulk inserts of violations, actions and outbox events) instead of one round trip
+    per row; with the alerts of the last hour and the control statuses it reads, looked up once."""
+
+    def __init__(self, session: Session, cipher: FieldCipher, now: datetime) -> None:
+        self.session, self.cipher, self.now = session, cipher, now
+        self.events: list[PendingEvent] = []
+        self.violations: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self._alerts: dict[str, Alert] | None = None
+        self._system_ids: set[str] = set()
+        self._statuses: dict[tuple[str, str], ControlStatus | None] = {}
+        self._recipients: dict[str, list[str]] = {}
+
+    def record(
+        self, event_type: Any, data: Any, organization_id: str, actor: Actor = ENGINE
+    ) -> None:
+        self.events.append(PendingEvent(event_type, data, organization_id, actor))
+
+    def watch(self, system_ids: Iterable[str]) -> None:
+        self._system_ids.update(system_ids)
+
+    def open_alert(self, key: str) -> Alert | None:
+        """The alert of the last hour with this dedup key, still open."""
+        if self._alerts is None:
+            self._alerts = {}
+            if self._system_ids:
+                for alert in self.session.scalars(
+                    select(Alert)
+                    .where(
+                        Alert.ai_system_id.in_(sorted(self._system_ids)),
+                        Alert.raised_at > self.now - alerting.DEDUP_WINDOW,
+                        Alert.status.in_(("active", "acknowledged")),
+                    )
+                    .order_by(Alert.raised_at)
+                    .with_for_update()
+                ):
+                    self._alerts[alert.dedup_key] = alert
+        return self._alerts.get(key)
+
+    def opened(self, alert: Alert) -> None:
+        if self._alerts is not None:
+            self._alerts[alert.dedup_key] = alert
+
+    def status(self, system_id: str, control_id: str) -> ControlStatus | None:
+        key = (system_id, control_id)
+        if key not in self._statuses:
+            self._statuses[key] = self.session.get(ControlStatus, key)
+        return self._statuses[key]
+
+    def set_status(self, status: ControlStatus) -> None:
+        self._statuses[(status.ai_system_id, status.control_id)] = status
+
+    def recipients(self, organization_id: str) -> list[str]:
+        if organization_id not in self._recipients:
+            self._recipients[organization_id] = notify.recipients(self.session, organization_id)
+        return self._recipients[organization_id]
+
+    def flush(self) -> None:
+        self.session.flush()
+        insert_rows(self.session, _table(Violation), self.violations)
+        insert_rows(self.session, _table(RequiredAction), self.actions)
+        record_events(self.session, bus, self.events)
+        self.violations, self.actions, self.events = [], [], []
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
 def raise_alert(
     session: Session,
     cipher: FieldCipher,
@@ -170,20 +242,14 @@ def raise_alert(
     telemetry_event_id: str | None,
     now: datetime,
     actor: Actor = ENGINE,
+    writes: Writes | None = None,
 ) -> Alert:
-    """A new alert, or the repeat counted on the same alert of the last hour (DOMAIN 2.4)."""
+    """A new alert, or the repeat counted on the same open alert of the last hour (DOMAIN 2.4).
+    With ``writes``, its event joins the batch's; otherwise it is recorded at once."""
+    own = writes or Writes(session, cipher, now)
+    own.watch([system.id])
     key = alerting.dedup_key(system.id, alert_type, message)
-    earlier = session.scalars(
-        select(Alert)
-        .where(
-            Alert.dedup_key == key,
-            Alert.raised_at > now - alerting.DEDUP_WINDOW,
-            Alert.status.in_(("active", "acknowledged")),
-        )
-        .order_by(Alert.raised_at.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
+    earlier = own.open_alert(key)
     if earlier is not None:
         earlier.occurrences += 1
         earlier.last_seen_at = now
@@ -205,9 +271,8 @@ def raise_alert(
         ack_due_at=alerting.ack_due(severity, now, table),
     )
     session.add(alert)
-    record_event(
-        session,
-        bus,
+    own.opened(alert)
+    own.record(
         ev.ALERT_RAISED,
         ev.AlertRaised(
             alert_id=alert.id,
@@ -217,15 +282,15 @@ def raise_alert(
             ack_due_at=alert.ack_due_at.isoformat(),
             telemetry_event_id=telemetry_event_id,
         ),
-        organization_id=system.organization_id,
-        actor=actor,
+        system.organization_id,
+        actor,
     )
     channels = alerting.channels(severity)
     if "email" in channels:
         notify.email(
             session,
             cipher,
-            notify.recipients(session, system.organization_id),
+            own.recipients(system.organization_id),
             f"[Spectral] {severity.upper()} alert: {system.name}",
             f"{message}\n\nSeverity: {severity}\nAcknowledge by: "
             f"{alert.ack_due_at:%Y-%m-%d %H:%M} UTC\nAlert id: {alert.id}\n",
@@ -234,11 +299,13 @@ def raise_alert(
         notify.slack(
             session, cipher, organization, f":rotating_light: *{severity.upper()}* {message}"
         )
+    if writes is None:
+        own.flush()
     return alert
 
 
-def _mark_non_compliant(session: Session, system: AISystem, found: Found, now: datetime) -> None:
-    status = session.get(ControlStatus, (system.id, found.control_id))
+def _mark_non_compliant(writes: Writes, system: AISystem, found: Found) -> None:
+    status = writes.status(system.id, found.control_id)
     before = status.status if status else "not_assessed"
     if before == "non_compliant":
         return
@@ -248,12 +315,11 @@ def _mark_non_compliant(session: Session, system: AISystem, found: Found, now: d
             control_id=found.control_id,
             organization_id=system.organization_id,
         )
-        session.add(status)
-    status.status, status.source, status.updated_at = "non_compliant", "violation", now
+        writes.session.add(status)
+        writes.set_status(status)
+    status.status, status.source, status.updated_at = "non_compliant", "violation", writes.now
     status.reason, status.updated_by = f"Open violation of {found.control_id}", None
-    record_event(
-        session,
-        bus,
+    writes.record(
         ev.CONTROL_STATUS_CHANGED,
         ev.ControlStatusChanged(
             ai_system_id=system.id,
@@ -265,14 +331,12 @@ def _mark_non_compliant(session: Session, system: AISystem, found: Found, now: d
             reason=status.reason,
             source="violation",
         ),
-        organization_id=system.organization_id,
-        actor=ENGINE,
+        system.organization_id,
     )
 
 
 def _store(
-    session: Session,
-    cipher: FieldCipher,
+    writes: Writes,
     *,
     event_id: str,
     event: Normalized,
@@ -280,38 +344,40 @@ def _store(
     system: AISystem,
     organization: Organization | None,
     translation: Translation,
-    now: datetime,
 ) -> None:
     org = system.organization_id
     for finding in translation.findings:
         found = finding.violation
+        violation_id = new_id()
         deadline = (
-            detected_at + _days(found.reporting_deadline_days)
+            detected_at + timedelta(days=found.reporting_deadline_days)
             if found.reporting_deadline_days
             else None
         )
-        violation = Violation(
-            id=new_id(),
-            organization_id=org,
-            ai_system_id=system.id,
-            telemetry_event_id=event_id,
-            framework_id=found.framework_id,
-            control_id=found.control_id,
-            control_name=found.control_name,
-            type=found.type,
-            severity=found.severity,
-            requires_reporting=found.requires_reporting,
-            reporting_deadline=deadline,
-            description=describe(found, event, system),
-            detected_at=detected_at,
+        writes.violations.append(
+            {
+                "id": violation_id,
+                "organization_id": org,
+                "ai_system_id": system.id,
+                "telemetry_event_id": event_id,
+                "framework_id": found.framework_id,
+                "control_id": found.control_id,
+                "control_name": found.control_name,
+                "type": found.type,
+                "severity": found.severity,
+                "requires_reporting": found.requires_reporting,
+                "reporting_deadline": deadline,
+                "description": describe(found, event, system),
+                "detected_at": detected_at,
+                "resolved_at": None,
+                "resolved_by": None,
+                "resolution_note": None,
+            }
         )
-        session.add(violation)
-        record_event(
-            session,
-            bus,
+        writes.record(
             ev.VIOLATION_DETECTED,
             ev.ViolationDetected(
-                violation_id=violation.id,
+                violation_id=violation_id,
                 ai_system_id=system.id,
                 telemetry_event_id=event_id,
                 framework_id=found.framework_id,
@@ -321,46 +387,48 @@ def _store(
                 requires_reporting=found.requires_reporting,
                 reporting_deadline=deadline.isoformat() if deadline else None,
             ),
-            organization_id=org,
-            actor=ENGINE,
+            org,
         )
-        _mark_non_compliant(session, system, found, now)
+        _mark_non_compliant(writes, system, found)
         for planned in finding.actions:
-            action = RequiredAction(
-                id=new_id(),
-                organization_id=org,
-                ai_system_id=system.id,
-                violation_id=violation.id,
-                action_type=planned.action_type,
-                priority=planned.priority,
-                priority_rank=PRIORITY_RANK[planned.priority],
-                assignee=planned.assignee,
-                deadline=detected_at + planned.due_in,
-                automated=planned.automated,
-                description=planned.description,
-                details=planned.details,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-                attempts=0,
+            action_id, due = new_id(), detected_at + planned.due_in
+            writes.actions.append(
+                {
+                    "id": action_id,
+                    "organization_id": org,
+                    "ai_system_id": system.id,
+                    "violation_id": violation_id,
+                    "action_type": planned.action_type,
+                    "priority": planned.priority,
+                    "priority_rank": PRIORITY_RANK[planned.priority],
+                    "assignee": planned.assignee,
+                    "assigned_user_id": None,
+                    "deadline": due,
+                    "automated": planned.automated,
+                    "description": planned.description,
+                    "details": planned.details,
+                    "status": "pending",
+                    "created_at": writes.now,
+                    "updated_at": writes.now,
+                    "completed_at": None,
+                    "completed_by": None,
+                    "notes": None,
+                    "attempts": 0,
+                }
             )
-            session.add(action)
-            record_event(
-                session,
-                bus,
+            writes.record(
                 ev.ACTION_CREATED,
                 ev.ActionCreated(
-                    action_id=action.id,
-                    violation_id=violation.id,
+                    action_id=action_id,
+                    violation_id=violation_id,
                     ai_system_id=system.id,
-                    action_type=action.action_type,
-                    priority=action.priority,
-                    assignee=action.assignee,
-                    deadline=action.deadline.isoformat(),
-                    automated=action.automated,
+                    action_type=planned.action_type,
+                    priority=planned.priority,
+                    assignee=planned.assignee,
+                    deadline=due.isoformat(),
+                    automated=planned.automated,
                 ),
-                organization_id=org,
-                actor=ENGINE,
+                org,
             )
     found_all = [f.violation for f in translation.findings]
     if found_all or event.severity in ("critical", "high"):
@@ -373,22 +441,17 @@ def _store(
             ]
         )
         raise_alert(
-            session,
-            cipher,
+            writes.session,
+            writes.cipher,
             organization=organization,
             system=system,
             alert_type=alert_type,
             severity=severity,
             message=alert_message(event, system, found_all),
             telemetry_event_id=event_id,
-            now=now,
+            now=writes.now,
+            writes=writes,
         )
-
-
-def _days(days: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=days)
 
 
 def translate_events(session: Session, cipher: FieldCipher, event_ids: Sequence[str]) -> int:
@@ -415,62 +478,64 @@ def translate_events(session: Session, cipher: FieldCipher, event_ids: Sequence[
         )
     }
     custom = _customization(session, {r.organization_id for r in rows}, now)
+    writes = Writes(session, cipher, now)
+    writes.watch(systems)
     facts: dict[str, SystemFacts] = {}
+    limits: dict[tuple[str, str], Mapping[str, float]] = {}
+    disabled: dict[str, frozenset[str]] = {}
     done: list[dict[str, Any]] = []
     types = rules().types
-    for row in rows:
-        system = systems[row.ai_system_id]
-        organization = organizations.get(row.organization_id)
-        if system.id not in facts:
-            facts[system.id] = facts_of(system, organization.state if organization else None)
-        event = Normalized(
-            row.canonical_type if row.canonical_type in types else "model_drift",
-            row.category,
-            row.severity,
-            row.confidence,
-            row.matched_by,
-            dict(row.metrics or {}),
-        )
-        customization = custom[row.organization_id]
-        translation = translate(
-            event,
-            facts[system.id],
-            limits=effective_limits(
-                customization.overrides,
-                event_type=event.event_type,
-                ai_system_id=system.id,
-                now=now,
-            ),
-            disabled=disabled_controls(customization.toggles, ai_system_id=system.id),
-            on=row.received_at.date(),
-        )
-        if translation.findings or event.severity in ("critical", "high"):
-            _store(
-                session,
-                cipher,
-                event_id=row.id,
-                event=event,
-                detected_at=row.received_at,
-                system=system,
-                organization=organization,
-                translation=translation,
-                now=now,
+    with session.no_autoflush:
+        for row in rows:
+            system = systems[row.ai_system_id]
+            organization = organizations.get(row.organization_id)
+            customization = custom[row.organization_id]
+            if system.id not in facts:
+                facts[system.id] = facts_of(system, organization.state if organization else None)
+                disabled[system.id] = disabled_controls(
+                    customization.toggles, ai_system_id=system.id
+                )
+            kind = row.canonical_type if row.canonical_type in types else "model_drift"
+            if (system.id, kind) not in limits:
+                limits[(system.id, kind)] = effective_limits(
+                    customization.overrides, event_type=kind, ai_system_id=system.id, now=now
+                )
+            event = Normalized(
+                kind,
+                row.category,
+                row.severity,
+                row.confidence,
+                row.matched_by,
+                dict(row.metrics or {}),
             )
-        risk = translation.risk
-        done.append(
-            {
-                "b_id": row.id,
-                "translated_at": now,
-                "risk_score": risk.score,
-                "risk_level": risk.level,
-                "escalate": risk.escalate,
-                "escalation_path": list(risk.path) if risk.escalate else None,
-            }
-        )
-    session.flush()
-    session.execute(
-        update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id")),
-        done,
-        execution_options={"synchronize_session": False},
-    )
+            translation = translate(
+                event,
+                facts[system.id],
+                limits=limits[(system.id, kind)],
+                disabled=disabled[system.id],
+                on=row.received_at.date(),
+            )
+            if translation.findings or event.severity in ("critical", "high"):
+                _store(
+                    writes,
+                    event_id=row.id,
+                    event=event,
+                    detected_at=row.received_at,
+                    system=system,
+                    organization=organization,
+                    translation=translation,
+                )
+            risk = translation.risk
+            done.append(
+                {
+                    "id": row.id,
+                    "translated_at": now,
+                    "risk_score": risk.score,
+                    "risk_level": risk.level,
+                    "escalate": risk.escalate,
+                    "escalation_path": list(risk.path) if risk.escalate else None,
+                }
+            )
+    writes.flush()
+    update_rows(session, _EVENTS, done, _EVENTS.c.id)
     return len(done)

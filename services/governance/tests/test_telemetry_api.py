@@ -417,3 +417,47 @@ def test_nothing_crosses_organizations(gov: Governance) -> None:
         ).status_code
         == 404
     )
+
+
+def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> None:
+    """A fake Slack incoming webhook gets the alert; while it fails, the message waits."""
+    from spectral_governance import executor, findings
+    from spectral_governance.models import Notification
+    from spectral_shared.identity import Identity
+    from spectral_shared.testing.fakes import FakeApiHandler, serve_http
+
+    received: list[Any] = []
+    failing = {"on": True}
+
+    class Slack(FakeApiHandler):
+        def do_POST(self) -> None:
+            if failing["on"]:
+                self.answer(500, {"ok": False})
+            else:
+                received.append(self.read_json())
+                self.answer(200)
+
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    admin = Identity("user", gov.user, gov.organization, "admin")
+    with serve_http(Slack) as url:
+        findings.set_alert_settings(
+            gov.runtime.database,
+            gov.runtime.cipher,
+            admin,
+            slack_webhook_url=f"{url}/services/T/B/x",
+            sla_minutes=None,
+            fields={"slack_webhook_url"},
+        )
+        gov.report(drift(system["id"], 0.12))
+        gov.translate()
+        deliver = executor.deliver_notifications
+        assert deliver(gov.runtime.database, gov.runtime.cipher) == 0
+        with gov.runtime.database.session() as session:
+            [note] = session.scalars(select(Notification)).all()
+            assert note.attempts == 1 and note.sent_at is None
+            assert "services/T/B" not in note.target  # stored encrypted
+            note.available_at = datetime.now(UTC)
+        failing["on"] = False
+        assert deliver(gov.runtime.database, gov.runtime.cipher) == 1
+    [message] = received
+    assert "Sepsis Watch" in message["text"] and "HIGH" in message["text"]

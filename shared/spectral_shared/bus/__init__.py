@@ -2,7 +2,7 @@
 
 from spectral_shared.bus.catalog import EventCatalog, EventType
 from spectral_shared.bus.envelope import Actor, Envelope
-from spectral_shared.bus.outbox import record_event
+from spectral_shared.bus.outbox import PendingEvent, record_event, record_events
 from spectral_shared.bus.tables import BusTables, bus_tables
 
 __all__ = [
@@ -11,6 +11,8 @@ __all__ = [
     "Envelope",
     "EventCatalog",
     "EventType",
+    "PendingEvent",
     "bus_tables",
     "record_event",
+    "record_events",
 ]
