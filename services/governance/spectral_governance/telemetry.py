@@ -24,7 +24,7 @@ from spectral_governance.engine.normalizer import normalize
 from spectral_governance.models import AISystem, TelemetryEvent, WebhookSecret, bus
 from spectral_governance.redaction import redact
 from spectral_governance.services import NotFound, _actor
-from spectral_governance.telemetry_schemas import ItemResult, TelemetryEventIn
+from spectral_governance.telemetry_schemas import TelemetryEventIn
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database, insert_new_rows, new_id, utcnow
@@ -33,6 +33,7 @@ from spectral_shared.identity import Identity
 # A rotated-out webhook secret keeps verifying this long, so senders can switch over.
 SECRET_GRACE = timedelta(hours=24)
 _TABLE: Table = TelemetryEvent.__table__  # type: ignore[assignment]
+Result = dict[str, Any]  # an ItemResult of the API
 
 
 def payload_aad(event_id: str) -> str:
@@ -123,11 +124,11 @@ def live_system_ids(session: Session, organization_id: str, ids: Sequence[str]) 
     )
 
 
-def unknown_system(index: int) -> ItemResult:
-    return ItemResult(
-        index=index,
-        status="rejected",
-        errors=[
+def unknown_system(index: int) -> Result:
+    return {
+        "index": index,
+        "status": "rejected",
+        "errors": [
             {
                 "field": "ai_system_id",
                 "pointer": f"/events/{index}/ai_system_id",
@@ -135,7 +136,7 @@ def unknown_system(index: int) -> ItemResult:
                 "message": "No live AI system with this id in your organization.",
             }
         ],
-    )
+    }
 
 
 def store(
@@ -146,12 +147,14 @@ def store(
     actor: Actor,
     source: ev.TelemetrySource,
     incoming: Sequence[Incoming],
-) -> list[ItemResult]:
-    """Store the events of known live systems; one result per incoming event, in order."""
+) -> list[Result]:
+    """Store the events of known live systems; one result per incoming event, in order, as the
+    API's ``ItemResult`` objects (plain dicts: a batch's thousand are built and encoded in a
+    fraction of a millisecond)."""
     if not incoming:
         return []
     now = utcnow()
-    results: dict[int, ItemResult] = {}
+    results: dict[int, Result] = {}
     with database.session() as session:
         live = live_system_ids(
             session, organization_id, [str(i.event.ai_system_id) for i in incoming]
@@ -170,12 +173,14 @@ def store(
         duplicates = 0
         for index, row in rows:
             if row["id"] in stored:
-                results[index] = ItemResult(index=index, status="accepted", id=row["id"])
+                results[index] = {"index": index, "status": "accepted", "id": row["id"]}
             else:
                 duplicates += 1
-                results[index] = ItemResult(
-                    index=index, status="duplicate", id=_earlier(session, row)
-                )
+                results[index] = {
+                    "index": index,
+                    "status": "duplicate",
+                    "id": _earlier(session, row),
+                }
         if stored:
             accepted = [row for _, row in rows if row["id"] in stored]
             record_event(

@@ -7,8 +7,10 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections import Counter
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, request
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -21,7 +23,6 @@ from spectral_governance.models import AISystem, TelemetryEvent
 from spectral_governance.telemetry_schemas import (
     MAX_BATCH,
     BatchResult,
-    ItemResult,
     PayloadOut,
     TelemetryBatch,
     TelemetryEventIn,
@@ -58,7 +59,7 @@ def _json_body() -> Any:
             type_slug="unsupported-media-type",
         )
     try:
-        return json.loads(request.get_data(cache=True))
+        return orjson.loads(request.get_data(cache=True))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Problem(
             400,
@@ -68,11 +69,11 @@ def _json_body() -> Any:
         ) from exc
 
 
-def _item_errors(index: int, exc: ValidationError) -> ItemResult:
+def _item_errors(index: int, exc: ValidationError) -> telemetry.Result:
     errors = field_errors(exc)
     for error in errors:
         error["pointer"] = f"/events/{index}{error['pointer']}"
-    return ItemResult(index=index, status="rejected", errors=errors)
+    return {"index": index, "status": "rejected", "errors": errors}
 
 
 @bp.post(EVENTS)
@@ -89,7 +90,7 @@ def _item_errors(index: int, exc: ValidationError) -> ItemResult:
     "with telemetry:write, or a user who may edit the inventory.",
 )
 @requires("telemetry:write")
-def report_events() -> tuple[Response, int]:
+def report_events() -> Response:
     body = _json_body()
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not events:
@@ -112,7 +113,7 @@ def report_events() -> tuple[Response, int]:
             type_slug="batch-too-large",
             limit=MAX_BATCH,
         )
-    results: list[ItemResult] = []
+    results: list[telemetry.Result] = []
     incoming: list[telemetry.Incoming] = []
     for index, raw in enumerate(events):
         try:
@@ -129,17 +130,15 @@ def report_events() -> tuple[Response, int]:
         source="api",
         incoming=incoming,
     )
-    results.sort(key=lambda r: r.index)
-    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
-    return json_response(
-        BatchResult(
-            accepted=counts["accepted"],
-            duplicates=counts["duplicate"],
-            rejected=counts["rejected"],
-            results=results,
-        ),
-        202,
-    )
+    results.sort(key=lambda r: int(r["index"]))
+    counts = Counter(r["status"] for r in results)
+    body = {
+        "accepted": counts["accepted"],
+        "duplicates": counts["duplicate"],
+        "rejected": counts["rejected"],
+        "results": results,
+    }
+    return Response(orjson.dumps(body), status=202, mimetype="application/json")
 
 
 def _event_out(row: TelemetryEvent) -> TelemetryEventOut:
@@ -335,8 +334,10 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
             )
         ],
     )
-    assert result.id is not None
-    return json_response(WebhookResult(id=result.id, duplicate=result.status == "duplicate"), 202)
+    assert result["id"] is not None
+    return json_response(
+        WebhookResult(id=result["id"], duplicate=result["status"] == "duplicate"), 202
+    )
 
 
 @bp.post(f"{SYSTEMS}/<system_id>/webhook-secret")
