@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from spectral_governance import event_types as ev
@@ -97,19 +97,37 @@ def _row(
     }
 
 
-def _earlier(session: Session, row: dict[str, Any]) -> str | None:
-    """The stored event a refused row repeats."""
-    same_system = TelemetryEvent.ai_system_id == row["ai_system_id"]
+def _earlier(session: Session, refused: list[dict[str, Any]]) -> dict[str, str]:
+    """For each refused row (by its id), the stored event it repeats: one query for them all."""
+    if not refused:
+        return {}
+    systems = sorted({row["ai_system_id"] for row in refused})
+    runs = sorted({row["run_id"] for row in refused if row["run_id"] is not None})
+    clients = sorted({r["client_event_id"] for r in refused if r["client_event_id"] is not None})
     keys = []
-    if row["run_id"] is not None:
-        keys.append(
-            and_(TelemetryEvent.source == row["source"], TelemetryEvent.run_id == row["run_id"])
+    if runs:
+        keys.append(TelemetryEvent.run_id.in_(runs))
+    if clients:
+        keys.append(TelemetryEvent.client_event_id.in_(clients))
+    stored = session.execute(
+        select(
+            TelemetryEvent.id,
+            TelemetryEvent.ai_system_id,
+            TelemetryEvent.source,
+            TelemetryEvent.run_id,
+            TelemetryEvent.client_event_id,
+        ).where(TelemetryEvent.ai_system_id.in_(systems), or_(*keys))
+    ).all()
+    by_run = {(s.ai_system_id, s.source, s.run_id): s.id for s in stored if s.run_id}
+    by_client = {(s.ai_system_id, s.client_event_id): s.id for s in stored if s.client_event_id}
+    found = {}
+    for row in refused:
+        earlier = by_run.get((row["ai_system_id"], row["source"], row["run_id"])) or by_client.get(
+            (row["ai_system_id"], row["client_event_id"])
         )
-    if row["client_event_id"] is not None:
-        keys.append(TelemetryEvent.client_event_id == row["client_event_id"])
-    if not keys:
-        return None
-    return session.scalar(select(TelemetryEvent.id).where(same_system, or_(*keys)).limit(1))
+        if earlier is not None:
+            found[row["id"]] = earlier
+    return found
 
 
 def live_system_ids(session: Session, organization_id: str, ids: Sequence[str]) -> set[str]:
@@ -170,17 +188,17 @@ def store(
             if rows
             else set()
         )
-        duplicates = 0
+        earlier = _earlier(session, [row for _, row in rows if row["id"] not in stored])
         for index, row in rows:
             if row["id"] in stored:
                 results[index] = {"index": index, "status": "accepted", "id": row["id"]}
             else:
-                duplicates += 1
                 results[index] = {
                     "index": index,
                     "status": "duplicate",
-                    "id": _earlier(session, row),
+                    "id": earlier.get(row["id"]),
                 }
+        duplicates = len(rows) - len(stored)
         if stored:
             accepted = [row for _, row in rows if row["id"] in stored]
             record_event(

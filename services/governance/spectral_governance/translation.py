@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from spectral_governance import alerting, notify
@@ -454,6 +454,20 @@ def _store(
         )
 
 
+def _serialize_per_organization(session: Session, organization_ids: Iterable[str]) -> None:
+    """One translation at a time per organization (a transaction-scoped advisory lock, taken in
+    a fixed order): two worker replicas would otherwise create the same control statuses and
+    open the same alerts at once, and deadlock or double them. Organizations still translate in
+    parallel."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for organization_id in sorted(organization_ids):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"governance.translation:{organization_id}"},
+        )
+
+
 def translate_events(session: Session, cipher: FieldCipher, event_ids: Sequence[str]) -> int:
     """Translate the given events not yet translated; returns how many were."""
     rows = session.execute(
@@ -464,6 +478,7 @@ def translate_events(session: Session, cipher: FieldCipher, event_ids: Sequence[
     ).all()
     if not rows:
         return 0
+    _serialize_per_organization(session, {r.organization_id for r in rows})
     now = utcnow()
     systems = {
         s.id: s

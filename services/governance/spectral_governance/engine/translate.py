@@ -1,6 +1,11 @@
 """The whole translation of one normalized event (DOMAIN section 3.1): map it to violations
 with the organization's thresholds, leave out the controls it turned off, add the state-law
-violations, score it and decide escalation, and plan each violation's actions. Pure."""
+violations, score it and decide escalation, and plan each violation's actions. Pure.
+
+State law applies to events that are a problem: ones the mapping found violations in, or of
+high or critical severity. The reference fired a state rule on the event type alone, so an
+hourly drift reading of 1% on a California high-risk system would have demanded a 30-day SB 1047
+safety report."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import Normalized
 from spectral_governance.engine.scoring import EventRisk, score_event
 from spectral_governance.engine.state_law import apply_state_law
+
+SIGNIFICANT = frozenset({"critical", "high"})
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,15 @@ def translate(
     on: date,
 ) -> Translation:
     mapped = [v for v in map_event(event, facts, limits) if v.control_id not in disabled]
-    state = [
-        v for v in apply_state_law(event, facts, on, already=mapped) if v.control_id not in disabled
-    ]
+    state = (
+        [
+            v
+            for v in apply_state_law(event, facts, on, already=mapped)
+            if v.control_id not in disabled
+        ]
+        if mapped or event.severity in SIGNIFICANT
+        else []
+    )
     violations = [*mapped, *state]
     return Translation(
         tuple(Finding(v, tuple(plan_actions(v, facts.name))) for v in violations),

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("risk_level", sa.String(8)),
         sa.Column("escalate", sa.Boolean),
         sa.Column("escalation_path", sa.JSON),
+        postgresql_with={"fillfactor": 85},
     )
     _partial(
         "uq_telemetry_events_run",
@@ -86,12 +87,6 @@ def upgrade() -> None:
         "ix_telemetry_events_org_received",
         "telemetry_events",
         ["organization_id", "received_at", "id"],
-    )
-    _partial(
-        "ix_telemetry_events_untranslated",
-        "telemetry_events",
-        ["received_at"],
-        "translated_at IS NULL",
     )
 
     op.create_table(
