@@ -35,11 +35,12 @@ def record(session: Session, envelope: Envelope) -> None:
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
     def translate_one(session: Session, envelope: Envelope) -> None:
-        translation.translate_events(session, runtime.cipher, envelope.data["event_ids"])
+        translate_many(session, [envelope])
 
     def translate_many(session: Session, envelopes: list[Envelope]) -> None:
         ids = [event_id for e in envelopes for event_id in e.data["event_ids"]]
-        translation.translate_events(session, runtime.cipher, ids)
+        organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
+        translation.translate_events(session, runtime.cipher, ids, organizations)
 
     return [
         Subscription(

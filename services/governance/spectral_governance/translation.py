@@ -468,17 +468,28 @@ def _serialize_per_organization(session: Session, organization_ids: Iterable[str
         )
 
 
-def translate_events(session: Session, cipher: FieldCipher, event_ids: Sequence[str]) -> int:
-    """Translate the given events not yet translated; returns how many were."""
+def translate_events(
+    session: Session,
+    cipher: FieldCipher,
+    event_ids: Sequence[str],
+    organization_ids: Iterable[str] | None = None,
+) -> int:
+    """Translate the given events not yet translated; returns how many were. The organizations'
+    locks come first (from the messages that named the events, or else from the events), so the
+    rows need no row locks of their own: only a translation writes ``translated_at``."""
+    ids = list(event_ids)
+    if organization_ids is None:
+        organization_ids = session.scalars(
+            select(_EVENTS.c.organization_id).where(_EVENTS.c.id.in_(ids)).distinct()
+        ).all()
+    _serialize_per_organization(session, organization_ids)
     rows = session.execute(
         select(*_COLUMNS)
-        .where(_EVENTS.c.id.in_(list(event_ids)), _EVENTS.c.translated_at.is_(None))
+        .where(_EVENTS.c.id.in_(ids), _EVENTS.c.translated_at.is_(None))
         .order_by(_EVENTS.c.received_at, _EVENTS.c.id)
-        .with_for_update()
     ).all()
     if not rows:
         return 0
-    _serialize_per_organization(session, {r.organization_id for r in rows})
     now = utcnow()
     systems = {
         s.id: s

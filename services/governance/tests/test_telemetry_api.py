@@ -461,3 +461,35 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
         assert deliver(gov.runtime.database, gov.runtime.cipher) == 1
     [message] = received
     assert "Sepsis Watch" in message["text"] and "HIGH" in message["text"]
+
+
+def test_two_workers_translating_the_same_events_do_not_double_them(pg_gov: Governance) -> None:
+    """Worker replicas given the same batch (a redelivery racing the original): one translates,
+    the other waits for the organization's lock and finds nothing left, with no deadlock."""
+    import threading
+
+    from spectral_governance.translation import translate_events
+
+    gov = pg_gov
+    systems = [gov.create(name=f"Ward {n}", risk_level="high")["id"] for n in range(3)]
+    answer = gov.report(*[drift(s, 0.12) for s in systems for _ in range(20)])
+    ids = [r["id"] for r in answer.get_json()["results"]]
+    counts: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def work(order: list[str]) -> None:
+        barrier.wait()
+        with gov.runtime.database.session() as session:
+            counts.append(translate_events(session, gov.runtime.cipher, order))
+
+    threads = [
+        threading.Thread(target=work, args=(ids,)),
+        threading.Thread(target=work, args=(list(reversed(ids)),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(counts) == [0, 60]
+    assert len(rows(gov, "/api/v1/violations", control_id="MANAGE-4.1", limit=200)) == 60
+    assert len(rows(gov, "/api/v1/alerts")) == 3  # one per system, repeats counted on it
