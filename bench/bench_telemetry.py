@@ -14,8 +14,8 @@ PHI exposures (critical; a note with a name, an MRN, a date of birth and a phone
 before storage) on PHI systems and 10 drift events with an accuracy drop of 0.12 (the threshold is
 0.10) on any system, so violations, required actions, alerts, e-mails and their outbox events are
 really made. The other 980 are benign: 60% model drift (drift score 0.01-0.25, accuracy drop under
-0.045) on the systems outside California's SB 1047 gate (any drift event of an imaging system in
-California is a state-law violation), 40% latency (80-900 ms, up to 14% slower) on any system. What
+0.045) on the systems outside California's SB 1047 gate (where the reference would have made any
+drift event a state-law violation; ours no longer does), 40% latency (80-900 ms, up to 14% slower) on any system. What
 each violating event must make is worked out beforehand with the engine's own `normalize` and
 `translate`.
 
