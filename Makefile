@@ -56,6 +56,10 @@ fmt: $(SYNCED) ## Format and fix what ruff can
 migrate: $(SYNCED) ## Apply every service's migrations (DATABASE_URL, or SQLite under var/)
 	$(BIN)/spectral db upgrade
 
+.PHONY: backup
+backup: $(SYNCED) ## Back up every service's PostgreSQL schema to var/backups (30 daily, 12 monthly)
+	$(BIN)/spectral db backup
+
 .PHONY: stack
 stack: $(SYNCED) ## Run every target as its own process against PostgreSQL, RabbitMQ, Redis and local S3
 	@BROKER_URL="$(STACK_BROKER_URL)" $(BIN)/python deploy/stack/prepare.py --database-url "$(STACK_DATABASE_URL)"

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 from pydantic import ValidationError
@@ -62,6 +63,49 @@ def db_upgrade(only: tuple[str, ...]) -> None:
             f"{name}: migrated ({runtime.database.engine.url.render_as_string(hide_password=True)})"
         )
         runtime.database.dispose()
+
+
+@db.command("backup")
+@click.option(
+    "--to",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where backups are kept (default: VAR_DIR/backups).",
+)
+def db_backup(root: Path | None) -> None:
+    """Back up every service's schema (pg_dump, compressed, with row counts); keep 30 daily and
+    12 monthly backups."""
+    from spectral_shared.backup import take_backup
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    target = take_backup(settings, root or settings.var_dir / "backups")
+    click.echo(f"backup: {target}")
+
+
+@db.command("restore")
+@click.option(
+    "--from",
+    "backup",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A backup directory (VAR_DIR/backups/<stamp>).",
+)
+@click.option("--into", required=True, help="An empty PostgreSQL database's URL.")
+def db_restore(backup: Path, into: str) -> None:
+    """Restore a backup into another database, then check it: row counts, audit logs."""
+    from spectral_shared.backup import check_restore, restore
+    from spectral_shared.config import sqlalchemy_url
+
+    url = sqlalchemy_url(into)
+    restore(backup, url)
+    report = check_restore(backup, url)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if not report.ok:
+        sys.exit(1)
+    click.echo(f"restored and checked: {', '.join(report.services)}")
 
 
 # ---- bus ----------------------------------------------------------------------------------------

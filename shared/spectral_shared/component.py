@@ -59,6 +59,8 @@ class Component:
     # the current role, or None when the account was deactivated or its tokens revoked.
     current_identity: Callable[[Runtime, Identity], Identity | None] | None = None
     production_requires: tuple[str, ...] = ()
+    # After a restore (``spectral db restore``): what is wrong with the restored data, if anything.
+    restore_check: Callable[[Database], list[str]] | None = None
     commands: click.Group | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

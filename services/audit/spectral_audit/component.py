@@ -50,4 +50,5 @@ component = Component(
     schedules=schedules,
     production_requires=("AUDIT_SIGNING_KEY",),
     commands=commands,
+    restore_check=services.verify_every_log,
 )
