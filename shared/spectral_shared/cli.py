@@ -133,6 +133,27 @@ def bus_declare() -> None:
             )
 
 
+@bus.command("definitions")
+@click.option("--vhost", default="/", show_default=True)
+@click.option("--user", default="spectral", show_default=True)
+def bus_definitions(vhost: str, user: str) -> None:
+    """RabbitMQ definitions (JSON) of the exchange and every installed consumer's queues, for
+    rabbitmqctl import_definitions (deploy/rabbitmq/definitions.json is this output)."""
+    import json
+
+    from spectral_shared.bus.definitions import definitions
+    from spectral_shared.bus.topology import Topology
+
+    settings = load_settings()
+    subscriptions = [
+        subscription
+        for component in installed_components().values()
+        for subscription in Runtime(component, settings).subscriptions
+    ]
+    document = definitions(Topology(settings), subscriptions, vhost=vhost, user=user)
+    click.echo(json.dumps(document, indent=2))
+
+
 def _subscriptions_by_name() -> dict[str, tuple[Runtime, Subscription]]:
     settings = load_settings()
     found: dict[str, tuple[Runtime, Subscription]] = {}
