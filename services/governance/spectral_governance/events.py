@@ -58,19 +58,18 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
 
 def schedules(runtime: Runtime) -> list[Schedule]:
+    def carry_out_actions() -> None:
+        executor.run_due_actions(runtime.database, runtime.cipher)
+
+    def watch_sla() -> None:
+        executor.watch_sla(runtime.database)
+
+    def post_to_slack() -> None:
+        executor.deliver_notifications(runtime.database, runtime.cipher)
+
     every = runtime.settings.action_executor_interval_seconds
     return [
-        Schedule(
-            "governance.action_executor", every, lambda: _run(executor.run_due_actions, runtime)
-        ),
-        Schedule("governance.sla_watch", 30.0, lambda: _watch(runtime)),
-        Schedule("governance.slack", 2.0, lambda: _run(executor.deliver_notifications, runtime)),
+        Schedule("governance.action_executor", every, carry_out_actions),
+        Schedule("governance.sla_watch", 30.0, watch_sla),
+        Schedule("governance.slack", 2.0, post_to_slack),
     ]
-
-
-def _watch(runtime: Runtime) -> None:
-    executor.watch_sla(runtime.database)
-
-
-def _run(job: object, runtime: Runtime) -> None:
-    job(runtime.database, runtime.cipher)  # type: ignore[operator]

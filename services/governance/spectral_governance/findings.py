@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from spectral_governance import alerting, notify
 from spectral_governance import event_types as ev
-from spectral_governance.catalog import load_catalog
 from spectral_governance.engine.customization import check_override, check_toggle
 from spectral_governance.engine.mapping import threshold_bounds
 from spectral_governance.models import (
@@ -445,8 +444,3 @@ def enable_control(database: Database, identity: Identity, toggle_id: str) -> No
             return
         row.revoked_at, row.revoked_by = utcnow(), _who(identity)
         _toggle_event(session, identity, row, enabled=True)
-
-
-def control_title(control_id: str) -> str:
-    found = load_catalog().control(control_id)
-    return found[1].title if found else control_id

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spectral_governance.models import AISystem, Member, Notification, Organization, bus
+from spectral_governance.models import Member, Notification, Organization, bus
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
@@ -66,10 +66,6 @@ def slack(
         )
     )
     return True
-
-
-def system_label(system: AISystem) -> str:
-    return f"{system.name} ({system.department})"
 
 
 def slack_url_aad(organization_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import request
@@ -42,7 +43,22 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
-def parse_json_body(model: type[M]) -> M:
+def json_document(raw: bytes, loads: Callable[[bytes], Any] = json.loads) -> Any:
+    """A request body parsed as JSON, or the 400 ``malformed-json`` problem."""
+    try:
+        return loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Problem(
+            400,
+            "Malformed JSON",
+            detail=f"The body is not valid JSON: {exc}",
+            type_slug="malformed-json",
+        ) from exc
+
+
+def read_json_body(loads: Callable[[bytes], Any] = json.loads) -> Any:
+    """The request's JSON body, whatever its shape: 415 unless it is sent as JSON, 400 unless it
+    parses."""
     if not request.mimetype or (
         request.mimetype not in ("application/json",) and not request.mimetype.endswith("+json")
     ):
@@ -52,16 +68,11 @@ def parse_json_body(model: type[M]) -> M:
             detail="Send the body as application/json.",
             type_slug="unsupported-media-type",
         )
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Problem(
-            400,
-            "Malformed JSON",
-            detail=f"The body is not valid JSON: {exc}",
-            type_slug="malformed-json",
-        ) from exc
+    return json_document(request.get_data(cache=True), loads)
+
+
+def parse_json_body(model: type[M]) -> M:
+    data = read_json_body()
     if not isinstance(data, dict):
         raise Problem(
             400,

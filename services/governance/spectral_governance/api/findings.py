@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from spectral_governance import alerting, findings
 from spectral_governance.api.ai_systems import _domain_problems, _is_uuid, api
-from spectral_governance.api.listing import newest_first
+from spectral_governance.api.listing import newest_first, owned_row
 from spectral_governance.engine.customization import GuardrailRefused
 from spectral_governance.engine.mapping import threshold_bounds, thresholds
 from spectral_governance.models import (
@@ -143,26 +143,11 @@ def list_violations() -> tuple[Response, int]:
     return json_response(ViolationPage(data=data, next_cursor=cursor))
 
 
-def _one(model: type, row_id: str, what: str) -> object:
-    _uuid_or_404(row_id, what)
-    with current_runtime().database.read_session() as session:
-        row = session.scalars(
-            select(model).where(
-                model.id == row_id,  # type: ignore[attr-defined]
-                model.organization_id == current_identity().organization_id,  # type: ignore[attr-defined]
-            )
-        ).first()
-        if row is None:
-            raise not_found(what)
-        session.expunge(row)
-        return row
-
-
 @bp.get("/api/v1/violations/<violation_id>")
 @api.operation("One violation", responses={200: ViolationOut})
 @requires("violations:read")
 def get_violation(violation_id: str) -> tuple[Response, int]:
-    return json_response(violation_out(_one(Violation, violation_id, "violation")))  # type: ignore[arg-type]
+    return json_response(violation_out(owned_row(Violation, violation_id, "violation")))
 
 
 @bp.post("/api/v1/violations/<violation_id>/resolve")
@@ -241,7 +226,7 @@ def list_actions() -> tuple[Response, int]:
 @api.operation("One required action", responses={200: ActionOut})
 @requires("actions:read")
 def get_action(action_id: str) -> tuple[Response, int]:
-    return json_response(action_out(_one(RequiredAction, action_id, "action")))  # type: ignore[arg-type]
+    return json_response(action_out(owned_row(RequiredAction, action_id, "action")))
 
 
 @bp.patch("/api/v1/actions/<action_id>")
@@ -350,7 +335,7 @@ def put_alert_settings() -> tuple[Response, int]:
 @api.operation("One alert", responses={200: AlertOut})
 @requires("alerts:read")
 def get_alert(alert_id: str) -> tuple[Response, int]:
-    return json_response(alert_out(_one(Alert, alert_id, "alert")))  # type: ignore[arg-type]
+    return json_response(alert_out(owned_row(Alert, alert_id, "alert")))
 
 
 def _alert_move(alert_id: str, action: str) -> tuple[Response, int]:

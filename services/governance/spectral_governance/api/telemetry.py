@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import uuid
 from collections import Counter
-from typing import Any
 
 import orjson
 from flask import Blueprint, Response, request
@@ -18,7 +16,7 @@ from sqlalchemy import select
 from spectral_governance import sources, telemetry
 from spectral_governance.api.ai_systems import BASE as SYSTEMS
 from spectral_governance.api.ai_systems import _domain_problems, _is_uuid, api
-from spectral_governance.api.listing import newest_first
+from spectral_governance.api.listing import newest_first, owned_row
 from spectral_governance.models import AISystem, TelemetryEvent
 from spectral_governance.telemetry_schemas import (
     MAX_BATCH,
@@ -37,7 +35,12 @@ from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.problems import Problem, not_found, validation_problem
 from spectral_shared.web.responses import current_runtime, json_response
-from spectral_shared.web.validation import field_errors, parse_query
+from spectral_shared.web.validation import (
+    field_errors,
+    json_document,
+    parse_query,
+    read_json_body,
+)
 
 bp = Blueprint("telemetry", __name__)
 EVENTS = "/api/v1/telemetry/events"
@@ -46,27 +49,6 @@ _ITEM = TypeAdapter(TelemetryEventIn)
 # Webhook events whose metric is a name, not a kind of measurement (a Langfuse generation's
 # metric is its model).
 NAMES_NOT_KINDS = {("langfuse", "generation")}
-
-
-def _json_body() -> Any:
-    if not request.mimetype or (
-        request.mimetype != "application/json" and not request.mimetype.endswith("+json")
-    ):
-        raise Problem(
-            415,
-            "Unsupported media type",
-            detail="Send the body as application/json.",
-            type_slug="unsupported-media-type",
-        )
-    try:
-        return orjson.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Problem(
-            400,
-            "Malformed JSON",
-            detail=f"The body is not valid JSON: {exc}",
-            type_slug="malformed-json",
-        ) from exc
 
 
 def _item_errors(index: int, exc: ValidationError) -> telemetry.Result:
@@ -91,7 +73,7 @@ def _item_errors(index: int, exc: ValidationError) -> telemetry.Result:
 )
 @requires("telemetry:write")
 def report_events() -> Response:
-    body = _json_body()
+    body = read_json_body(orjson.loads)
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not events:
         raise validation_problem(
@@ -197,18 +179,7 @@ def list_events() -> tuple[Response, int]:
 @api.operation("One telemetry event (without its payload)", responses={200: TelemetryEventOut})
 @requires("telemetry:read")
 def get_event(event_id: str) -> tuple[Response, int]:
-    if not _is_uuid(event_id):
-        raise not_found("telemetry event")
-    with current_runtime().database.read_session() as session:
-        row = session.scalars(
-            select(TelemetryEvent).where(
-                TelemetryEvent.id == event_id,
-                TelemetryEvent.organization_id == current_identity().organization_id,
-            )
-        ).first()
-        if row is None:
-            raise not_found("telemetry event")
-        return json_response(_event_out(row))
+    return json_response(_event_out(owned_row(TelemetryEvent, event_id, "telemetry event")))
 
 
 @bp.get(f"{EVENTS}/<event_id>/payload")
@@ -294,15 +265,7 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
             "with the system's webhook secret.",
             type_slug="bad-signature",
         )
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Problem(
-            400,
-            "Malformed JSON",
-            detail=f"The body is not valid JSON: {exc}",
-            type_slug="malformed-json",
-        ) from exc
+    data = json_document(body)
     try:
         parsed = sources.parse(source, data)
     except ValidationError as exc:
