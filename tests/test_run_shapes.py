@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +299,8 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
         pytest.fail("nginx is not installed: `apt-get install nginx-light` (.ci/run does)")
     services = ("auth", "governance", "audit", "billing", "reports")
     ports = {name: free_port() for name in services}
-    router, https, http, worker_metrics = free_port(), free_port(), free_port(), free_port()
+    router, https, http = free_port(), free_port(), free_port()
+    worker_metrics, relay_metrics = free_port(), free_port()
     var = tmp_path / "var"
     upstreams = {f"{name.upper()}_UPSTREAM": f"http://127.0.0.1:{ports[name]}" for name in services}
     env = clean_env(
@@ -354,7 +357,7 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
             processes.start(
                 "audit-worker", "audit", "worker", "--metrics-port", str(worker_metrics)
             )
-            processes.start("auth-relay", "auth", "relay")
+            processes.start("auth-relay", "auth", "relay", "--metrics-port", str(relay_metrics))
             processes.start("governance-relay", "governance", "relay")
             processes.start("governance-worker", "governance", "worker")
             web = [
@@ -390,6 +393,21 @@ def test_the_split_topology_serves_the_slice_on_real_services_through_nginx(
             assert (
                 handled and int(handled.group(1)) >= 8
             )  # the two onboardings alone are eight events
+            # Workers and relays answer the same probes as web targets, on their metrics port.
+            for port, needs in (
+                (worker_metrics, {"database", "broker", "redis"}),
+                (relay_metrics, {"database", "broker"}),
+            ):
+                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+                assert health["status"] == "healthy" and set(health["checks"]) == needs
+                assert requests.get(f"http://127.0.0.1:{port}/livez", timeout=5).json() == {
+                    "status": "alive"
+                }
+            checked = subprocess.run(
+                [sys.executable, "-m", "spectral_shared.probe", "--port", str(worker_metrics)],
+                check=False,
+            )
+            assert checked.returncode == 0  # the images' HEALTHCHECK
             service_health = client.get("/health").json()
             assert service_health["status"] == "healthy" and set(service_health["checks"]) == set(
                 services

@@ -23,10 +23,11 @@ from spectral_shared.config import ConfigurationError, load_settings
 from spectral_shared.logging import configure_logging, get_logger
 from spectral_shared.process import (
     boot,
+    default_web_workers,
     host_option,
     metrics_port_option,
     port_option,
-    serve_metrics,
+    serve_probes,
     stop_on_signals,
 )
 
@@ -136,7 +137,13 @@ def bus_declare() -> None:
 @bus.command("definitions")
 @click.option("--vhost", default="/", show_default=True)
 @click.option("--user", default="spectral", show_default=True)
-def bus_definitions(vhost: str, user: str) -> None:
+@click.option(
+    "--password-env",
+    metavar="NAME",
+    help="Give the user the password held in this environment variable (hashed; never on the "
+    "command line). Without it the user has none: set one with rabbitmqctl change_password.",
+)
+def bus_definitions(vhost: str, user: str, password_env: str | None) -> None:
     """RabbitMQ definitions (JSON) of the exchange and every installed consumer's queues, for
     rabbitmqctl import_definitions (deploy/rabbitmq/definitions.json is this output)."""
     import json
@@ -150,7 +157,16 @@ def bus_definitions(vhost: str, user: str) -> None:
         for component in installed_components().values()
         for subscription in Runtime(component, settings).subscriptions
     ]
-    document = definitions(Topology(settings), subscriptions, vhost=vhost, user=user)
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise click.BadParameter(
+                f"{password_env} is not set or empty", param_hint="--password-env"
+            )
+    document = definitions(
+        Topology(settings), subscriptions, vhost=vhost, user=user, password=password
+    )
     click.echo(json.dumps(document, indent=2))
 
 
@@ -218,10 +234,15 @@ def _service_group(component: Component) -> click.Group:
     @click.option(
         "--workers",
         type=int,
-        default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
-        show_default="WEB_CONCURRENCY or 2",
+        default=default_web_workers,
+        show_default="WEB_CONCURRENCY, or one per usable core and at least 2",
     )
-    @click.option("--threads", type=int, default=4, show_default=True)
+    @click.option(
+        "--threads",
+        type=int,
+        default=lambda: int(os.environ.get("WEB_THREADS", "4")),
+        show_default="WEB_THREADS or 4",
+    )
     def web(host: str, port: int, workers: int, threads: int) -> None:
         """Serve the HTTP API with gunicorn."""
         settings = boot(component.name, [component.name])
@@ -240,20 +261,25 @@ def _service_group(component: Component) -> click.Group:
     def worker(metrics_port: int | None) -> None:
         """Consume this service's queues and run its periodic jobs."""
         settings = boot(component.name, [component.name])
-        serve_metrics(metrics_port)
         runtime = Runtime(component, settings)
         stop = stop_on_signals()
+        consumer = runtime.worker() if runtime.subscriptions else None
+        serve_probes(
+            metrics_port,
+            service=component.name,
+            alive=consumer.heartbeat.alive if consumer else lambda: True,
+            checks=runtime.health_checks(broker=consumer is not None, redis=True),
+        )
         if runtime.schedules:
             threading.Thread(
                 target=runtime.run_schedules, args=(stop,), name="schedules", daemon=True
             ).start()
-        if not runtime.subscriptions:
+        if consumer is None:
             log.info(
                 "worker.idle", service=component.name, reason="this service consumes no events yet"
             )
             stop.wait()
             return
-        consumer = runtime.worker()
 
         def stop_when_told() -> None:
             stop.wait()
@@ -267,9 +293,15 @@ def _service_group(component: Component) -> click.Group:
     def relay(metrics_port: int | None) -> None:
         """Publish this service's outbox and send its queued e-mail."""
         settings = boot(component.name, [component.name])
-        serve_metrics(metrics_port)
         runtime = Runtime(component, settings)
-        runtime.run_relay(stop_on_signals())
+        relay = runtime.relay()
+        serve_probes(
+            metrics_port,
+            service=component.name,
+            alive=relay.heartbeat.alive,
+            checks=runtime.health_checks(broker=True, redis=False),
+        )
+        relay.run(stop_on_signals(), settings.outbox_poll_interval)
 
     @group.command("migrate")
     def migrate() -> None:

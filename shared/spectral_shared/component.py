@@ -161,6 +161,18 @@ class Runtime:
     def run_schedules(self, stop: threading.Event) -> None:
         Scheduler(self.schedules).run(stop)
 
+    def health_checks(self, *, broker: bool, redis: bool) -> dict[str, Callable[[], bool]]:
+        """What ``/health`` of one of this service's targets checks: the database always, the
+        broker for targets that talk to it (worker, relay), Redis where it is configured and used."""
+        from spectral_shared.web.health import broker_check
+
+        checks: dict[str, Callable[[], bool]] = {"database": self.database.ping}
+        if redis and self.settings.redis_url:
+            checks["redis"] = self.kv.ping
+        if broker:
+            checks["broker"] = broker_check(self.settings.broker_url)
+        return checks
+
     def migrate(self) -> None:
         migrations.upgrade(self.database, self.component.migrations)
 

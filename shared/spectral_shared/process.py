@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -59,15 +62,43 @@ metrics_port_option = click.option(
     type=int,
     default=lambda: int(os.environ["METRICS_PORT"]) if os.environ.get("METRICS_PORT") else None,
     show_default="METRICS_PORT, or none",
-    help="Serve /metrics for Prometheus on this port (workers and relays have no other HTTP).",
+    help="Serve /livez, /health and /metrics on this port (workers and relays have no other HTTP).",
 )
 
 
-def serve_metrics(port: int | None) -> None:
-    """Expose this process's Prometheus metrics (outbox lag, dead letters, queue depth)."""
+def serve_probes(
+    port: int | None,
+    *,
+    service: str,
+    alive: Callable[[], bool],
+    checks: dict[str, Callable[[], bool]],
+) -> None:
+    """Expose this process's liveness, health and Prometheus metrics (outbox lag, dead letters,
+    queue depth) on HOST:port, in the background."""
     if port is None:
         return
-    from prometheus_client import start_http_server
+    from spectral_shared.web.probes import ProbeServer
 
-    start_http_server(port, addr=os.environ.get("HOST", "127.0.0.1"))
-    log.info("metrics.serving", port=port)
+    host = os.environ.get("HOST", "127.0.0.1")
+    ProbeServer((host, port), service=service, alive=alive, checks=checks).serve_in_background()
+    log.info("probes.serving", host=host, port=port)
+
+
+def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container's `--cpus` or a Kubernetes CPU limit), at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores or 1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to honour
+    return max(1, cores or 1)
+
+
+def default_web_workers() -> int:
+    """``WEB_CONCURRENCY``, else one gthread worker per usable core and at least two, so one worker
+    can be recycled while the other serves."""
+    configured = os.environ.get("WEB_CONCURRENCY")
+    return int(configured) if configured else max(2, usable_cores())

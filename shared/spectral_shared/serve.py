@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +34,10 @@ def serve_gunicorn(
             "workers": workers,
             "threads": threads,
             "worker_class": "gthread",
-            "graceful_timeout": 30,
-            "timeout": 60,
+            # SIGTERM lets requests in flight finish for this long (systemd's and Kubernetes'
+            # stop timeouts are set above it); a worker silent for `timeout` is killed.
+            "graceful_timeout": int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30")),
+            "timeout": int(os.environ.get("WEB_TIMEOUT", "60")),
             "keepalive": 5,
             "loglevel": log_level.lower(),
             "accesslog": None,  # the app logs each request as JSON

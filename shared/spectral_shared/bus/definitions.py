@@ -6,12 +6,17 @@ services declared themselves are the same broker.
 Queue types and dead-lettering are queue arguments (quorum queues, TTL retry queues that
 dead-letter back to the main queue, a dead-letter queue per consumer), not policies: RabbitMQ
 cannot set a queue's type by policy. The ``spectral`` user comes without a password (an empty
-hash cannot log in): set one with ``rabbitmqctl change_password`` after importing.
+hash cannot log in): set one with ``rabbitmqctl change_password`` after importing, or render the
+file with a password (``--password-env``), hashed as RabbitMQ hashes it, for a broker that loads
+it at boot (docker-compose does).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 from typing import Any
 
 from spectral_shared.bus.topology import Subscription, Topology
@@ -23,6 +28,7 @@ def definitions(
     *,
     vhost: str = "/",
     user: str = "spectral",
+    password: str | None = None,
 ) -> dict[str, Any]:
     exchange = topology.exchange.name
     queues: list[dict[str, Any]] = []
@@ -60,7 +66,7 @@ def definitions(
         "users": [
             {
                 "name": user,
-                "password_hash": "",
+                "password_hash": rabbit_password_hash(password) if password else "",
                 "hashing_algorithm": "rabbit_password_hashing_sha256",
                 "tags": [],
             }
@@ -89,3 +95,9 @@ def definitions(
         "bindings": bindings,
         "policies": [],
     }
+
+
+def rabbit_password_hash(password: str, salt: bytes | None = None) -> str:
+    """``rabbit_password_hashing_sha256``: base64(salt + SHA-256(salt + password)), 4-byte salt."""
+    salt = secrets.token_bytes(4) if salt is None else salt
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()

@@ -21,6 +21,7 @@ from spectral_shared.bus.publisher import Publisher, PublishError
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.db import Database, utcnow
 from spectral_shared.failpoints import failpoint
+from spectral_shared.liveness import Heartbeat
 from spectral_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -48,6 +49,7 @@ class Relay:
         self.batch_size = batch_size
         self.extra_work = extra_work or []
         self.service = database.service
+        self.heartbeat = Heartbeat()
 
     def publish_due(self) -> int:
         """Publish one batch of due rows; returns how many were published."""
@@ -133,6 +135,7 @@ class Relay:
         ticks = 0
         seen = wake.generation if wake is not None else 0
         while not stop.is_set():
+            self.heartbeat.beat()
             try:
                 busy = self.run_once() > 0
                 ticks += 1

@@ -28,6 +28,7 @@ from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.context import correlation_id
 from spectral_shared.db import Database, insert_new_rows, utcnow
+from spectral_shared.liveness import Heartbeat
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import extract_context, tracer
 
@@ -144,6 +145,9 @@ class Worker(ConsumerMixin):
         self._timers: set[threading.Timer] = set()
         self._last_depth_check = 0.0
         self.ready = threading.Event()
+        self.heartbeat = (
+            Heartbeat()
+        )  # beats each time round the consume loop, and while reconnecting
         # Batching subscriptions: messages received but not yet handled (nor acked), by queue.
         self._pending: dict[str, list[_Received]] = {}
         self._pending_since: dict[str, float] = {}  # when a batch's first message came
@@ -201,7 +205,12 @@ class Worker(ConsumerMixin):
     def on_consume_end(self, connection: Any, channel: Any) -> None:
         self._settle(wait=True)  # a clean stop: the batch in flight is acked
 
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.heartbeat.beat()  # waiting for the broker is not being stuck
+        super().on_connection_error(exc, interval)
+
     def on_iteration(self) -> None:
+        self.heartbeat.beat()
         self._settle(wait=False)
         now = time.monotonic()
         for name, since in list(self._pending_since.items()):

@@ -120,9 +120,7 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
     # What the web target needs to serve: its database, and Redis when configured. Not the
     # broker: requests only write the outbox, so a broker outage must not take the API out of
     # rotation (the relay catches up afterwards).
-    checks: dict[str, Any] = {"database": runtime.database.ping}
-    if runtime.settings.redis_url:
-        checks["redis"] = runtime.kv.ping
+    checks = runtime.health_checks(broker=False, redis=True)
 
     @app.get("/health")
     def health() -> tuple[Response, int]:
