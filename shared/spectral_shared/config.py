@@ -254,12 +254,30 @@ class Settings(BaseSettings):
     # ---- production checks ----------------------------------------------------------------
 
     def production_problems(self, services: list[str], extra_required: list[str]) -> list[str]:
-        """Everything that makes this configuration unfit for production, in words an operator acts on."""
+        """Everything that makes this configuration unfit for production, in words an operator acts
+        on. ``services`` are those the process runs (none for the router, which only proxies);
+        ``extra_required`` the settings they need besides the common ones (their components'
+        ``production_requires``, e.g. auth's SESSION_SECRET)."""
         problems: list[str] = []
-        for name in ("SESSION_SECRET", "ENCRYPTION_KEY"):
-            if _blank(getattr(self, name.lower())):
-                problems.append(f"{name} is missing (generate with: openssl rand -base64 32)")
-        if self.encryption_key is not None and not _blank(self.encryption_key):
+        if services:
+            problems += self._service_problems(services)
+        if not self.base_url.startswith("https://"):
+            problems.append("BASE_URL must be https:// in production")
+        if self.cookie_secure is False:
+            problems.append("COOKIE_SECURE must not be false in production")
+        for name in extra_required:
+            if _blank(getattr(self, name.lower(), None)):
+                problems.append(f"{name} is missing{_GENERATE.get(name, '')}")
+        return problems
+
+    def _service_problems(self, services: list[str]) -> list[str]:
+        """What every process running a service needs: field encryption, PostgreSQL, RabbitMQ,
+        Redis, real e-mail, and the audit retention HIPAA asks for."""
+        problems: list[str] = []
+        if _blank(self.encryption_key):
+            problems.append(f"ENCRYPTION_KEY is missing{_GENERATE['ENCRYPTION_KEY']}")
+        else:
+            assert self.encryption_key is not None
             try:
                 if (
                     len(base64.b64decode(self.encryption_key.get_secret_value(), validate=True))
@@ -282,19 +300,12 @@ class Settings(BaseSettings):
             problems.append("BROKER_URL must point at RabbitMQ (amqp:// or amqps://)")
         if not self.redis_url:
             problems.append("REDIS_URL is missing")
-        if not self.base_url.startswith("https://"):
-            problems.append("BASE_URL must be https:// in production")
-        if self.cookie_secure is False:
-            problems.append("COOKIE_SECURE must not be false in production")
         if _blank(self.sendgrid_api_key):
             problems.append("SENDGRID_API_KEY is missing (e-mail would only be written to files)")
         if self.audit_retention_days < 2190:
             problems.append(
                 "AUDIT_RETENTION_DAYS must be at least 2190 (six years, HIPAA 164.316(b)(2))"
             )
-        for name in extra_required:
-            if _blank(getattr(self, name.lower(), None)):
-                problems.append(f"{name} is missing")
         return problems
 
     def ensure_runnable(self, services: list[str], extra_required: list[str] | None = None) -> None:
@@ -305,6 +316,12 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "refusing to start with SPECTRAL_ENV=production:\n  - " + "\n  - ".join(problems)
             )
+
+
+_GENERATE = {
+    "SESSION_SECRET": " (generate with: openssl rand -base64 32)",
+    "ENCRYPTION_KEY": " (generate with: openssl rand -base64 32)",
+}
 
 
 def _blank(value: object) -> bool:

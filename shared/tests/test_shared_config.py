@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from spectral_shared.component import installed_components
 from spectral_shared.config import (
     ConfigurationError,
     Settings,
@@ -234,6 +235,8 @@ PRODUCTION_ENV = {
     "SENDGRID_API_KEY": "SG.real-looking-key",
 }
 SERVICES = ["auth", "governance"]
+# What auth's processes need besides the common settings (its component's production_requires).
+AUTH_REQUIRES = list(installed_components()["auth"].production_requires)
 
 
 @pytest.fixture
@@ -280,7 +283,7 @@ def test_production_refuses_a_development_default(
         else:
             production.setenv(name, value)
     with pytest.raises(ConfigurationError, match="refusing to start") as info:
-        Settings().ensure_runnable(SERVICES)
+        Settings().ensure_runnable(SERVICES, AUTH_REQUIRES)
     assert message in str(info.value)
 
 
@@ -300,7 +303,7 @@ def test_production_refuses_sqlite_for_one_service_only(production: pytest.Monke
 
 def test_production_lists_every_problem_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPECTRAL_ENV", "production")
-    problems = Settings().production_problems(SERVICES, ["STRIPE_SECRET_KEY"])
+    problems = Settings().production_problems(SERVICES, [*AUTH_REQUIRES, "STRIPE_SECRET_KEY"])
     text = "\n".join(problems)
     for expected in (
         "SESSION_SECRET is missing",
@@ -327,4 +330,22 @@ def test_production_checks_extra_required_settings(production: pytest.MonkeyPatc
 def test_production_refuses_empty_secrets(production: pytest.MonkeyPatch, name: str) -> None:
     production.setenv(name, "")
     with pytest.raises(ConfigurationError, match=f"{name} is missing"):
-        Settings().ensure_runnable(SERVICES, ["STRIPE_SECRET_KEY"])
+        Settings().ensure_runnable(SERVICES, [*AUTH_REQUIRES, "STRIPE_SECRET_KEY"])
+
+
+def test_only_auth_needs_the_session_secret(production: pytest.MonkeyPatch) -> None:
+    production.delenv("SESSION_SECRET")
+    Settings().ensure_runnable(["governance"], [])  # nothing outside auth derives keys from it
+    with pytest.raises(
+        ConfigurationError, match=r"SESSION_SECRET is missing \(generate with: openssl rand"
+    ):
+        Settings().ensure_runnable(["auth"], AUTH_REQUIRES)
+
+
+def test_the_router_needs_no_service_infrastructure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The router only proxies: no database, broker, Redis, secrets or mail of its own."""
+    monkeypatch.setenv("SPECTRAL_ENV", "production")
+    monkeypatch.setenv("BASE_URL", "https://spectral.example.org")
+    assert Settings().production_problems([], []) == []
+    monkeypatch.setenv("BASE_URL", "http://spectral.example.org")
+    assert Settings().production_problems([], []) == ["BASE_URL must be https:// in production"]

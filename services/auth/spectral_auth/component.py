@@ -60,4 +60,6 @@ component = Component(
     key_source=own_keys,
     commands=commands,
     current_identity=current_identity,
+    # API keys and MFA backup codes are checked under keys derived from it (ADR 0017, 0018).
+    production_requires=("SESSION_SECRET",),
 )
