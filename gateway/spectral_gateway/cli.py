@@ -104,6 +104,14 @@ def routes() -> None:
 @click.option("--listen", "listen_address", envvar="GATEWAY_LISTEN_ADDRESS", default="")
 @click.option("--https-port", envvar="GATEWAY_HTTPS_PORT", type=int, default=443, show_default=True)
 @click.option("--http-port", envvar="GATEWAY_HTTP_PORT", type=int, default=80, show_default=True)
+@click.option(
+    "--public-https-port",
+    envvar="GATEWAY_PUBLIC_HTTPS_PORT",
+    type=int,
+    default=None,
+    help="The HTTPS port clients use, when it differs from --https-port (a container listening "
+    "on 8443 published as 443): what redirects name.  [default: --https-port]",
+)
 @click.option("--platform-upstream", envvar="PLATFORM_UPSTREAM", default=None)
 @click.option("--acme-root", envvar="ACME_WEBROOT", type=click.Path(path_type=Path))
 @click.option(
@@ -126,6 +134,7 @@ def render(
     listen_address: str,
     https_port: int,
     http_port: int,
+    public_https_port: int | None,
     platform_upstream: str | None,
     acme_root: Path | None,
     abuse_rate: int | None,
@@ -155,6 +164,7 @@ def render(
         listen_address=listen_address,
         https_port=https_port,
         http_port=http_port,
+        public_https_port=public_https_port,
         acme_root=acme_root.resolve() if acme_root else None,
         abuse_rate_per_minute=abuse_rate or settings.gateway_abuse_rate_per_minute,
         abuse_burst=settings.gateway_abuse_burst if abuse_burst is None else abuse_burst,
