@@ -66,6 +66,15 @@ stack: $(SYNCED) ## Run every target as its own process against PostgreSQL, Rabb
 	DATABASE_URL="$(STACK_DATABASE_URL)" BROKER_URL="$(STACK_BROKER_URL)" REDIS_URL="$(STACK_REDIS_URL)" \
 	  $(BIN)/honcho --procfile Procfile --env deploy/stack/stack.env start
 
+.PHONY: up
+up: ## Build the images and start the platform with docker compose (.env.production)
+	@test -f .env.production || { echo "No .env.production: cp .env.production.example .env.production, then replace every CHANGE_ME (see its header)" >&2; exit 1; }
+	docker compose --env-file .env.production up -d --build --wait
+
+.PHONY: down
+down: ## Stop and remove the docker compose platform's containers (volumes are kept)
+	docker compose --env-file .env.production down
+
 .PHONY: bench
 bench: $(SYNCED) ## Run the benchmarks in bench/ and rewrite docs/benchmarks.md
 	$(BIN)/python bench/run.py

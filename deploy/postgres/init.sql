@@ -10,7 +10,8 @@
 --     -v billing_role=spectral_billing -v billing_password=... \
 --     -v reports_role=spectral_reports -v reports_password=...
 --
--- (docker-compose runs it from /docker-entrypoint-initdb.d with the same variables.) Then point
+-- (docker-compose runs it through deploy/postgres/init.sh, which passes these variables from its
+-- environment, on the first start of an empty data volume.) Then point
 -- each service at the database as its role: AUTH_DATABASE_URL=postgresql://spectral_auth:...@host/
 -- spectral_prod, and so on; `spectral db upgrade` creates the tables in each schema.
 
