@@ -28,7 +28,7 @@ KUBE_MINIMUM = re.match(
 )[1]  # type: ignore[index]
 KUBE_NEWEST = kubernetes_validate.utils.latest_version()
 KUBE_VERSIONS = (KUBE_MINIMUM, KUBE_NEWEST)
-WORKLOAD_KINDS = ("Deployment", "Job")
+WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
 WRITABLE_DIRS = {"/tmp", "/var/lib/spectral"}  # noqa: S108 (emptyDir mounts on a read-only root)
 
 Manifest = dict[str, Any]
@@ -72,12 +72,19 @@ def of_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
     return found
 
 
+def pod_template(workload: Manifest) -> dict[str, Any]:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]
+
+
 def pod_spec(workload: Manifest) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]
+    return pod_template(workload)["spec"]
 
 
 def pod_labels(workload: Manifest) -> dict[str, str]:
-    return workload["spec"]["template"]["metadata"]["labels"]
+    return pod_template(workload)["metadata"]["labels"]
 
 
 def containers(workload: Manifest) -> list[dict[str, Any]]:
@@ -180,7 +187,8 @@ def test_a_disabled_target_has_no_deployment_autoscaler_budget_or_policy_entry(
 def test_every_pod_is_hardened_sized_and_probed(chart: helm_python.Chart, values_file: str) -> None:
     manifests = render(chart, scenario(values_file))
     workloads = [m for m in manifests if m["kind"] in WORKLOAD_KINDS]
-    assert {m["kind"] for m in workloads} == set(WORKLOAD_KINDS)
+    assert {m["kind"] for m in workloads} >= {"Deployment", "Job"}
+    assert ("CronJob" in {m["kind"] for m in workloads}) == (values_file == "backup-values.yaml")
     for workload in workloads:
         spec = pod_spec(workload)
         where = workload["metadata"]["name"]
@@ -203,8 +211,8 @@ def test_every_pod_is_hardened_sized_and_probed(chart: helm_python.Chart, values
             for bound in ("requests", "limits"):
                 assert set(container["resources"][bound]) >= {"cpu", "memory"}, where
             assert {m["mountPath"] for m in container["volumeMounts"]} >= WRITABLE_DIRS, where
-            if workload["kind"] == "Job":
-                continue
+            if workload["kind"] != "Deployment":
+                continue  # runs to completion: no probes, no graceful stop
             assert spec["terminationGracePeriodSeconds"] > 30, where  # gunicorn's graceful 30 s
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 assert "httpGet" in container[probe], where
@@ -362,8 +370,8 @@ def test_secrets_are_only_referenced_never_rendered(
         for container in containers(workload):
             assert not [e for e in container.get("env", []) if "valueFrom" in e]
             refs = secret_refs(container)
-            if workload["metadata"]["name"] == name("gateway"):
-                assert refs == []  # nginx needs no application secret
+            if workload["metadata"]["name"] in (name("gateway"), name("platform")):
+                assert refs == []  # nginx and the router proxy: no application secret
             else:
                 assert len(refs) == 1, workload["metadata"]["name"]
 
@@ -371,7 +379,7 @@ def test_secrets_are_only_referenced_never_rendered(
 def test_every_component_reads_the_default_secret(chart: helm_python.Chart) -> None:
     manifests = render(chart)
     for workload in (m for m in manifests if m["kind"] in WORKLOAD_KINDS):
-        if workload["metadata"]["name"] != name("gateway"):
+        if workload["metadata"]["name"] not in (name("gateway"), name("platform")):
             for container in containers(workload):
                 assert secret_refs(container) == ["spectral-secrets"]
 
@@ -384,7 +392,7 @@ def test_a_services_own_secret_is_honoured(chart: helm_python.Chart) -> None:
             [container] = pod_spec(deployments[name(f"{service}-{target}")])["containers"]
             assert secret_refs(container) == [f"spectral-{service}-secrets"]
     [platform] = pod_spec(deployments[name("platform")])["containers"]
-    assert secret_refs(platform) == ["spectral-secrets"]
+    assert secret_refs(platform) == []  # the router proxies and reads no secret
     [job] = of_kind(manifests, "Job").values()
     assert {s for c in containers(job) for s in secret_refs(c)} == {"spectral-migrations-secrets"}
 
@@ -445,6 +453,133 @@ def test_each_component_has_its_own_service_account_without_a_token(
     assert {
         pod_spec(d)["serviceAccountName"] for d in of_kind(manifests, "Deployment").values()
     } == {"default"}
+
+
+# --- backups -----------------------------------------------------------------------------------
+
+BACKUP = {"backup": {"enabled": True}}
+
+
+def backup_job(manifests: list[Manifest]) -> tuple[Manifest, dict[str, Any]]:
+    """The backup CronJob and its one container."""
+    cronjob = of_kind(manifests, "CronJob")[name("backup")]
+    [container] = pod_spec(cronjob)["containers"]
+    return cronjob, container
+
+
+def backup_claim(cronjob: Manifest, container: dict[str, Any]) -> str:
+    """The claim mounted at /backups."""
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == "/backups"]
+    [volume] = [v for v in pod_spec(cronjob)["volumes"] if v["name"] == mount["name"]]
+    return volume["persistentVolumeClaim"]["claimName"]
+
+
+def test_backups_are_off_by_default(chart: helm_python.Chart) -> None:
+    manifests = render(chart)
+    assert not of_kind(manifests, "CronJob")
+    assert not of_kind(manifests, "PersistentVolumeClaim")
+    assert name("backup") not in of_kind(manifests, "ServiceAccount")
+    assert "backup" not in json.dumps(of_kind(manifests, "NetworkPolicy"))
+
+
+def test_the_backup_cronjob_runs_spectral_db_backup_nightly_into_a_kept_volume(
+    chart: helm_python.Chart,
+) -> None:
+    manifests = render(chart, BACKUP)
+    cronjob, container = backup_job(manifests)
+    assert "helm.sh/hook" not in cronjob["metadata"].get("annotations", {})  # part of the release
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 2 * * *"  # the deployment guide's 2 AM
+    assert "timeZone" not in spec
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] == 3600
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (3, 3)
+    job = spec["jobTemplate"]["spec"]
+    assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (1, 3600)
+    pod = pod_spec(cronjob)
+    assert pod["restartPolicy"] == "Never"
+    assert container["image"] == "spectral-all:0.1.0"  # ENTRYPOINT spectral
+    assert container["args"] == ["db", "backup", "--to", "/backups"]
+    assert "command" not in container
+    # The same hardening as every service pod; fsGroup makes the volume writable by uid 10001.
+    [web] = pod_spec(of_kind(manifests, "Deployment")[name("auth-web")])["containers"]
+    assert (
+        pod["securityContext"]
+        == pod_spec(of_kind(manifests, "Deployment")[name("auth-web")])["securityContext"]
+    )
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert container["securityContext"] == web["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["runAsUser"] == 10001
+    assert pod["automountServiceAccountToken"] is False
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    # Settings from the ConfigMap (an ordinary resource, it exists), secrets by reference.
+    [config] = of_kind(manifests, "ConfigMap").values()
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": config["metadata"]["name"]}},
+        {"secretRef": {"name": "spectral-secrets"}},
+    ]
+    assert {m["mountPath"] for m in container["volumeMounts"]} == WRITABLE_DIRS | {"/backups"}
+    claim = of_kind(manifests, "PersistentVolumeClaim")[backup_claim(cronjob, container)]
+    assert claim["metadata"]["name"] == name("backup")
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # uninstall
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert "storageClassName" not in claim["spec"]  # the cluster's default
+    account = of_kind(manifests, "ServiceAccount")[pod["serviceAccountName"]]
+    assert account["metadata"]["name"] == name("backup")
+    assert "annotations" not in account["metadata"]  # not a hook
+    assert account["automountServiceAccountToken"] is False
+
+
+def test_the_backup_scenario_is_linted_validated_and_honoured(chart: helm_python.Chart) -> None:
+    assert "backup-values.yaml" in SCENARIOS  # so the lint and schema tests above cover it
+    manifests = render(chart, scenario("backup-values.yaml"))
+    cronjob, container = backup_job(manifests)
+    assert cronjob["spec"]["schedule"] == "30 1 * * *"
+    assert cronjob["spec"]["timeZone"] == "America/Chicago"
+    pod = pod_spec(cronjob)
+    assert pod["nodeSelector"] == {"workload": "batch"}
+    assert pod["tolerations"][0]["value"] == "batch"
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert secret_refs(container) == ["spectral-migrations-secrets"]  # reads every schema
+    claim = of_kind(manifests, "PersistentVolumeClaim")[backup_claim(cronjob, container)]
+    assert claim["spec"]["storageClassName"] == "gp3"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
+
+
+def test_the_backup_reads_the_migrations_secret_unless_given_its_own(
+    chart: helm_python.Chart,
+) -> None:
+    def secret(values: dict[str, Any]) -> list[str]:
+        return secret_refs(backup_job(render(chart, merged(BACKUP, values)))[1])
+
+    service_secret = {"services": {"audit": {"existingSecret": "spectral-audit-secrets"}}}
+    assert secret(service_secret) == ["spectral-secrets"]
+    migrations = {"migrations": {"existingSecret": "spectral-migrations-secrets"}}
+    assert secret(migrations) == ["spectral-migrations-secrets"]
+    own = merged(migrations, {"backup": {"existingSecret": "spectral-backup-secrets"}})
+    assert secret(own) == ["spectral-backup-secrets"]
+
+
+def test_an_existing_claim_is_mounted_and_none_is_created(chart: helm_python.Chart) -> None:
+    values = {
+        "backup": {"enabled": True, "persistentVolumeClaim": {"existingClaim": "nfs-backups"}}
+    }
+    manifests = render(chart, values)
+    assert not of_kind(manifests, "PersistentVolumeClaim")
+    assert backup_claim(*backup_job(manifests)) == "nfs-backups"
+
+
+def test_without_service_accounts_the_backup_runs_as_the_named_one(
+    chart: helm_python.Chart,
+) -> None:
+    manifests = render(chart, merged(scenario("minimal-values.yaml"), BACKUP))
+    assert not of_kind(manifests, "ServiceAccount")
+    assert pod_spec(backup_job(manifests)[0])["serviceAccountName"] == "default"
 
 
 # --- per-service values ------------------------------------------------------------------------
@@ -524,6 +659,12 @@ def test_chart_wide_defaults_reach_every_service(chart: helm_python.Chart) -> No
         pytest.param({"config": {"extraEnv": {"NOT-A-NAME": "x"}}}, id="env name"),
         pytest.param({"networkPolicy": {"egress": {"databse": {}}}}, id="egress typo"),
         pytest.param({"existingSecret": ""}, id="no secret"),
+        pytest.param({"backup": {"schedul": "0 2 * * *"}}, id="backup typo"),
+        pytest.param({"backup": {"concurrencyPolicy": "forbid"}}, id="concurrency policy"),
+        pytest.param(
+            {"backup": {"persistentVolumeClaim": {"sise": "10Gi"}}}, id="backup claim typo"
+        ),
+        pytest.param({"backup": {"persistentVolumeClaim": {"size": "lots"}}}, id="claim size"),
     ],
 )
 def test_the_schema_refuses_typos_and_wrong_types(
@@ -831,6 +972,49 @@ def test_narrowed_egress_refuses_other_addresses(chart: helm_python.Chart) -> No
     collector = Endpoint("otel", {"app": "otel"}, "observability")
     assert allowed(policies, p["governance-web"], collector, 4318)
     assert not allowed(policies, p["gateway"], collector, 4318)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(BACKUP, id="default egress"),
+        pytest.param(scenario("backup-values.yaml"), id="narrowed database egress"),
+    ],
+)
+def test_the_backup_pod_reaches_the_database_and_dns_and_nothing_else(
+    chart: helm_python.Chart, values: dict[str, Any]
+) -> None:
+    manifests = render(chart, values)
+    policies, p = list(of_kind(manifests, "NetworkPolicy").values()), pods(manifests)
+    backup = p["backup"]
+    [deny] = [x for x in policies if not x["spec"].get("ingress") and not x["spec"].get("egress")]
+    assert selector_matches(deny["spec"]["podSelector"], backup.labels)
+    assert allowed(policies, backup, DATABASE, 5432)
+    for protocol in ("UDP", "TCP"):
+        assert allowed(policies, backup, DNS, 53, protocol), protocol
+    collector = Endpoint("otel", {"app": "otel"}, "observability")
+    unneeded = [
+        (DATABASE, 22),
+        (BROKER, 5672),
+        (BROKER, 5671),
+        (REDIS, 6379),
+        (STRIPE, 443),
+        (DNS, 5353),
+        (collector, 4318),
+        (p["auth-web"], 8000),  # no service's API, not even auth's keys
+        (p["governance-web"], 8000),
+        (p["platform"], 8000),
+        (p["gateway"], 8443),
+    ]
+    if "networkPolicy" in values:  # the database narrowed to 10.20.0.0/24
+        unneeded.append((Endpoint("elsewhere", ip="192.0.2.9"), 5432))
+    for target, port in unneeded:
+        assert not allowed(policies, backup, target, port), f"backup -> {target.label}:{port}"
+    for source in (INTERNET, STRANGER, PROMETHEUS, p["gateway"], p["platform"], p["auth-web"]):
+        assert not allowed(policies, source, backup, 8000), f"{source.label} -> backup"
+    # The services keep what they had.
+    assert allowed(policies, p["audit-worker"], REDIS, 6379)
+    assert allowed(policies, p["reports-web"], p["audit-web"], 8000)
 
 
 def test_behind_an_ingress_only_the_controller_reaches_the_gateway(
