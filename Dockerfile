@@ -99,6 +99,9 @@ FROM base AS gateway
 ARG VERSION
 ARG SOURCE_URL
 ARG LICENSE
+# Debian's packages are not pinned to a version: the base digest fixes the release, and a
+# rebuild should take that release's security updates.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends nginx-light \
     && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default
@@ -124,7 +127,7 @@ LABEL org.opencontainers.image.title="spectral-gateway" \
       org.opencontainers.image.version="${VERSION}" \
       io.spectral.service="gateway"
 WORKDIR /var/lib/spectral
-USER spectral:spectral
+USER 10001:10001
 EXPOSE 8443 8080 8000
 # nginx answers /livez itself on the HTTPS port; the certificate is for the public name, so the
 # probe on loopback does not verify it. (The platform router overrides this with the probe of
@@ -143,7 +146,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     VAR_DIR=/var/lib/spectral \
     SPECTRAL_ENV=production
 WORKDIR /var/lib/spectral
-USER spectral:spectral
+USER 10001:10001
 EXPOSE 8000
 # GET http://127.0.0.1:$PORT/health answers 200 (web: the API's checks; worker, relay: theirs).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
@@ -155,11 +158,12 @@ FROM runtime AS default-command-all
 # The operations image (migrations, bus declarations, backups) also carries pg_dump and
 # pg_restore for `spectral db backup` and `restore`: Debian's PostgreSQL 15 client, for the
 # PostgreSQL 15 the deployment guide asks for (a newer server needs a client at least as new).
-USER root
+USER 0:0
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/*
-USER spectral:spectral
+USER 10001:10001
 CMD ["all"]
 FROM runtime AS default-command-auth
 CMD ["auth", "web"]
@@ -175,6 +179,7 @@ CMD ["reports", "web"]
 # ---- service: the default target -------------------------------------------------------------
 # Any other SERVICE fails right here, as "default-command-<SERVICE>: pull access denied" (no
 # such stage, so BuildKit looks for an image of that name) before the venv stage's check runs.
+# hadolint ignore=DL3006
 FROM default-command-${SERVICE} AS service
 ARG SERVICE
 ARG VERSION

@@ -42,10 +42,12 @@ test: $(SYNCED) ## Run the whole test suite (needs PostgreSQL, RabbitMQ and Redi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(SYNCED) ## ruff and mypy
+lint: $(SYNCED) ## ruff, mypy, and hadolint and shellcheck for the Dockerfile and scripts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/spectral_shared services/*/spectral_* gateway/spectral_gateway
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck --severity=warning .ci/run deploy/docker/gateway-entrypoint.sh deploy/postgres/init.sh
 
 .PHONY: fmt
 fmt: $(SYNCED) ## Format and fix what ruff can

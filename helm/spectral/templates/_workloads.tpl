@@ -58,8 +58,9 @@ seccompProfile:
 {{- end }}
 
 {{/*
-Liveness and start-up ask /livez (checks nothing: a database outage must not restart every
-process, ADR 0012); readiness asks the readiness path (/health: the target's dependencies).
+Liveness and start-up ask /livez: the process itself (a web target answering, a worker's or
+relay's loop still going round), never its dependencies, so a database outage restarts nothing
+(ADR 0012, 0027); readiness asks the readiness path (/health: the target's dependencies).
 Input: {port, scheme, readinessPath}.
 */}}
 {{- define "spectral.probes" -}}
