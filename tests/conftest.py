@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,14 @@ def start_live_platform(integration_settings: Settings) -> Iterator[Callable[...
 @pytest.fixture
 def live_platform(start_live_platform: Callable[..., SliceClient]) -> SliceClient:
     return start_live_platform()
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[Any]:
+    """helm/spectral, loaded by Helm's SDK (helm_release renders it)."""
+    import helm_python
+
+    from helm_release import CHART
+
+    with helm_python.Chart.load(CHART) as loaded:
+        yield loaded

@@ -1,108 +1,42 @@
 """The Helm chart (helm/spectral): lint-clean, valid Kubernetes for every version it supports, one
-hardened Deployment per target, secrets only by reference, and network policies that allow the
-flows Spectral needs and nothing else. Rendered offline with Helm's SDK; no cluster."""
+hardened Deployment per target, secrets only by reference, per-service scaling, migrations and
+backups; its network policies are tested in test_helm_network_policies.py. Rendered offline with
+Helm's SDK; no cluster."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import helm_python
 import kubernetes_validate
 import pytest
-import yaml
 
-CHART = Path(__file__).resolve().parents[1] / "helm" / "spectral"
-SCENARIOS = sorted(path.name for path in (CHART / "ci").glob("*.yaml"))
-SERVICES = ("auth", "governance", "audit", "billing", "reports")
-TARGETS = ("web", "worker", "relay")
-RELEASE = "spectral"
-NAMESPACE = "spectral"
-KUBE_MINIMUM = re.match(
-    r">=\s*(\d+\.\d+\.\d+)", yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
-)[1]  # type: ignore[index]
-KUBE_NEWEST = kubernetes_validate.utils.latest_version()
-KUBE_VERSIONS = (KUBE_MINIMUM, KUBE_NEWEST)
-WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
-WRITABLE_DIRS = {"/tmp", "/var/lib/spectral"}  # noqa: S108 (emptyDir mounts on a read-only root)
-
-Manifest = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm_python.Chart]:
-    with helm_python.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def scenario(name: str) -> dict[str, Any]:
-    return yaml.safe_load((CHART / "ci" / name).read_text()) or {}
-
-
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        both_dicts = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merged(out[key], value) if both_dicts else value
-    return out
-
-
-def render(chart: helm_python.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
-    """The manifests for these values over the shipped defaults (ci/default-values.yaml: the
-    defaults plus the one required value, the public address)."""
-    values = merged(scenario("default-values.yaml"), values or {})
-    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE)
-    return [
-        doc
-        for path, text in rendered.items()
-        if not path.endswith("NOTES.txt")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
-def of_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
-    found = {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
-    assert len(found) == sum(m["kind"] == kind for m in manifests), f"two {kind}s share a name"
-    return found
-
-
-def pod_template(workload: Manifest) -> dict[str, Any]:
-    spec = workload["spec"]
-    if workload["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    return spec["template"]
-
-
-def pod_spec(workload: Manifest) -> dict[str, Any]:
-    return pod_template(workload)["spec"]
-
-
-def pod_labels(workload: Manifest) -> dict[str, str]:
-    return pod_template(workload)["metadata"]["labels"]
-
-
-def containers(workload: Manifest) -> list[dict[str, Any]]:
-    spec = pod_spec(workload)
-    return spec.get("initContainers", []) + spec["containers"]
-
-
-def secret_refs(container: dict[str, Any]) -> list[str]:
-    return [s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s]
-
-
-def env(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("env", [])}
-
-
-def name(component: str) -> str:
-    return f"{RELEASE}-{component}"
-
+from helm_release import (
+    BACKUP,
+    CHART,
+    KUBE_MINIMUM,
+    KUBE_VERSIONS,
+    NAMESPACE,
+    RELEASE,
+    SCENARIOS,
+    SERVICES,
+    TARGETS,
+    WORKLOAD_KINDS,
+    WRITABLE_DIRS,
+    Manifest,
+    containers,
+    env,
+    merged,
+    name,
+    of_kind,
+    pod_labels,
+    pod_spec,
+    render,
+    scenario,
+    secret_refs,
+)
 
 # --- lint and Kubernetes schemas ---------------------------------------------------------------
 
@@ -457,8 +391,6 @@ def test_each_component_has_its_own_service_account_without_a_token(
 
 # --- backups -----------------------------------------------------------------------------------
 
-BACKUP = {"backup": {"enabled": True}}
-
 
 def backup_job(manifests: list[Manifest]) -> tuple[Manifest, dict[str, Any]]:
     """The backup CronJob and its one container."""
@@ -734,300 +666,6 @@ def test_with_an_ingress_the_gateway_service_is_cluster_internal(
     assert ingress["spec"]["tls"] == [
         {"secretName": "spectral-ingress-tls", "hosts": ["governance.mercy-health.example"]}
     ]
-
-
-# --- network policies --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One end of a connection: a pod (labels, namespace, named ports) or an outside address."""
-
-    label: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    namespace: str | None = None  # None: outside the cluster
-    ip: str | None = None  # only outside addresses; ipBlock is for those
-    ports: Mapping[str, int] = field(default_factory=dict)
-
-    def namespace_labels(self) -> dict[str, str]:
-        return {"kubernetes.io/metadata.name": self.namespace} if self.namespace else {}
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    selector = selector or {}
-    if not selector.get("matchLabels", {}).items() <= labels.items():
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, operator, values = (
-            expression["key"],
-            expression["operator"],
-            expression.get("values", []),
-        )
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[operator]
-        if not ok:
-            return False
-    return True
-
-
-def peer_matches(peer: Mapping[str, Any], other: Endpoint, policy_namespace: str) -> bool:
-    if "ipBlock" in peer:
-        if other.ip is None:
-            return False
-        address = ipaddress.ip_address(other.ip)
-        block = peer["ipBlock"]
-        return address in ipaddress.ip_network(block["cidr"]) and not any(
-            address in ipaddress.ip_network(e) for e in block.get("except", [])
-        )
-    if other.namespace is None:
-        return False
-    if "namespaceSelector" in peer:
-        if not selector_matches(peer["namespaceSelector"], other.namespace_labels()):
-            return False
-    elif other.namespace != policy_namespace:
-        return False
-    return selector_matches(peer.get("podSelector"), other.labels)
-
-
-def ports_match(
-    rule_ports: list[Mapping[str, Any]] | None, port: int, protocol: str, pod: Endpoint
-) -> bool:
-    if not rule_ports:
-        return True
-    for entry in rule_ports:
-        if entry.get("protocol", "TCP") != protocol:
-            continue
-        wanted = entry.get("port")
-        if wanted is None:
-            return True
-        if isinstance(wanted, str):
-            wanted = pod.ports.get(wanted)
-        if wanted == port or (
-            wanted is not None and wanted <= port <= entry.get("endPort", wanted)
-        ):
-            return True
-    return False
-
-
-def direction_allows(
-    policies: list[Manifest],
-    pod: Endpoint,
-    other: Endpoint,
-    direction: str,
-    port: int,
-    protocol: str,
-) -> bool:
-    """Whether `pod`'s policies let it talk to (Egress) or hear from (Ingress) `other`."""
-    key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
-    selecting = [
-        p
-        for p in policies
-        if p["metadata"].get("namespace", NAMESPACE) == pod.namespace
-        and selector_matches(p["spec"]["podSelector"], pod.labels)
-        and direction
-        in p["spec"].get("policyTypes", ["Ingress"] + (["Egress"] if "egress" in p["spec"] else []))
-    ]
-    if not selecting:
-        return True  # isolated by nothing
-    destination = other if direction == "Egress" else pod
-    return any(
-        (
-            peers_key not in rule
-            or any(peer_matches(peer, other, NAMESPACE) for peer in rule[peers_key])
-        )
-        and ports_match(rule.get("ports"), port, protocol, destination)
-        for policy in selecting
-        for rule in policy["spec"].get(key) or []
-    )
-
-
-def allowed(
-    policies: list[Manifest], source: Endpoint, target: Endpoint, port: int, protocol: str = "TCP"
-) -> bool:
-    """A connection passes when the source's egress and the target's ingress both allow it."""
-    egress = source.namespace is None or direction_allows(
-        policies, source, target, "Egress", port, protocol
-    )
-    ingress = target.namespace is None or direction_allows(
-        policies, target, source, "Ingress", port, protocol
-    )
-    return egress and ingress
-
-
-def pods(manifests: list[Manifest]) -> dict[str, Endpoint]:
-    """The release's pods by component (one stands for all replicas)."""
-    found = {}
-    for workload in (m for m in manifests if m["kind"] in WORKLOAD_KINDS):
-        labels = pod_labels(workload)
-        ports = {
-            p["name"]: p["containerPort"] for c in containers(workload) for p in c.get("ports", [])
-        }
-        component = labels["app.kubernetes.io/component"]
-        found[component] = Endpoint(component, labels, NAMESPACE, ports=ports)
-    return found
-
-
-INTERNET = Endpoint("a browser", ip="203.0.113.7")
-DATABASE = Endpoint("PostgreSQL", ip="10.20.0.5")
-BROKER = Endpoint("RabbitMQ", ip="10.20.1.5")
-REDIS = Endpoint("Redis", ip="10.20.2.5")
-STRIPE = Endpoint("Stripe", ip="198.51.100.20")
-DNS = Endpoint("CoreDNS", {"k8s-app": "kube-dns"}, "kube-system")
-PROMETHEUS = Endpoint("Prometheus", {"app": "prometheus"}, "monitoring")
-INGRESS_CONTROLLER = Endpoint("ingress-nginx", {"app": "ingress-nginx"}, "ingress-nginx")
-STRANGER = Endpoint("another app's pod", {"app": "other"}, NAMESPACE)
-
-
-@pytest.fixture(scope="module")
-def default_release(chart: helm_python.Chart) -> tuple[list[Manifest], dict[str, Endpoint]]:
-    manifests = render(chart)
-    return list(of_kind(manifests, "NetworkPolicy").values()), pods(manifests)
-
-
-def test_a_deny_all_policy_isolates_every_pod_of_the_release(
-    default_release: tuple[list[Manifest], dict[str, Endpoint]],
-) -> None:
-    policies, release_pods = default_release
-    assert set(release_pods) == {f"{s}-{t}" for s in SERVICES for t in TARGETS} | {
-        "gateway",
-        "platform",
-        "migrations",
-    }
-    [deny] = [p for p in policies if not p["spec"].get("ingress") and not p["spec"].get("egress")]
-    assert sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
-    for pod in release_pods.values():
-        assert selector_matches(deny["spec"]["podSelector"], pod.labels), pod.label
-    assert not selector_matches(deny["spec"]["podSelector"], STRANGER.labels)
-
-
-def test_the_flows_spectral_needs_are_allowed(
-    default_release: tuple[list[Manifest], dict[str, Endpoint]],
-) -> None:
-    policies, p = default_release
-    webs = [p[f"{s}-web"] for s in SERVICES]
-    target_pods = [p[f"{s}-{t}"] for s in SERVICES for t in TARGETS]
-    service_pods = [*target_pods, p["migrations"]]
-    needed = [(INTERNET, p["gateway"], 8443), (INTERNET, p["gateway"], 8080)]
-    needed += [(p["gateway"], target, 8000) for target in [*webs, p["platform"]]]
-    needed += [(p["platform"], web, 8000) for web in webs]
-    needed += [(pod, p["auth-web"], 8000) for pod in service_pods]  # JWKS
-    others = [web for web in webs if web is not p["reports-web"]]
-    needed += [(p[f"reports-{t}"], web, 8000) for t in TARGETS for web in others]
-    needed += [
-        (pod, store, port)
-        for pod in service_pods
-        for store, port in ((DATABASE, 5432), (BROKER, 5672), (REDIS, 6379), (STRIPE, 443))
-    ]
-    needed += [(PROMETHEUS, pod, 8000) for pod in [*target_pods, p["platform"]]]
-    for source, target, port in needed:
-        assert allowed(policies, source, target, port), f"{source.label} -> {target.label}:{port}"
-    for pod in p.values():
-        for protocol in ("UDP", "TCP"):
-            assert allowed(policies, pod, DNS, 53, protocol), f"{pod.label} -> DNS/{protocol}"
-
-
-def test_everything_else_is_denied(
-    default_release: tuple[list[Manifest], dict[str, Endpoint]],
-) -> None:
-    policies, p = default_release
-    unneeded = [
-        (p["governance-worker"], p["billing-web"], 8000),  # services talk over the bus
-        (p["billing-web"], p["governance-web"], 8000),
-        (p["governance-web"], p["platform"], 8000),
-        (INTERNET, p["auth-web"], 8000),  # only through the gateway
-        (INTERNET, p["platform"], 8000),
-        (STRANGER, p["auth-web"], 8000),
-        (p["gateway"], DATABASE, 5432),  # the edge holds no data
-        (p["platform"], BROKER, 5672),
-        (p["gateway"], p["audit-web"], 22),
-        (p["auth-web"], DATABASE, 22),
-        (p["auth-web"], DNS, 5353),
-        (PROMETHEUS, p["gateway"], 8000),  # nginx has no metrics port
-        (PROMETHEUS, p["migrations"], 8000),
-        (p["reports-web"], p["audit-worker"], 8000),
-    ]
-    unneeded += [
-        (source, p[f"{s}-{t}"], 8000)
-        for s in SERVICES
-        for t in ("worker", "relay")
-        for source in (p["gateway"], p["platform"], p["auth-web"], INTERNET, STRANGER)
-    ]
-    for source, target, port in unneeded:
-        assert not allowed(policies, source, target, port), (
-            f"{source.label} -> {target.label}:{port}"
-        )
-
-
-def test_narrowed_egress_refuses_other_addresses(chart: helm_python.Chart) -> None:
-    manifests = render(chart, scenario("scaled-values.yaml"))
-    policies, p = list(of_kind(manifests, "NetworkPolicy").values()), pods(manifests)
-    assert allowed(policies, p["audit-worker"], DATABASE, 5432)
-    assert not allowed(policies, p["audit-worker"], Endpoint("elsewhere", ip="192.0.2.9"), 5432)
-    assert allowed(policies, p["audit-relay"], BROKER, 5671)
-    assert not allowed(policies, p["audit-relay"], BROKER, 5672)  # TLS only in this scenario
-    collector = Endpoint("otel", {"app": "otel"}, "observability")
-    assert allowed(policies, p["governance-web"], collector, 4318)
-    assert not allowed(policies, p["gateway"], collector, 4318)
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        pytest.param(BACKUP, id="default egress"),
-        pytest.param(scenario("backup-values.yaml"), id="narrowed database egress"),
-    ],
-)
-def test_the_backup_pod_reaches_the_database_and_dns_and_nothing_else(
-    chart: helm_python.Chart, values: dict[str, Any]
-) -> None:
-    manifests = render(chart, values)
-    policies, p = list(of_kind(manifests, "NetworkPolicy").values()), pods(manifests)
-    backup = p["backup"]
-    [deny] = [x for x in policies if not x["spec"].get("ingress") and not x["spec"].get("egress")]
-    assert selector_matches(deny["spec"]["podSelector"], backup.labels)
-    assert allowed(policies, backup, DATABASE, 5432)
-    for protocol in ("UDP", "TCP"):
-        assert allowed(policies, backup, DNS, 53, protocol), protocol
-    collector = Endpoint("otel", {"app": "otel"}, "observability")
-    unneeded = [
-        (DATABASE, 22),
-        (BROKER, 5672),
-        (BROKER, 5671),
-        (REDIS, 6379),
-        (STRIPE, 443),
-        (DNS, 5353),
-        (collector, 4318),
-        (p["auth-web"], 8000),  # no service's API, not even auth's keys
-        (p["governance-web"], 8000),
-        (p["platform"], 8000),
-        (p["gateway"], 8443),
-    ]
-    if "networkPolicy" in values:  # the database narrowed to 10.20.0.0/24
-        unneeded.append((Endpoint("elsewhere", ip="192.0.2.9"), 5432))
-    for target, port in unneeded:
-        assert not allowed(policies, backup, target, port), f"backup -> {target.label}:{port}"
-    for source in (INTERNET, STRANGER, PROMETHEUS, p["gateway"], p["platform"], p["auth-web"]):
-        assert not allowed(policies, source, backup, 8000), f"{source.label} -> backup"
-    # The services keep what they had.
-    assert allowed(policies, p["audit-worker"], REDIS, 6379)
-    assert allowed(policies, p["reports-web"], p["audit-web"], 8000)
-
-
-def test_behind_an_ingress_only_the_controller_reaches_the_gateway(
-    chart: helm_python.Chart,
-) -> None:
-    manifests = render(chart, scenario("ingress-values.yaml"))
-    policies, p = list(of_kind(manifests, "NetworkPolicy").values()), pods(manifests)
-    assert allowed(policies, INGRESS_CONTROLLER, p["gateway"], 8443)
-    assert not allowed(policies, INTERNET, p["gateway"], 8443)
-
-
-def test_network_policies_can_be_switched_off(chart: helm_python.Chart) -> None:
-    assert not of_kind(render(chart, scenario("minimal-values.yaml")), "NetworkPolicy")
 
 
 def test_the_public_address_is_required_and_images_default_to_their_bare_names(
