@@ -301,7 +301,7 @@ def _service_group(component: Component) -> click.Group:
             alive=relay.heartbeat.alive,
             checks=runtime.health_checks(broker=True, redis=False),
         )
-        relay.run(stop_on_signals(), settings.outbox_poll_interval)
+        runtime.run_relay(stop_on_signals(), relay=relay)
 
     @group.command("migrate")
     def migrate() -> None:

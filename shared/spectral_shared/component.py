@@ -204,8 +204,11 @@ class Runtime:
             prefetch=self.settings.bus_prefetch,
         )
 
-    def run_relay(self, stop: threading.Event, *, in_process: bool = False) -> None:
-        self.relay().run(
+    def run_relay(
+        self, stop: threading.Event, *, in_process: bool = False, relay: Relay | None = None
+    ) -> None:
+        """Run a relay (this one, e.g. one whose heartbeat a probe watches, or a new one)."""
+        (relay or self.relay()).run(
             stop, self.settings.outbox_poll_interval, wake=outbox_committed if in_process else None
         )
 
