@@ -39,19 +39,30 @@ def free_port() -> int:
     it (a database pool warming up, a broker connection) can take it as its source port, and the
     server then fails with "address already in use". Ports outside that range are never handed
     out that way, so a port checked free here stays free until the test binds it.
+
+    A port is handed out once per process: a test asking for several ports before binding any
+    of them (a gateway and its upstreams) would otherwise, now and then, get the same one twice.
     """
     ephemeral = _ephemeral_ports()
     candidates = [
         port for port in range(20000, 65536) if port not in ephemeral and port % 1000 != 0
     ]  # round numbers are where developers run things by hand
-    for port in random.sample(candidates, 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    with _handed_out_lock:
+        for port in random.sample(candidates, 200):
+            if port in _handed_out:
                 continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port outside the ephemeral range")
+
+
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
 
 
 @dataclass
