@@ -21,6 +21,7 @@ from spectral_shared.bus.catalog import EventCatalog
 from spectral_shared.bus.outbox import outbox_committed
 from spectral_shared.bus.publisher import Publisher
 from spectral_shared.bus.relay import Relay
+from spectral_shared.bus.retention import PRUNE_EVERY, prune_bus_tables
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.bus.worker import Worker
@@ -156,7 +157,14 @@ class Runtime:
 
     @cached_property
     def schedules(self) -> list[Schedule]:
-        return self.component.schedules(self)
+        """The service's own periodic jobs, and pruning its bus tables (every service has them)."""
+        return [
+            *self.component.schedules(self),
+            Schedule(f"{self.name}.bus_retention", PRUNE_EVERY, self.prune_bus_tables),
+        ]
+
+    def prune_bus_tables(self) -> None:
+        prune_bus_tables(self.database, self.component.tables, self.settings.bus_retention_days)
 
     def run_schedules(self, stop: threading.Event) -> None:
         Scheduler(self.schedules).run(stop)

@@ -36,6 +36,11 @@ dead_letters = Counter(
 queue_depth = Gauge(
     "spectral_queue_depth", "Ready messages in a consumer queue (consumer lag).", ["queue"]
 )
+bus_rows_pruned = Counter(
+    "spectral_bus_rows_pruned_total",
+    "Outbox, mail-outbox and inbox rows deleted after BUS_RETENTION_DAYS.",
+    ["service", "table"],
+)
 mail_sent = Counter("spectral_mail_sent_total", "E-mails handed to the mail backend.", ["service"])
 scheduled_runs = Counter(
     "spectral_scheduled_runs_total",

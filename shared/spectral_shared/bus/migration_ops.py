@@ -64,3 +64,12 @@ def drop_bus_tables_v1() -> None:
     op.drop_table("mail_outbox")
     op.drop_table("inbox")
     op.drop_table("outbox")
+
+
+def create_bus_retention_index_v2() -> None:
+    """The inbox's processing time, indexed so pruning reads the oldest records first."""
+    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+
+
+def drop_bus_retention_index_v2() -> None:
+    op.drop_index("ix_inbox_processed_at", table_name="inbox")

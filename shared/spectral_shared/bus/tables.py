@@ -45,6 +45,7 @@ def bus_tables(metadata: MetaData) -> BusTables:
         Column("event_type", String(128), nullable=False),
         Column("processed_at", UTCDateTime, nullable=False),
     )
+    Index("ix_inbox_processed_at", inbox.c.processed_at)  # pruning, oldest first
     mail_outbox = Table(
         "mail_outbox",
         metadata,
