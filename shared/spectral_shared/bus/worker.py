@@ -71,6 +71,10 @@ class _Received:
     message: Message
 
 
+class _Stopping(Exception):
+    """The worker was told to stop while it waited for its database."""
+
+
 class EventConsumer:
     """Runs a subscription's handler for one message, exactly once in effect."""
 
@@ -346,8 +350,10 @@ class Worker(ConsumerMixin):
             with trace.use_span(span, end_on_exit=True):
                 bind_context(trace_id=format(span.get_span_context().trace_id, "032x"))
                 try:
-                    outcome: Outcome = self.consumer.handle(subscription, envelope)
+                    outcome: Outcome = self._handle_through_outages(subscription, envelope)
                     error = None
+                except _Stopping:
+                    return  # left unacked: the broker redelivers it to the next worker
                 except Exception as exc:
                     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                     log.warning("worker.handler_failed", error=error)
@@ -367,6 +373,40 @@ class Worker(ConsumerMixin):
             )
         metrics.messages_consumed.labels(subscription.name, outcome).inc()
         self._notify(Delivery(subscription.name, str(envelope.id), envelope.type, outcome, error))
+
+    def _handle_through_outages(self, subscription: Subscription, envelope: Envelope) -> Outcome:
+        """Handle the message. A failure while the database is unreachable is not the message's
+        fault: wait for the database and handle it again, spending none of the message's attempts
+        (a database restart would otherwise park every message it catches as a dead letter)."""
+        while True:
+            try:
+                return self.consumer.handle(subscription, envelope)
+            except Exception:
+                if self.consumer.database.ping():
+                    raise  # the database answers: the failure is the message's own
+            self._wait_for_database()
+
+    def _wait_for_database(self) -> None:
+        """Until the database answers again (or the worker is told to stop). The loop's heartbeat
+        goes on: waiting for the database is not being stuck. Past a minute the broker drops the
+        connection (no AMQP heartbeats meanwhile); the unacked messages come back afterwards and
+        the inbox makes the repeat of what was committed harmless."""
+        log.warning("worker.database_unavailable", service=self.consumer.database.service)
+        started, delay = time.monotonic(), 0.25
+        while not self.should_stop:
+            self.heartbeat.beat()
+            deadline = time.monotonic() + delay
+            while not self.should_stop and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.consumer.database.ping():
+                log.info(
+                    "worker.database_available",
+                    service=self.consumer.database.service,
+                    waited_seconds=round(time.monotonic() - started, 1),
+                )
+                return
+            delay = min(delay * 2, 5.0)
+        raise _Stopping
 
     def _retry_or_park(
         self,
