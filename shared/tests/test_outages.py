@@ -69,6 +69,12 @@ def unpublished(auth: Runtime) -> int:
         )
 
 
+def most_attempts(auth: Runtime) -> int:
+    outbox = auth.component.tables.outbox
+    with auth.database.session() as session:
+        return session.scalar(select(func.max(outbox.c.attempts))) or 0
+
+
 def every_event_audited_once(audit: Runtime, events: list[Envelope]) -> None:
     expected = sorted(str(e.id) for e in events)
     wait_until(
@@ -93,12 +99,46 @@ def test_a_broker_restart_loses_and_doubles_nothing(
             with broker.during():
                 during = emit(auth, 20, "during")
                 time.sleep(OUTAGE)
-                assert unpublished(auth) == 20  # kept in the outbox, retried with backoff
+                assert unpublished(auth) == 20  # kept in the outbox
+            back = time.monotonic()
+            wait_until(lambda: unpublished(auth) == 0, what="the outbox to drain")
+            assert time.monotonic() - back < 10  # the relay tries every 5 s at most
+            # An unreachable broker is no event's fault: none spent an attempt or was pushed
+            # back by the per-event backoff.
+            assert most_attempts(auth) == 0
             after = emit(auth, 20, "after")
             every_event_audited_once(audit, before + during + after)
-            wait_until(lambda: unpublished(auth) == 0, what="the outbox to drain")
             assert not [d for d in deliveries.deliveries if d.outcome == "dead_lettered"]
     finally:
+        broker.close()
+
+
+def test_a_relay_round_without_a_broker_tries_once_and_leaves_every_event_as_it_was(
+    integration_settings: Settings, runtimes: list[Runtime]
+) -> None:
+    broker, via_proxy = Outage.of_url(integration_settings.broker_url)
+    settings = integration_settings.model_copy(update={"broker_url": via_proxy})
+    auth, audit = runtime("auth", settings), runtime("audit", settings)
+    runtimes += [auth, audit]
+    relay = auth.relay()
+    try:
+        with running_worker(audit) as (_, deliveries):  # declares audit.log: events are routable
+            events = emit(auth, 50, "queued")
+            broker.down()
+            started = time.monotonic()
+            assert relay.publish_due() == 0
+            # One connection attempt for the round, not one per event: a relay must keep
+            # beating its liveness heartbeat through an outage of any length.
+            assert time.monotonic() - started < 5
+            assert relay.broker_down_since is not None
+            assert unpublished(auth) == 50 and most_attempts(auth) == 0
+            broker.up()
+            assert relay.publish_due() == 50
+            assert relay.broker_down_since is None
+            deliveries.wait_for(lambda d: d.outcome == "handled", count=50, timeout=30)
+        assert sorted(audited_ids(audit)) == sorted(str(e.id) for e in events)
+    finally:
+        relay.publisher.close()
         broker.close()
 
 

@@ -9,12 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from spectral_shared.bus.topology import Topology
 
 
 class PublishError(RuntimeError):
-    pass
+    """This message was not published (unroutable, refused, or the broker unreachable)."""
+
+
+class BrokerUnavailable(PublishError):
+    """The broker could not be reached at all: nothing about the message itself is wrong."""
 
 
 def broker_connection(url: str) -> Connection:
@@ -45,10 +50,21 @@ class Publisher:
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
-            self.connection.ensure_connection(max_retries=3, interval_start=0.2)
+            # Fail fast (about a second): relays and workers have their own backoff.
+            self.connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
             channel = self.connection.channel()
             self._producer = Producer(channel, on_return=self._on_return)
         return self._producer
+
+    def _unreachable(self, exc: Exception) -> bool:
+        """A connection that could not be made, or broke (not a message the broker refused)."""
+        lost = (
+            KombuOperationalError,  # ensure_connection gave up
+            OSError,
+            *self.connection.connection_errors,
+            *self.connection.recoverable_connection_errors,
+        )
+        return isinstance(exc, lost)
 
     def _reset(self) -> None:
         self._producer = None
@@ -82,7 +98,8 @@ class Publisher:
                 )
             except Exception as exc:
                 self._reset()
-                raise PublishError(f"publish of {message_id} failed: {exc}") from exc
+                error = BrokerUnavailable if self._unreachable(exc) else PublishError
+                raise error(f"publish of {message_id} failed: {exc}") from exc
             if message_id in self._returned:
                 self._returned.discard(message_id)
                 raise PublishError(

@@ -2,14 +2,17 @@
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so any number of relays can run. A relay that
 dies between publish and mark-sent publishes the row again after restart; consumers are
-idempotent (the inbox), so the repeat has no effect downstream. A failed publish is retried with
-exponential backoff stored in the row.
+idempotent (the inbox), so the repeat has no effect downstream. A publish the broker refuses
+(unroutable, rejected) is retried with exponential backoff stored in the row. A broker that cannot
+be reached is nobody's row's fault: the round stops, the rows stay as they are, and the relay tries
+again with its own backoff (at most 5 s), so the outbox drains as soon as the broker is back.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from spectral_shared import metrics
 from spectral_shared.bus.outbox import CommitSignal
-from spectral_shared.bus.publisher import Publisher, PublishError
+from spectral_shared.bus.publisher import BrokerUnavailable, Publisher, PublishError
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.db import Database, utcnow
 from spectral_shared.failpoints import failpoint
@@ -27,6 +30,7 @@ from spectral_shared.logging import get_logger
 log = get_logger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
+MAX_OUTAGE_WAIT = 5.0  # seconds between tries while the broker cannot be reached
 
 
 def backoff(attempts: int) -> timedelta:
@@ -50,6 +54,8 @@ class Relay:
         self.extra_work = extra_work or []
         self.service = database.service
         self.heartbeat = Heartbeat()
+        self.broker_down_since: float | None = None  # monotonic; None while the broker answers
+        self._outage_wait = 0.25
 
     def publish_due(self) -> int:
         """Publish one batch of due rows; returns how many were published."""
@@ -79,6 +85,10 @@ class Relay:
                         message_id=row.id,
                         headers=json.loads(row.headers),
                     )
+                except BrokerUnavailable as exc:
+                    metrics.publish_failures.labels(self.service).inc()
+                    self._broker_lost(exc)
+                    break  # the rest of the batch waits as it is: no row is at fault
                 except PublishError as exc:
                     metrics.publish_failures.labels(self.service).inc()
                     log.warning(
@@ -105,7 +115,22 @@ class Relay:
                 )
         if published:
             metrics.events_published.labels(self.service).inc(len(published))
+            self._broker_back()
         return len(published)
+
+    def _broker_lost(self, exc: Exception) -> None:
+        if self.broker_down_since is None:
+            self.broker_down_since = time.monotonic()
+            log.warning("relay.broker_unavailable", service=self.service, error=str(exc)[:500])
+
+    def _broker_back(self) -> None:
+        if self.broker_down_since is not None:
+            waited = time.monotonic() - self.broker_down_since
+            log.info(
+                "relay.broker_available", service=self.service, waited_seconds=round(waited, 1)
+            )
+            self.broker_down_since = None
+        self._outage_wait = 0.25
 
     def measure_lag(self) -> None:
         outbox = self.tables.outbox
@@ -145,6 +170,10 @@ class Relay:
                 log.exception("relay.iteration_failed", service=self.service)
                 busy = False
                 stop.wait(min(poll_interval * 10, 5))
+            if self.broker_down_since is not None:
+                stop.wait(self._outage_wait)  # then try the broker again
+                self._outage_wait = min(self._outage_wait * 2, MAX_OUTAGE_WAIT)
+                continue
             if busy:
                 continue
             if wake is not None:
