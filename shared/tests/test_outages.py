@@ -187,3 +187,23 @@ def test_a_request_while_the_database_is_down_is_a_503_problem_to_retry(
         assert client.post("/api/v1/auth/login", json=sign_in).status_code == 401
     finally:
         database.close()
+
+
+def test_a_request_while_redis_is_down_is_a_503_problem_to_retry(
+    integration_settings: Settings, runtimes: list[Runtime]
+) -> None:
+    store, via_proxy = Outage.of_url(integration_settings.redis_url or "")
+    auth = runtime("auth", integration_settings.model_copy(update={"redis_url": via_proxy}))
+    runtimes.append(auth)
+    client = auth.app().test_client()
+    sign_in = {"email": "nobody@example.org", "password": "not-a-password-1"}
+    try:
+        with store.during():  # sign-in reads its lockout counters from Redis
+            response = client.post("/api/v1/auth/login", json=sign_in)
+            assert response.status_code == 503
+            assert response.headers["Retry-After"] == "5"
+            assert response.json is not None
+            assert "session store" in response.json["detail"]
+        assert client.post("/api/v1/auth/login", json=sign_in).status_code == 401
+    finally:
+        store.close()

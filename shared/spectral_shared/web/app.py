@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 log = get_logger("spectral.http")
 # An X-Request-ID from outside is kept only if it looks like one (the gateway checks the same).
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
-DATABASE_RETRY_AFTER = 5  # seconds, on a 503 while the database is unreachable
+DEPENDENCY_RETRY_AFTER = 5  # seconds, on a 503 while the database or Redis is unreachable
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
@@ -113,16 +114,19 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)
     @app.errorhandler(sa_exc.TimeoutError)  # no pooled connection came free in time
-    def database_unavailable(exc: Exception) -> Response:
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def dependency_unavailable(exc: Exception) -> Response:
         # A restart, a failover, a lost connection, a deadlock: over in seconds. 503 with
         # Retry-After tells clients (telemetry senders above all) to send again, not give up.
-        log.warning("http.database_unavailable", error_type=type(exc).__name__)
+        store = "session store" if isinstance(exc, redis.RedisError) else "database"
+        log.warning(f"http.{store.replace(' ', '_')}_unavailable", error_type=type(exc).__name__)
         return Problem(
             503,
             "Service unavailable",
-            detail="The service could not reach its database. Retry shortly; a request sent "
+            detail=f"The service could not reach its {store}. Retry shortly; a request sent "
             "with an Idempotency-Key is safe to repeat.",
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
         ).response(instance=request.path)
 
     @app.errorhandler(Exception)
