@@ -866,11 +866,43 @@ def test_the_gateway_healthcheck_passes_against_the_running_nginx(tmp_path: Path
             return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
         wait_until(healthy, timeout=20, interval=0.2, what="the gateway's healthcheck")
+        # Beside nginx (the entrypoint's own process, exec'd): the watcher that reloads it.
+        watchers = wait_until(
+            lambda: children_running(process.pid, "gateway watch"),
+            timeout=10,
+            what="the gateway watcher",
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
-    # and the probe fails once nginx is gone
+    # and the probe fails once nginx is gone, and the watcher with it
     assert subprocess.run(probe, capture_output=True, check=False).returncode != 0
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() and not zombie(pid) for pid in watchers),
+        timeout=10,
+        what="the watcher to stop with nginx",
+    )
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def children_running(parent: int, command: str) -> list[int]:
+    """The live child processes of ``parent`` whose command line holds ``command``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent and command in cmdline and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_the_redirect_to_https_names_the_published_port(tmp_path: Path) -> None:

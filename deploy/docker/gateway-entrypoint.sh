@@ -6,7 +6,8 @@
 # the foreground as this non-root user, logging to stdout and stderr. Upstreams come from
 # <SERVICE>_UPSTREAM (e.g. AUTH_UPSTREAM=http://auth-web:8000) and PLATFORM_UPSTREAM; the
 # certificate from TLS_CERT_PATH, TLS_KEY_PATH and optionally TLS_CHAIN_PATH (Let's Encrypt's
-# fullchain.pem, privkey.pem and chain.pem).
+# fullchain.pem, privkey.pem and chain.pem). A watcher reloads nginx when those files or the
+# upstreams' addresses change (see below).
 #
 # With arguments: run `spectral ARGS`, e.g. the platform router behind nginx:
 #   gateway dev-router --host 0.0.0.0 --port 8000
@@ -50,4 +51,9 @@ config="$(spectral gateway render "$@")"
 # -e stderr: nginx's own messages before it reads the config go to stderr too, not to a log
 # file this user cannot open.
 nginx -t -q -e stderr -p "$dir/run" -c "$config"
+# Beside nginx: reload it when an upstream name resolves to other addresses (containers scaled
+# up or down) or the certificate changes (renewed). It stops when nginx does;
+# GATEWAY_WATCH_INTERVAL (seconds, default 10) sets how often it looks, 0 turns it off.
+spectral gateway watch --config "$config" --prefix "$dir/run" --tls-cert "$cert" --tls-key "$key" \
+    --parent-pid "$$" &
 exec nginx -e stderr -p "$dir/run" -c "$config" -g 'daemon off;'

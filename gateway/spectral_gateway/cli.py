@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,59 @@ def render(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(str(written))
+
+
+@gateway.command("watch")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), required=True)
+@click.option("--prefix", type=click.Path(path_type=Path), required=True, help="nginx's -p")
+@click.option("--tls-cert", envvar="TLS_CERT_PATH", type=click.Path(path_type=Path), required=True)
+@click.option("--tls-key", envvar="TLS_KEY_PATH", type=click.Path(path_type=Path), required=True)
+@click.option("--tls-chain", envvar="TLS_CHAIN_PATH", type=click.Path(path_type=Path))
+@click.option("--platform-upstream", envvar="PLATFORM_UPSTREAM", default=None)
+@click.option(
+    "--interval",
+    envvar="GATEWAY_WATCH_INTERVAL",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds between checks; 0 turns the watcher off.",
+)
+@click.option("--nginx", "nginx_binary", default="nginx", show_default=True)
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    help="Stop once no longer this process's child (the entrypoint passes its own pid, which "
+    "nginx takes over).  [default: the parent at start]",
+)
+def watch(
+    config_file: Path,
+    prefix: Path,
+    tls_cert: Path,
+    tls_key: Path,
+    tls_chain: Path | None,
+    platform_upstream: str | None,
+    interval: float,
+    nginx_binary: str,
+    parent_pid: int | None,
+) -> None:
+    """Reload nginx when an upstream name resolves differently (containers scaled) or the
+    certificate changed (renewed), while the nginx that started this runs."""
+    from spectral_gateway.nginx import default_upstreams
+    from spectral_gateway.watch import Watcher, child_of, host_of, nginx_reloader
+
+    if interval == 0:
+        return
+    alive = child_of(parent_pid or os.getppid())
+    upstreams = [*default_upstreams(dict(os.environ)).values(), platform_upstream or ""]
+    watcher = Watcher(
+        [host_of(u) for u in upstreams if u],
+        [p for p in (tls_cert, tls_key, tls_chain) if p is not None],
+        nginx_reloader(nginx_binary, prefix, config_file),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    watcher.run(stop, interval, alive=alive)
 
 
 @gateway.command("dev-cert")
