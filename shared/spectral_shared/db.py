@@ -158,6 +158,7 @@ class Database:
             engine = create_engine(
                 url,
                 echo=echo,
+                hide_parameters=True,  # errors never carry the row's values into logs
                 connect_args={"check_same_thread": False, "timeout": 30},
                 poolclass=NullPool if path == ":memory:" else None,
             )
@@ -169,6 +170,9 @@ class Database:
         return create_engine(
             url,
             echo=echo,
+            # A statement's parameters are the row's values (e-mail addresses, names, PHI): an
+            # error that is logged must not carry them.
+            hide_parameters=True,
             pool_pre_ping=pre_ping,
             pool_size=pool_size,
             max_overflow=pool_size,

@@ -52,6 +52,22 @@ def redact_secrets(
     return event_dict
 
 
+# PostgreSQL's DETAIL line quotes the row: "Key (email)=(alice@example.org) already exists.",
+# "Failing row contains (...)". The constraint named in the message is what an operator needs.
+_DATABASE_DETAIL = re.compile(r"(DETAIL:\s+)[^\n]*")
+
+
+def redact_database_details(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Drop the row values PostgreSQL quotes in error details, from any text field (the
+    rendered traceback included), since an error message is no place for PHI."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "DETAIL:" in value:
+            event_dict[key] = _DATABASE_DETAIL.sub(rf"\g<1>{REDACTED}", value)
+    return event_dict
+
+
 _configured = False
 
 
@@ -81,6 +97,7 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            redact_database_details,
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
     )

@@ -28,6 +28,10 @@ class Schedule:
 class Scheduler:
     def __init__(self, schedules: list[Schedule]) -> None:
         self.schedules = schedules
+        # Consecutive failures by job: the first is logged with its traceback, the rest of the
+        # streak in one line each (a database outage would otherwise print a traceback every
+        # turn of every job), and the recovery says how many turns failed.
+        self.failing: dict[str, int] = {}
 
     def run_due(self, due: dict[str, float], now: float) -> None:
         for schedule in self.schedules:
@@ -36,12 +40,25 @@ class Scheduler:
             clear_context()
             bind_context(job=schedule.name)
             started = time.perf_counter()
+            failures = self.failing.get(schedule.name, 0)
             try:
                 schedule.run()
                 outcome = "ok"
-            except Exception:
-                log.exception("schedule.failed")
+            except Exception as exc:
                 outcome = "failed"
+                self.failing[schedule.name] = failures + 1
+                if failures == 0:
+                    log.exception("schedule.failed")
+                else:
+                    log.warning(
+                        "schedule.still_failing",
+                        failures=failures + 1,
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+            else:
+                if failures:
+                    log.info("schedule.recovered", failures=failures)
+                    del self.failing[schedule.name]
             metrics.scheduled_runs.labels(schedule.name, outcome).inc()
             metrics.scheduled_duration.labels(schedule.name).observe(time.perf_counter() - started)
             due[schedule.name] = now + schedule.every

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from structlog.testing import capture_logs
+
 from spectral_shared.schedule import Schedule, Scheduler
 from spectral_shared.testing import wait_until
 
@@ -39,3 +41,31 @@ def test_a_job_waits_its_interval_between_runs() -> None:
     for tick in range(3):
         scheduler.run_due(due, now=float(tick))
     assert runs.count("rare") == 1 and runs.count("often") == 3
+
+
+def test_a_failing_streak_logs_one_traceback_then_a_line_a_turn_then_the_recovery() -> None:
+    healthy = False
+
+    def needs_the_database() -> None:
+        if not healthy:
+            raise ConnectionError("database unreachable")
+
+    scheduler = Scheduler([Schedule("sla_watch", 0.0, needs_the_database)])
+    due: dict[str, float] = {}
+    with capture_logs() as logged:
+        for tick in range(4):
+            scheduler.run_due(due, now=float(tick))
+        healthy = True
+        scheduler.run_due(due, now=4.0)
+        scheduler.run_due(due, now=5.0)
+
+    events = [(e["event"], e.get("exc_info", False), e.get("failures")) for e in logged]
+    assert events == [
+        ("schedule.failed", True, None),  # with its traceback
+        ("schedule.still_failing", False, 2),
+        ("schedule.still_failing", False, 3),
+        ("schedule.still_failing", False, 4),
+        ("schedule.recovered", False, 4),
+    ]
+    assert logged[1]["error"] == "ConnectionError: database unreachable"
+    assert scheduler.failing == {}

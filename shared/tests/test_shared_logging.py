@@ -6,11 +6,14 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import structlog
 
+from spectral_shared.db import Database
 from spectral_shared.logging import (
     REDACTED,
     bind_context,
@@ -175,3 +178,38 @@ def test_log_level_filters(log_stream: io.StringIO) -> None:
     get_logger("spectral.test").info("hidden")
     get_logger("spectral.test").warning("shown")
     assert [line["event"] for line in _lines(log_stream)] == ["shown"]
+
+
+PATIENT_EMAIL = "jane.doe.mrn-4471@example.org"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_a_failed_statement_logs_neither_its_parameters_nor_the_row_postgres_quotes(
+    backend: str, log_stream: io.StringIO, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'rows.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    database = Database("audit", url)
+    table = sa.Table("people", sa.MetaData(), sa.Column("email", sa.String, primary_key=True))
+    try:
+        table.create(database.engine)
+        with database.session() as session:
+            session.execute(table.insert().values(email=PATIENT_EMAIL))
+        with pytest.raises(sa.exc.IntegrityError) as raised, database.session() as session:
+            session.execute(table.insert().values(email=PATIENT_EMAIL))
+        try:
+            raise raised.value
+        except sa.exc.IntegrityError as exc:
+            get_logger("spectral.test").exception("worker.handler_failed", error=str(exc))
+    finally:
+        database.dispose()
+    output = log_stream.getvalue()
+    assert PATIENT_EMAIL not in output
+    [line] = [entry for entry in _lines(log_stream) if entry["event"] == "worker.handler_failed"]
+    assert "IntegrityError" in line["exception"]  # the error itself is still there
+    assert ("people_pkey" if backend == "postgresql" else "people.email") in line["error"]
