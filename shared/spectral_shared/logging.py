@@ -57,14 +57,19 @@ def redact_secrets(
 _DATABASE_DETAIL = re.compile(r"(DETAIL:\s+)[^\n]*")
 
 
+def without_database_details(text: str) -> str:
+    """``text`` with the row values PostgreSQL quotes in an error's DETAIL line masked: for error
+    texts kept anywhere (logs, retry and dead-letter headers), since they are no place for PHI."""
+    return _DATABASE_DETAIL.sub(rf"\g<1>{REDACTED}", text) if "DETAIL:" in text else text
+
+
 def redact_database_details(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Drop the row values PostgreSQL quotes in error details, from any text field (the
-    rendered traceback included), since an error message is no place for PHI."""
+    """Mask database error details in any text field of a log line, the traceback included."""
     for key, value in event_dict.items():
-        if isinstance(value, str) and "DETAIL:" in value:
-            event_dict[key] = _DATABASE_DETAIL.sub(rf"\g<1>{REDACTED}", value)
+        if isinstance(value, str):
+            event_dict[key] = without_database_details(value)
     return event_dict
 
 

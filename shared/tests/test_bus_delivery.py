@@ -176,8 +176,10 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_queue_keeps_flowi
     handled: list[str] = []
 
     def handler(_session: Any, envelope: Envelope) -> None:
-        if envelope.data["user_id"] == "poison":
-            raise ValueError("cannot process the poison event")
+        if envelope.data["user_id"] == "poison":  # as a database error would say it
+            raise ValueError(
+                "cannot process the poison event\nDETAIL:  Key (email)=(jane@example.org) exists."
+            )
         handled.append(envelope.data["user_id"])
 
     subscription = Subscription("test", "flaky", ("auth.user.*",), handler)
@@ -206,6 +208,7 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_queue_keeps_flowi
         assert json.loads(parked.body)["id"] == str(poison.id)
         assert parked.headers["x-attempts"] == tries
         assert "cannot process the poison event" in parked.headers["x-error"]
+        assert "jane@example.org" not in parked.headers["x-error"] + parked.headers["x-last-error"]
         assert parked.headers["x-consumer"] == "test.flaky"
         assert (
             channel.basic_get(queue=worker.topology.queue_name(subscription), no_ack=True) is None

@@ -29,7 +29,12 @@ from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.context import correlation_id
 from spectral_shared.db import Database, insert_new_rows, utcnow
 from spectral_shared.liveness import Heartbeat
-from spectral_shared.logging import bind_context, clear_context, get_logger
+from spectral_shared.logging import (
+    bind_context,
+    clear_context,
+    get_logger,
+    without_database_details,
+)
 from spectral_shared.tracing import extract_context, tracer
 
 log = get_logger(__name__)
@@ -355,7 +360,11 @@ class Worker(ConsumerMixin):
                 except _Stopping:
                     return  # left unacked: the broker redelivers it to the next worker
                 except Exception as exc:
-                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    # Kept in the retry and dead-letter headers too: without the row values a
+                    # database error quotes.
+                    error = without_database_details(
+                        "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    )
                     log.warning("worker.handler_failed", error=error)
                     outcome = self._retry_or_park(
                         subscription, envelope, _text(received.message), headers, error
