@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from spectral_auth import event_types as ev
 from spectral_auth.models import bus as auth_bus
 from spectral_shared.bus import Actor, Envelope, record_event
+from spectral_shared.bus.publisher import Publisher
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.bus.worker import Worker
 from spectral_shared.component import Runtime, installed_components
@@ -338,6 +339,51 @@ def test_redelivery_is_harmless(audit: Runtime) -> None:
     assert fire(audit, "audit.log", envelope) == "handled"
     assert fire(audit, "audit.log", envelope) == "duplicate"
     assert audit_count(audit) == 1
+
+
+def test_a_malformed_message_is_parked_at_once_naming_what_is_wrong_without_quoting_it(
+    auth: Runtime, integration_settings: Settings, bus_namespace: BusNamespace
+) -> None:
+    handled: list[str] = []
+    subscription = Subscription(
+        "test", "strict", ("auth.user.*",), lambda _s, e: handled.append(e.data["user_id"])
+    )
+    worker = worker_for(integration_settings, auth, bus_namespace, [subscription])
+    queue = worker.topology.queue_name(subscription)
+    not_json = "{not json"
+    # An envelope without its type and with a wrong date, carrying someone's details.
+    incomplete = json.dumps(
+        {"id": "m-2", "occurred_at": "yesterday", "data": {"patient": "Jane Doe, MRN 4471"}}
+    )
+    with running_worker(worker) as (_, deliveries):
+        publisher = Publisher(integration_settings.broker_url, worker.topology)
+        try:
+            for message_id, body in (("m-1", not_json), ("m-2", incomplete)):
+                publisher.send_to_queue(queue, body, message_id=message_id, headers={})
+        finally:
+            publisher.close()
+        good = emit(auth, "after-the-bad-ones")
+        with running_relay(auth):
+            deliveries.wait_handled(str(good.id))
+        parked = deliveries.wait_for(lambda d: d.outcome == "dead_lettered", count=2)
+    assert {d.message_id for d in parked} == {"m-1", "m-2"}
+    assert handled == ["after-the-bad-ones"]
+
+    with Connection(integration_settings.broker_url) as connection, connection.channel() as channel:
+        letters = {}
+        while (
+            m := channel.basic_get(
+                queue=worker.topology.dead_letter_queue_name(subscription), no_ack=True
+            )
+        ) is not None:
+            letters[m.properties["message_id"]] = m
+    assert set(letters) == {"m-1", "m-2"}
+    assert all(m.headers["x-attempts"] == 0 for m in letters.values())  # no retry: it never will
+    assert letters["m-1"].headers["x-error"].startswith("invalid envelope: body: Invalid JSON")
+    error = letters["m-2"].headers["x-error"]
+    assert "type: Field required" in error and "occurred_at:" in error
+    assert "Jane Doe" not in error and "yesterday" not in error
+    assert json.loads(letters["m-2"].body)["data"]["patient"] == "Jane Doe, MRN 4471"  # kept whole
 
 
 def test_dead_letters_replay_once_the_cause_is_fixed(

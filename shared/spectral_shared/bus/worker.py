@@ -68,6 +68,17 @@ def _text(message: Message) -> str:
     return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
+def _what_is_wrong(exc: Exception) -> str:
+    """Why a body is not an envelope, naming the fields but never quoting their values (pydantic
+    quotes the input by default, and an event's data may hold personal information)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+    return type(exc).__name__
+
+
 @dataclass(frozen=True)
 class _Received:
     subscription: Subscription
@@ -239,10 +250,10 @@ class Worker(ConsumerMixin):
             envelope = Envelope.model_validate_json(message.body)
         except (ValidationError, ValueError, TypeError) as exc:
             # A malformed envelope will never succeed: park it at once.
-            error = f"invalid envelope: {exc}"
+            error = f"invalid envelope: {_what_is_wrong(exc)}"
             self._dead_letter(subscription, _text(message), message_id, headers, error, attempts=0)
             message.ack()
-            self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", str(exc)))
+            self._notify(Delivery(subscription.name, message_id, "?", "dead_lettered", error))
             return
         received = _Received(subscription, envelope, headers, message)
         if subscription.batch_handler is None:
