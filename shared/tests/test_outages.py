@@ -166,44 +166,29 @@ def test_a_database_restart_under_the_worker_loses_nothing_and_parks_nothing(
         database.close()
 
 
-def test_a_request_while_the_database_is_down_is_a_503_problem_to_retry(
-    integration_settings: Settings, runtimes: list[Runtime]
+@pytest.mark.parametrize(
+    ("setting", "store"),
+    [("database_url", "database"), ("redis_url", "session store")],  # sign-in reads both
+)
+def test_a_request_while_a_store_is_down_is_a_503_problem_to_retry(
+    setting: str, store: str, integration_settings: Settings, runtimes: list[Runtime]
 ) -> None:
-    database, via_proxy = Outage.of_url(integration_settings.database_url or "")
-    auth = runtime("auth", integration_settings.model_copy(update={"database_url": via_proxy}))
+    server, via_proxy = Outage.of_url(getattr(integration_settings, setting) or "")
+    auth = runtime("auth", integration_settings.model_copy(update={setting: via_proxy}))
     runtimes.append(auth)
     client = auth.app().test_client()
     sign_in = {"email": "nobody@example.org", "password": "not-a-password-1"}
     try:
-        with database.during():
+        with server.during():
             response = client.post("/api/v1/auth/login", json=sign_in)
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "5"
             assert response.content_type == "application/problem+json"
             assert response.json is not None
             assert response.json["title"] == "Service unavailable"
+            assert f"could not reach its {store}" in response.json["detail"]
             assert "Idempotency-Key" in response.json["detail"]
-        # The database is back: the same request gets its real answer.
+        # It is back: the same request gets its real answer.
         assert client.post("/api/v1/auth/login", json=sign_in).status_code == 401
     finally:
-        database.close()
-
-
-def test_a_request_while_redis_is_down_is_a_503_problem_to_retry(
-    integration_settings: Settings, runtimes: list[Runtime]
-) -> None:
-    store, via_proxy = Outage.of_url(integration_settings.redis_url or "")
-    auth = runtime("auth", integration_settings.model_copy(update={"redis_url": via_proxy}))
-    runtimes.append(auth)
-    client = auth.app().test_client()
-    sign_in = {"email": "nobody@example.org", "password": "not-a-password-1"}
-    try:
-        with store.during():  # sign-in reads its lockout counters from Redis
-            response = client.post("/api/v1/auth/login", json=sign_in)
-            assert response.status_code == 503
-            assert response.headers["Retry-After"] == "5"
-            assert response.json is not None
-            assert "session store" in response.json["detail"]
-        assert client.post("/api/v1/auth/login", json=sign_in).status_code == 401
-    finally:
-        store.close()
+        server.close()
