@@ -19,6 +19,7 @@ import jwt
 from flask import g, request
 from jwt import PyJWK, PyJWKClient
 
+from spectral_shared.bus.envelope import Actor
 from spectral_shared.logging import bind_context
 from spectral_shared.web.problems import Problem
 
@@ -121,6 +122,16 @@ class Identity:
     token_id: str | None = None
     expires_at: float | None = None  # the token's exp
     issued_at: float | None = None  # the token's iat: tokens issued before a revocation are refused
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts, as events record it: the user, API key or service this identity names."""
+        return Actor.subject(self.subject_type, self.subject_id)
+
+    @property
+    def acting_as(self) -> str:
+        """The same, as the ``created_by``/``updated_by`` text rows keep (``user:<id>``)."""
+        return f"{self.subject_type}:{self.subject_id}"
 
     def can(self, permission: str) -> bool:
         if self.subject_type == "api_key":  # machines hold scopes, not roles

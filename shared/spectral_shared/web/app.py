@@ -17,11 +17,13 @@ from werkzeug.exceptions import HTTPException
 
 from spectral_shared import metrics
 from spectral_shared.context import correlation_id
+from spectral_shared.errors import DomainError
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import current_trace_id, extract_context, tracer
+from spectral_shared.web.converters import register_converters
 from spectral_shared.web.health import health_report
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
+from spectral_shared.web.problems import Problem, domain_problem
 
 if TYPE_CHECKING:
     from spectral_shared.component import Runtime
@@ -38,6 +40,7 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["spectral"] = runtime
+    register_converters(app)
     service = runtime.name
 
     @app.before_request
@@ -99,6 +102,10 @@ def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint
     @app.errorhandler(Problem)
     def problem(exc: Problem) -> Response:
         return exc.response(instance=request.path)
+
+    @app.errorhandler(DomainError)
+    def refused(exc: DomainError) -> Response:
+        return domain_problem(exc).response(instance=request.path)
 
     @app.errorhandler(HTTPException)
     def http_problem(exc: HTTPException) -> Response:

@@ -1,7 +1,9 @@
-"""Cursor pagination (ARCHITECTURE.md: ``limit`` + ``cursor``, answer ``{"data", "next_cursor"}``).
+"""Keyset pagination for every list: ``limit`` + ``cursor``, answer ``{"data", "next_cursor"}``.
 
 The cursor is opaque to clients: base64url of the last row's sort key. Pages are stable under
-concurrent inserts because they continue strictly after a key, never at an offset.
+concurrent inserts because they continue strictly after a key, never at an offset. A list
+declares its order once as a ``Keyset`` (sort expressions, the last one unique, usually the id)
+and lets it filter, order, limit and make the next cursor.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Select, literal, tuple_
 
 from spectral_shared.web.problems import Problem
 
@@ -37,3 +43,69 @@ def decode_cursor(cursor: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise invalid_cursor() from None
+
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Keyset(Generic[Row]):
+    """The order a list pages in: sort expressions whose last one is unique (the id), all
+    ascending or all descending. ``values`` reads a row's key (by default its attributes named
+    after the columns)."""
+
+    keys: tuple[ColumnElement[Any], ...]
+    descending: bool = False
+    values: Callable[[Row], Sequence[Any]] | None = None
+
+    def apply(self, statement: Select[Any], query: PageQuery) -> Select[Any]:
+        """The statement continued after the query's cursor, ordered, one row over the limit."""
+        if query.cursor:
+            after = tuple_(*self.keys)
+            bound = tuple_(
+                *(
+                    literal(v, k.type)
+                    for k, v in zip(self.keys, self.decode(query.cursor), strict=True)
+                )
+            )
+            statement = statement.where(after < bound if self.descending else after > bound)
+        order = [key.desc() if self.descending else key for key in self.keys]
+        return statement.order_by(*order).limit(query.limit + 1)
+
+    def page(self, rows: Sequence[Row], query: PageQuery) -> tuple[list[Row], str | None]:
+        """The rows of the page and the cursor of the next one (None on the last page)."""
+        page = list(rows[: query.limit])
+        if len(rows) <= query.limit or not page:
+            return page, None
+        return page, self.cursor_after(page[-1])
+
+    def cursor_after(self, row: Row) -> str:
+        key = self.values(row) if self.values else [getattr(row, str(k.key)) for k in self.keys]
+        return encode_cursor([v.isoformat() if isinstance(v, datetime) else v for v in key])
+
+    def decode(self, cursor: str) -> list[Any]:
+        """The key a cursor continues after, each value checked against its column's type."""
+        after = decode_cursor(cursor)
+        if not isinstance(after, list) or len(after) != len(self.keys):
+            raise invalid_cursor()
+        return [_typed(key, value) for key, value in zip(self.keys, after, strict=True)]
+
+
+def _typed(key: ColumnElement[Any], value: Any) -> Any:
+    column_type = getattr(key.type, "impl_instance", key.type)  # a TypeDecorator's own type
+    try:
+        kind = column_type.python_type
+    except NotImplementedError:
+        kind = str
+    if kind is datetime and isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            raise invalid_cursor() from None
+        if stamp.tzinfo is not None:  # every stored time is UTC-aware; a naive one was forged
+            return stamp
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise invalid_cursor()

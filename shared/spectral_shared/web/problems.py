@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Response, json
 
+from spectral_shared.errors import DomainError
+
 PROBLEM_BASE = "https://spectral.health/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -73,3 +75,16 @@ def field_problem(field: str, message: str) -> Problem:
 def not_found(what: str) -> Problem:
     """Another organization's resource and a missing one answer alike: 404, never 403."""
     return Problem(404, "Not found", detail=f"No {what} with this id in your organization.")
+
+
+def domain_problem(error: DomainError) -> Problem:
+    """The problem document a use case's refusal is answered with (the app maps every one)."""
+    return Problem(
+        error.status,
+        error.problem_title,
+        detail=error.detail,
+        type_slug=error.problem_slug,
+        errors=error.errors,
+        headers=error.headers,
+        **error.extensions,
+    )

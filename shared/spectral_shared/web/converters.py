@@ -1,0 +1,39 @@
+"""URL converters every service's app registers.
+
+``<uuid:name>`` matches a UUID in any case and hands the view its canonical text (lower case,
+hyphenated), the form ids are stored in. Anything else in that place matches no route, so it is
+answered as a missing resource (404) before any view or query runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask
+from werkzeug.routing import BaseConverter, ValidationError
+
+
+class UuidText(BaseConverter):
+    regex = r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
+
+    def to_python(self, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValidationError from None
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+def register_converters(app: Flask) -> None:
+    app.url_map.converters["uuid"] = UuidText
+
+
+def is_uuid(value: str) -> bool:
+    """Whether a value from a query string or body names an id at all."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
