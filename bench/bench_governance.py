@@ -51,6 +51,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -82,9 +83,12 @@ from harness import (
     time_in_turns,
 )
 
-from spectral_governance import inventory, services
-from spectral_governance.api.ai_systems import _cursor_value, _filtered, _json, _ordered, system_out
-from spectral_governance.schemas import AISystemCreate, AISystemQuery, create_values
+from spectral_governance.directory.use_cases import apply_directory_event
+from spectral_governance.inventory import rules as inventory
+from spectral_governance.inventory.schemas import AISystemCreate, AISystemQuery, create_values
+from spectral_governance.inventory.use_cases import create_system
+from spectral_governance.inventory.views import _cursor_value, _filtered, _ordered, system_out
+from spectral_governance.web import orjson_response
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.db import Database
@@ -222,10 +226,14 @@ def seed(database: Database, tenant: Tenant, systems: int, owner: str | None, sa
         data={"plan": "enterprise", "ai_system_limit": None},
     )
     with database.session() as session:
-        services.apply_directory_event(session, envelope)
+        apply_directory_event(session, envelope)
     rng = random.Random(salt)
     for number in range(systems):
-        services.create_system(database, tenant.identity, system_values(number, owner, rng))
+        create_system(
+            SimpleNamespace(database=database),  # type: ignore[arg-type]
+            tenant.identity,
+            system_values(number, owner, rng),
+        )
 
 
 def tenants(credentials: Credentials) -> tuple[Tenant, Tenant]:
@@ -429,7 +437,7 @@ def breakdown(
         def python_page() -> None:
             page = [system_out(row) for row in rows[:PAGE]]
             cursor = encode_cursor([_cursor_value(page[-1], query.sort), page[-1]["id"]])
-            _json({"data": page, "next_cursor": cursor})
+            orjson_response({"data": page, "next_cursor": cursor})
 
         def select_one() -> None:
             with autocommit(database) as conn:

@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -86,12 +87,14 @@ from harness import (
 from kombu import Connection
 from sqlalchemy import select
 
-from spectral_governance import services
+from spectral_governance.directory.use_cases import apply_directory_event
 from spectral_governance.engine.customization import disabled_controls, effective_limits
 from spectral_governance.engine.normalizer import normalize
 from spectral_governance.engine.translate import translate
-from spectral_governance.models import AISystem
-from spectral_governance.schemas import AISystemCreate, create_values
+from spectral_governance.inventory.models import AISystem
+from spectral_governance.inventory.queries import facts_of
+from spectral_governance.inventory.schemas import AISystemCreate, create_values
+from spectral_governance.inventory.use_cases import create_system
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
@@ -228,10 +231,14 @@ def seed(database: Database, tenant: Tenant, count: int) -> None:
     ]
     for envelope in envelopes:
         with database.session() as session:
-            services.apply_directory_event(session, envelope)
+            apply_directory_event(session, envelope)
     for number in range(count):
         values = create_values(AISystemCreate.model_validate(system_body(number)))
-        services.create_system(database, tenant.identity, values)
+        create_system(
+            SimpleNamespace(database=database),  # type: ignore[arg-type]
+            tenant.identity,
+            values,
+        )
 
 
 # ---- the events ------------------------------------------------------------------------------------
@@ -320,7 +327,7 @@ def engine_view(event: dict[str, Any], system: AISystem, state: str) -> tuple[in
     now = datetime.now(UTC)
     translation = translate(
         normalized,
-        services.facts_of(system, state),
+        facts_of(system, state),
         limits=effective_limits(
             [], event_type=normalized.event_type, ai_system_id=system.id, now=now
         ),

@@ -68,7 +68,7 @@ class Forbidden(DomainError):
     slug = "forbidden"
 
 
-class RuleBroken(DomainError):
+class RuleBroken(DomainError, ValueError):
     """One field's value breaks a rule beyond the request schema (a 422 pointing at the field)."""
 
     status = 422

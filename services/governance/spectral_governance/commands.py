@@ -19,8 +19,8 @@ def commands() -> None:
 def seed_demo(organization_id: str) -> None:
     """Add the demo portfolio (eight AI systems of a health system) to an organization, for
     trying Spectral. Systems it already has (by name) are left alone."""
-    from spectral_governance import services
     from spectral_governance.component import component
+    from spectral_governance.inventory.use_cases import seed_demo as add_demo_systems
     from spectral_shared.component import Runtime
     from spectral_shared.process import boot
 
@@ -30,7 +30,7 @@ def seed_demo(organization_id: str) -> None:
         raise click.BadParameter("not a UUID", param_hint="--organization") from None
     runtime = Runtime(component, boot("governance", ["governance"]))
     runtime.migrate()
-    added = services.seed_demo(runtime.database, organization_id)
+    added = add_demo_systems(runtime, organization_id)
     for system in added:
         click.echo(f"{system.id}  {system.name}  ({system.department}, {system.risk_level} risk)")
     click.echo(f"added {len(added)} AI system(s) to organization {organization_id}")

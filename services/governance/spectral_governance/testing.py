@@ -12,7 +12,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from spectral_governance.applicability import SystemFacts
+from spectral_governance.catalog.applicability import SystemFacts
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings

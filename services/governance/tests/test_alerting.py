@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spectral_governance.alerting import (
+from spectral_governance.alerts.rules import (
     ALERT_ACTIONS,
     ALERT_STATUSES,
     ALERT_TRANSITIONS,

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from spectral_governance.applicability import SystemFacts, applicability
 from spectral_governance.catalog import load_catalog
+from spectral_governance.catalog.applicability import SystemFacts, applicability
 from spectral_governance.testing import CLINICAL_FACTS
 
 CLINICAL = CLINICAL_FACTS

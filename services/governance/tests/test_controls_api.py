@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 import spectral_governance
 from spectral_governance.catalog import Catalog, content_sha256, load_catalog
-from spectral_governance.catalog_sync import sync_catalog
-from spectral_governance.models import CatalogRelease, ControlRow, ControlStatus
+from spectral_governance.catalog.models import CatalogRelease, ControlRow
+from spectral_governance.catalog.sync import sync_catalog
+from spectral_governance.controls.models import ControlStatus
 from spectral_governance.testing import Governance
 
 BASE = "/api/v1/ai-systems"

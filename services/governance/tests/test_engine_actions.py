@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from spectral_governance.applicability import SystemFacts
 from spectral_governance.catalog import load_catalog
+from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.actions import (
     PRIORITIES,
     PlannedAction,

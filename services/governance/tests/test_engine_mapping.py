@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectral_governance.applicability import SystemFacts
+from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.mapping import (
     ThresholdRefused,
     Violation,

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from spectral_governance.applicability import SystemFacts, applicability, state_gate
 from spectral_governance.catalog import load_catalog
+from spectral_governance.catalog.applicability import SystemFacts, applicability, state_gate
 from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import SEVERITIES, Normalized, normalize, rules
 from spectral_governance.engine.state_law import (

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectral_governance.applicability import SystemFacts
+from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.normalizer import SEVERITIES, normalize, rules
 from spectral_governance.engine.translate import translate
 from spectral_governance.testing import CLINICAL_FACTS

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from spectral_governance.schemas import AISystemOut
+from spectral_governance.inventory.schemas import AISystemOut
 from spectral_governance.testing import SYSTEM, Governance
 
 BASE = "/api/v1/ai-systems"

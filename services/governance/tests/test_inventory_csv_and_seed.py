@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from spectral_governance.commands import commands
-from spectral_governance.csv_format import EXPORT_COLUMNS
-from spectral_governance.demo import DEMO_SYSTEMS
-from spectral_governance.models import Organization
+from spectral_governance.directory.models import Organization
+from spectral_governance.inventory.csv_format import EXPORT_COLUMNS
+from spectral_governance.inventory.demo import DEMO_SYSTEMS
 from spectral_governance.testing import Governance
 
 BASE = "/api/v1/ai-systems"

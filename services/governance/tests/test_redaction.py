@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectral_governance.redaction import MAX_DEPTH, PHI_TYPES, Redacted, redact
+from spectral_governance.telemetry.redaction import MAX_DEPTH, PHI_TYPES, Redacted, redact
 
 
 def test_phi_types() -> None:

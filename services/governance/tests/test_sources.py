@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import SEVERITIES, Normalized, normalize, rules
-from spectral_governance.sources import SOURCES, SourceEvent, parse
+from spectral_governance.telemetry.sources import SOURCES, SourceEvent, parse
 from spectral_governance.testing import CLINICAL_FACTS
 
 # --- samples, in the shapes the tools send --------------------------------------------------------

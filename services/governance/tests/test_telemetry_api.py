@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from spectral_governance.models import ControlStatus, TelemetryEvent
+from spectral_governance.controls.models import ControlStatus
+from spectral_governance.telemetry.models import TelemetryEvent
 from spectral_governance.testing import Governance
 
 
@@ -106,9 +107,9 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
     assert again.status_code == 409
 
     # The automated notify reaches the privacy officer by e-mail.
-    from spectral_governance import executor
+    from spectral_governance.actions import executor
 
-    assert executor.run_due_actions(gov.runtime.database, gov.runtime.cipher) >= 1
+    assert executor.run_due_actions(gov.runtime) >= 1
     done = rows(gov, "/api/v1/actions", violation_id=found["164.402"]["id"], status="completed")
     assert any(a["details"]["execution"]["emailed"] == 1 for a in done)
     assert privacy
@@ -297,20 +298,20 @@ def test_alerts_deduplicate_within_the_hour_and_record_response_times(gov: Gover
 
 
 def test_an_unacknowledged_alert_breaches_its_sla(gov: Governance) -> None:
-    from spectral_governance import executor
-    from spectral_governance.models import Alert
+    from spectral_governance.alerts.models import Alert
+    from spectral_governance.alerts.use_cases import watch_sla
 
     system = gov.create(risk_level="high")
     gov.report({"ai_system_id": system["id"], "event_type": "prompt_injection_attempt"})
     gov.translate()
     [alert] = rows(gov, "/api/v1/alerts")
-    assert executor.watch_sla(gov.runtime.database) == 0
+    assert watch_sla(gov.runtime) == 0
     with gov.runtime.database.session() as session:
         row = session.get(Alert, alert["id"])
         assert row is not None
         row.ack_due_at = datetime.now(UTC) - timedelta(seconds=1)
-    assert executor.watch_sla(gov.runtime.database) == 1
-    assert executor.watch_sla(gov.runtime.database) == 0
+    assert watch_sla(gov.runtime) == 1
+    assert watch_sla(gov.runtime) == 0
     [breach] = gov.outbox("governance.alert.sla_breached")
     assert breach["data"]["alert_id"] == alert["id"]
     assert rows(gov, "/api/v1/alerts")[0]["sla_breached"] is True
@@ -421,8 +422,9 @@ def test_nothing_crosses_organizations(gov: Governance) -> None:
 
 def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> None:
     """A fake Slack incoming webhook gets the alert; while it fails, the message waits."""
-    from spectral_governance import executor, findings
-    from spectral_governance.models import Notification
+    from spectral_governance.alerts.use_cases import set_alert_settings
+    from spectral_governance.notifications.models import Notification
+    from spectral_governance.notifications.outgoing import deliver_notifications
     from spectral_shared.identity import Identity
     from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 
@@ -440,9 +442,8 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
     system = gov.create(name="Sepsis Watch", risk_level="high")
     admin = Identity("user", gov.user, gov.organization, "admin")
     with serve_http(Slack) as url:
-        findings.set_alert_settings(
-            gov.runtime.database,
-            gov.runtime.cipher,
+        set_alert_settings(
+            gov.runtime,
             admin,
             slack_webhook_url=f"{url}/services/T/B/x",
             sla_minutes=None,
@@ -450,15 +451,15 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
         )
         gov.report(drift(system["id"], 0.12))
         gov.translate()
-        deliver = executor.deliver_notifications
-        assert deliver(gov.runtime.database, gov.runtime.cipher) == 0
+        deliver = deliver_notifications
+        assert deliver(gov.runtime) == 0
         with gov.runtime.database.session() as session:
             [note] = session.scalars(select(Notification)).all()
             assert note.attempts == 1 and note.sent_at is None
             assert "services/T/B" not in note.target  # stored encrypted
             note.available_at = datetime.now(UTC)
         failing["on"] = False
-        assert deliver(gov.runtime.database, gov.runtime.cipher) == 1
+        assert deliver(gov.runtime) == 1
     [message] = received
     assert "Sepsis Watch" in message["text"] and "HIGH" in message["text"]
 
@@ -468,7 +469,7 @@ def test_two_workers_translating_the_same_events_do_not_double_them(pg_gov: Gove
     the other waits for the organization's lock and finds nothing left, with no deadlock."""
     import threading
 
-    from spectral_governance.translation import translate_events
+    from spectral_governance.translation.use_cases import translate_events
 
     gov = pg_gov
     systems = [gov.create(name=f"Ward {n}", risk_level="high")["id"] for n in range(3)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from spectral_governance.models import TelemetryEvent, WebhookSecret
+from spectral_governance.telemetry.models import TelemetryEvent, WebhookSecret
 from spectral_governance.testing import Governance
 
 ARIZE_PERFORMANCE = {

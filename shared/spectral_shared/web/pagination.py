@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from spectral_shared.web.problems import Problem
 
@@ -54,7 +55,7 @@ class Keyset(Generic[Row]):
     ascending or all descending. ``values`` reads a row's key (by default its attributes named
     after the columns)."""
 
-    keys: tuple[ColumnElement[Any], ...]
+    keys: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
     descending: bool = False
     values: Callable[[Row], Sequence[Any]] | None = None
 
@@ -91,7 +92,7 @@ class Keyset(Generic[Row]):
         return [_typed(key, value) for key, value in zip(self.keys, after, strict=True)]
 
 
-def _typed(key: ColumnElement[Any], value: Any) -> Any:
+def _typed(key: ColumnElement[Any] | InstrumentedAttribute[Any], value: Any) -> Any:
     column_type = getattr(key.type, "impl_instance", key.type)  # a TypeDecorator's own type
     try:
         kind = column_type.python_type

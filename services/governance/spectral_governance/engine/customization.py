@@ -21,6 +21,7 @@ from functools import cache
 from spectral_governance.catalog import load_catalog
 from spectral_governance.engine.mapping import mapping_rules, threshold_bounds, thresholds
 from spectral_governance.engine.normalizer import rules
+from spectral_shared.errors import RuleBroken
 
 # DOMAIN 2.11: these can never be given a threshold above 0, nor be mapped by custom controls.
 PHI_EVENT_TYPES = frozenset(
@@ -28,12 +29,11 @@ PHI_EVENT_TYPES = frozenset(
 )
 
 
-class GuardrailRefused(ValueError):
-    """A customization the regulatory guardrails do not allow."""
+class GuardrailRefused(RuleBroken):
+    """A customization the regulatory guardrails do not allow (a 422 on the field)."""
 
     def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(field, message)
 
 
 @dataclass(frozen=True)

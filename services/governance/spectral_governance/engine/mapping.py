@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from spectral_governance.applicability import SystemFacts, is_employment_ai, is_fda_relevant
 from spectral_governance.catalog import load_catalog
+from spectral_governance.catalog.applicability import SystemFacts, is_employment_ai, is_fda_relevant
 from spectral_governance.engine.normalizer import Metric, Normalized, Severity
 
 ViolationType = Literal["breach", "deviation", "threshold_exceeded", "state_regulation"]

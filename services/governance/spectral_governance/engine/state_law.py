@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral_governance.applicability import SystemFacts, state_gate
 from spectral_governance.catalog import load_catalog
+from spectral_governance.catalog.applicability import SystemFacts, state_gate
 from spectral_governance.engine.mapping import Violation
 from spectral_governance.engine.normalizer import Normalized, Severity, rules
 

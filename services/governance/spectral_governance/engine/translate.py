@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from spectral_governance.applicability import SystemFacts
+from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.actions import PlannedAction, plan_actions
 from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import Normalized

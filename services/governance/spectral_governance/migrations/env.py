@@ -1,4 +1,4 @@
-from spectral_governance.models import Base
+from spectral_governance.tables import metadata
 from spectral_shared.migrations import run_alembic_env
 
-run_alembic_env(Base.metadata)
+run_alembic_env(metadata)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from spectral_governance.catalog_sync import sync_catalog
+from spectral_governance.catalog.sync import sync_catalog
 
 revision: str = "0003"
 down_revision: str | None = "0002"

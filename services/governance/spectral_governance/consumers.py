@@ -1,0 +1,78 @@
+"""What governance consumes: auth's organizations and users (state, vendor organizations,
+owners, who gets which notifications), billing's entitlements (the AI-system limit, the plan),
+and its own ``governance.telemetry.received``, which the translation consumer turns into
+violations, actions and alerts; and the periodic jobs its worker runs."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from spectral_governance.actions.executor import run_due_actions
+from spectral_governance.alerts.use_cases import watch_sla
+from spectral_governance.directory.use_cases import apply_directory_event
+from spectral_governance.notifications.outgoing import deliver_notifications
+from spectral_governance.translation.use_cases import translate_events
+from spectral_shared.bus import Envelope
+from spectral_shared.bus.topology import Subscription
+from spectral_shared.component import Runtime
+from spectral_shared.schedule import Schedule
+
+# How many telemetry batches one translation transaction takes.
+TRANSLATION_BATCH = 8
+
+DIRECTORY_EVENTS = (
+    "auth.organization.created",
+    "auth.organization.updated",
+    "auth.user.registered",
+    "auth.invitation.accepted",
+    "auth.user.sso_provisioned",
+    "auth.user.deactivated",
+    "auth.user.reactivated",
+    "auth.user.role_changed",
+    "billing.entitlements.updated",
+)
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    def translate_one(session: Session, envelope: Envelope) -> None:
+        translate_many(session, [envelope])
+
+    def translate_many(session: Session, envelopes: list[Envelope]) -> None:
+        ids = [event_id for e in envelopes for event_id in e.data["event_ids"]]
+        organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
+        translate_events(session, runtime.cipher, ids, organizations)
+
+    return [
+        Subscription(
+            consumer="governance",
+            purpose="directory",
+            bindings=DIRECTORY_EVENTS,
+            handler=apply_directory_event,
+        ),
+        Subscription(
+            consumer="governance",
+            purpose="translation",
+            bindings=("governance.telemetry.received",),
+            handler=translate_one,
+            batch_handler=translate_many,
+            batch_size=TRANSLATION_BATCH,
+        ),
+    ]
+
+
+def schedules(runtime: Runtime) -> list[Schedule]:
+    def carry_out_actions() -> None:
+        run_due_actions(runtime)
+
+    def watch_alert_sla() -> None:
+        watch_sla(runtime)
+
+    def post_to_slack() -> None:
+        deliver_notifications(runtime)
+
+    every = runtime.settings.action_executor_interval_seconds
+    return [
+        Schedule("governance.action_executor", every, carry_out_actions),
+        Schedule("governance.sla_watch", 30.0, watch_alert_sla),
+        Schedule("governance.slack", 2.0, post_to_slack),
+    ]

@@ -1,0 +1,48 @@
+"""What governance knows of auth's organizations and users, kept from ``auth.*`` events (state
+for the state-law rules, vendor organizations, owners, who is notified) and of billing's
+entitlements (the AI-system limit). Governance never reads auth's tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spectral_governance.db import Base
+from spectral_shared.db import UUIDString, utcnow
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    type: Mapped[str | None] = mapped_column(String(20))  # health_system | vendor | platform
+    state: Mapped[str | None] = mapped_column(String(2))
+    plan: Mapped[str | None] = mapped_column(String(40))
+    # None: no entitlement event yet (the starter limit applies); -1: unlimited.
+    ai_system_limit: Mapped[int | None]
+    entitlements_as_of: Mapped[datetime | None]  # occurred_at of the entitlement event applied
+    # Alerting settings (decision 9): the Slack incoming webhook (encrypted) and the SLA minutes
+    # per severity that replace the defaults.
+    slack_webhook_url: Mapped[str | None] = mapped_column(Text)
+    alert_sla_minutes: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(UUIDString, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(UUIDString, index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    # Where required actions and alerts are sent: the role, persona tags and e-mail auth gave.
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str | None] = mapped_column(String(20))
+    personas: Mapped[list[str]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,157 @@
+"""Telemetry intake's request and response shapes."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+
+from spectral_governance.web import Request, Severity
+from spectral_shared.web.pagination import PageQuery
+
+MAX_BATCH = 1000
+
+
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# How far in the future a client's clock may be before its occurred_at is refused.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class TelemetryEventIn(Request):
+    """One event as a system (or its pusher) reports it."""
+
+    ai_system_id: uuid.UUID
+    event_type: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ] = Field(description="A canonical type, an alias, or the source's own name (normalized).")
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,23}$")] = Field(
+        default="api", description="langsmith, arize, langfuse, wandb, epic_ehr, manual, api..."
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened (with a time zone); default: now."
+    )
+    run_id: Token | None = Field(
+        default=None, description="The source's run id: one event per system, source and run."
+    )
+    event_id: Token | None = Field(
+        default=None, description="Your own id for the event: a repeat is reported as duplicate."
+    )
+    severity: Severity | None = None
+    metric: Token | None = None
+    metric_value: float | None = None
+    threshold: float | None = None
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Anything else. Numbers the rules use are kept; free text is PHI-redacted "
+        "and the payload stored encrypted.",
+    )
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metric_value", "threshold")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("is in the future")
+        return value.astimezone(UTC) if value is not None else None
+
+
+class TelemetryBatch(BaseModel):
+    events: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_BATCH, description="Up to 1,000 events."
+    )
+
+
+class ItemResult(BaseModel):
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: str | None = Field(
+        default=None, description="The stored event (the earlier one for a duplicate)."
+    )
+    errors: list[dict[str, str]] | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemResult]
+
+
+class WebhookResult(BaseModel):
+    id: str
+    duplicate: bool
+
+
+class TelemetryEventOut(BaseModel):
+    id: str
+    ai_system_id: str
+    source: str
+    event_type: str
+    canonical_type: str
+    category: str
+    severity: str
+    confidence: float
+    matched_by: str
+    metric: str | None
+    metric_value: float | None
+    threshold: float | None
+    metrics: dict[str, float]
+    run_id: str | None
+    event_id: str | None
+    occurred_at: datetime
+    received_at: datetime
+    phi_redactions: dict[str, int]
+    translated_at: datetime | None
+    risk_score: int | None
+    risk_level: str | None
+    escalate: bool | None
+    escalation_path: list[str] | None
+
+
+class TelemetryPage(BaseModel):
+    data: list[TelemetryEventOut]
+    next_cursor: str | None
+
+
+class TelemetryQuery(PageQuery):
+    ai_system_id: uuid.UUID | None = None
+    event_type: str | None = None
+    source: str | None = None
+
+
+class PayloadOut(BaseModel):
+    id: str
+    payload: dict[str, Any]
+    phi_redactions: dict[str, int]
+
+
+class WebhookSecretOut(BaseModel):
+    id: str
+    ai_system_id: str
+    created_at: datetime
+    secret: str | None = Field(
+        default=None, description="Shown once, when created; store it in the sender."
+    )
+    previous_expires_at: datetime | None = None
+    header: str = Field(description="Where senders put the signature, per source.")
+
+
+class WebhookSecretState(BaseModel):
+    ai_system_id: str
+    secrets: list[dict[str, Any]]

@@ -1,0 +1,359 @@
+"""Translating stored telemetry (the governance worker, from ``governance.telemetry.received``):
+the engine's violations, required actions and alerts are stored with their events in the
+consumer's transaction, so a crash before the commit leaves the message to be redelivered and
+nothing half-done, and a redelivery after it finds the events already translated.
+
+Deadlines count from when Spectral detected the problem (the event's arrival): a breach's
+reporting clock starts at discovery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, select, text
+from sqlalchemy.orm import Session
+
+from spectral_governance import event_types as ev
+from spectral_governance.actions.models import RequiredAction
+from spectral_governance.alerts import rules as alerting
+from spectral_governance.alerts.messages import alert_message, alert_metadata, highest
+from spectral_governance.alerts.use_cases import AlertBatch, raise_alert
+from spectral_governance.catalog.applicability import SystemFacts
+from spectral_governance.controls.models import ControlStatus
+from spectral_governance.customization.queries import active_customization
+from spectral_governance.directory.models import Organization
+from spectral_governance.engine.customization import (
+    disabled_controls,
+    effective_limits,
+)
+from spectral_governance.engine.mapping import Violation as Found
+from spectral_governance.engine.normalizer import Normalized, rules
+from spectral_governance.engine.translate import Translation, translate
+from spectral_governance.inventory.models import AISystem
+from spectral_governance.inventory.queries import facts_of
+from spectral_governance.telemetry.models import TelemetryEvent
+from spectral_governance.violations.messages import describe
+from spectral_governance.violations.models import Violation
+from spectral_shared.bus import Actor
+from spectral_shared.crypto import FieldCipher
+from spectral_shared.db import insert_rows, new_id, update_rows, utcnow
+
+ENGINE = Actor.system("governance.translation")
+
+
+PRIORITY_RANK = {"immediate": 0, "urgent": 1, "high": 2, "medium": 3, "low": 4}
+
+
+_EVENTS: Table = TelemetryEvent.__table__  # type: ignore[assignment]
+
+
+_COLUMNS = (
+    _EVENTS.c.id,
+    _EVENTS.c.organization_id,
+    _EVENTS.c.ai_system_id,
+    _EVENTS.c.canonical_type,
+    _EVENTS.c.category,
+    _EVENTS.c.severity,
+    _EVENTS.c.confidence,
+    _EVENTS.c.matched_by,
+    _EVENTS.c.metrics,
+    _EVENTS.c.received_at,
+)
+
+
+class Writes(AlertBatch):
+    """What one translation transaction writes, gathered so that it goes to the database in a few
+    statements (bulk inserts of violations, actions and outbox events) instead of one round trip
+    per row; with the alerts of the last hour and the control statuses it reads, looked up once."""
+
+    def __init__(self, session: Session, cipher: FieldCipher, now: datetime) -> None:
+        super().__init__(session, cipher, now, ENGINE)
+        self.violations: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self._statuses: dict[tuple[str, str], ControlStatus | None] = {}
+
+    def status(self, system_id: str, control_id: str) -> ControlStatus | None:
+        key = (system_id, control_id)
+        if key not in self._statuses:
+            self._statuses[key] = self.session.get(ControlStatus, key)
+        return self._statuses[key]
+
+    def set_status(self, status: ControlStatus) -> None:
+        self._statuses[(status.ai_system_id, status.control_id)] = status
+
+    def flush(self) -> None:
+        self.session.flush()
+        insert_rows(self.session, _table(Violation), self.violations)
+        insert_rows(self.session, _table(RequiredAction), self.actions)
+        self.violations, self.actions = [], []
+        super().flush()
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _mark_non_compliant(writes: Writes, system: AISystem, found: Found) -> None:
+    status = writes.status(system.id, found.control_id)
+    before = status.status if status else "not_assessed"
+    if before == "non_compliant":
+        return
+    if status is None:
+        status = ControlStatus(
+            ai_system_id=system.id,
+            control_id=found.control_id,
+            organization_id=system.organization_id,
+        )
+        writes.session.add(status)
+        writes.set_status(status)
+    status.status, status.source, status.updated_at = "non_compliant", "violation", writes.now
+    status.reason, status.updated_by = f"Open violation of {found.control_id}", None
+    writes.record(
+        ev.CONTROL_STATUS_CHANGED,
+        ev.ControlStatusChanged(
+            ai_system_id=system.id,
+            ai_system_name=system.name,
+            control_id=found.control_id,
+            framework_id=found.framework_id,
+            from_status=before,
+            to_status="non_compliant",
+            reason=status.reason,
+            source="violation",
+        ),
+        system.organization_id,
+    )
+
+
+def _store(
+    writes: Writes,
+    *,
+    event_id: str,
+    event: Normalized,
+    detected_at: datetime,
+    system: AISystem,
+    organization: Organization | None,
+    translation: Translation,
+) -> None:
+    org = system.organization_id
+    for finding in translation.findings:
+        found = finding.violation
+        violation_id = new_id()
+        deadline = (
+            detected_at + timedelta(days=found.reporting_deadline_days)
+            if found.reporting_deadline_days
+            else None
+        )
+        writes.violations.append(
+            {
+                "id": violation_id,
+                "organization_id": org,
+                "ai_system_id": system.id,
+                "telemetry_event_id": event_id,
+                "framework_id": found.framework_id,
+                "control_id": found.control_id,
+                "control_name": found.control_name,
+                "type": found.type,
+                "severity": found.severity,
+                "requires_reporting": found.requires_reporting,
+                "reporting_deadline": deadline,
+                "description": describe(found, event, system),
+                "detected_at": detected_at,
+                "resolved_at": None,
+                "resolved_by": None,
+                "resolution_note": None,
+            }
+        )
+        writes.record(
+            ev.VIOLATION_DETECTED,
+            ev.ViolationDetected(
+                violation_id=violation_id,
+                ai_system_id=system.id,
+                telemetry_event_id=event_id,
+                framework_id=found.framework_id,
+                control_id=found.control_id,
+                type=found.type,
+                severity=found.severity,
+                requires_reporting=found.requires_reporting,
+                reporting_deadline=deadline.isoformat() if deadline else None,
+            ),
+            org,
+        )
+        _mark_non_compliant(writes, system, found)
+        for planned in finding.actions:
+            action_id, due = new_id(), detected_at + planned.due_in
+            writes.actions.append(
+                {
+                    "id": action_id,
+                    "organization_id": org,
+                    "ai_system_id": system.id,
+                    "violation_id": violation_id,
+                    "action_type": planned.action_type,
+                    "priority": planned.priority,
+                    "priority_rank": PRIORITY_RANK[planned.priority],
+                    "assignee": planned.assignee,
+                    "assigned_user_id": None,
+                    "deadline": due,
+                    "automated": planned.automated,
+                    "description": planned.description,
+                    "details": planned.details,
+                    "status": "pending",
+                    "created_at": writes.now,
+                    "updated_at": writes.now,
+                    "completed_at": None,
+                    "completed_by": None,
+                    "notes": None,
+                    "attempts": 0,
+                }
+            )
+            writes.record(
+                ev.ACTION_CREATED,
+                ev.ActionCreated(
+                    action_id=action_id,
+                    violation_id=violation_id,
+                    ai_system_id=system.id,
+                    action_type=planned.action_type,
+                    priority=planned.priority,
+                    assignee=planned.assignee,
+                    deadline=due.isoformat(),
+                    automated=planned.automated,
+                ),
+                org,
+            )
+    found_all = [f.violation for f in translation.findings]
+    if found_all or event.severity in ("critical", "high"):
+        alert_type = alerting.alert_type_for(event.event_type, event.category)
+        severity = highest(
+            [
+                alerting.auto_severity(alert_type, alert_metadata(event, found_all)),
+                *(f.severity for f in found_all),
+                *([event.severity] if not found_all else []),
+            ]
+        )
+        raise_alert(
+            writes.session,
+            writes.cipher,
+            organization=organization,
+            system=system,
+            alert_type=alert_type,
+            severity=severity,
+            message=alert_message(event, system, found_all),
+            telemetry_event_id=event_id,
+            now=writes.now,
+            writes=writes,
+        )
+
+
+def _serialize_per_organization(session: Session, organization_ids: Iterable[str]) -> None:
+    """One translation at a time per organization (a transaction-scoped advisory lock, taken in
+    a fixed order): two worker replicas would otherwise create the same control statuses and
+    open the same alerts at once, and deadlock or double them. Organizations still translate in
+    parallel."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for organization_id in sorted(organization_ids):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"governance.translation:{organization_id}"},
+        )
+
+
+def translate_events(
+    session: Session,
+    cipher: FieldCipher,
+    event_ids: Sequence[str],
+    organization_ids: Iterable[str] | None = None,
+) -> int:
+    """Translate the given events not yet translated; returns how many were. The organizations'
+    locks come first (from the messages that named the events, or else from the events), so the
+    rows need no row locks of their own: only a translation writes ``translated_at``."""
+    ids = list(event_ids)
+    if organization_ids is None:
+        organization_ids = session.scalars(
+            select(_EVENTS.c.organization_id).where(_EVENTS.c.id.in_(ids)).distinct()
+        ).all()
+    _serialize_per_organization(session, organization_ids)
+    rows = session.execute(
+        select(*_COLUMNS)
+        .where(_EVENTS.c.id.in_(ids), _EVENTS.c.translated_at.is_(None))
+        .order_by(_EVENTS.c.received_at, _EVENTS.c.id)
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    systems = {
+        s.id: s
+        for s in session.scalars(
+            select(AISystem).where(AISystem.id.in_({r.ai_system_id for r in rows}))
+        )
+    }
+    organizations = {
+        o.id: o
+        for o in session.scalars(
+            select(Organization).where(Organization.id.in_({r.organization_id for r in rows}))
+        )
+    }
+    custom = active_customization(session, {r.organization_id for r in rows}, now)
+    writes = Writes(session, cipher, now)
+    writes.watch(systems)
+    facts: dict[str, SystemFacts] = {}
+    limits: dict[tuple[str, str], Mapping[str, float]] = {}
+    disabled: dict[str, frozenset[str]] = {}
+    done: list[dict[str, Any]] = []
+    types = rules().types
+    with session.no_autoflush:
+        for row in rows:
+            system = systems[row.ai_system_id]
+            organization = organizations.get(row.organization_id)
+            customization = custom[row.organization_id]
+            if system.id not in facts:
+                facts[system.id] = facts_of(system, organization.state if organization else None)
+                disabled[system.id] = disabled_controls(
+                    customization.toggles, ai_system_id=system.id
+                )
+            kind = row.canonical_type if row.canonical_type in types else "model_drift"
+            if (system.id, kind) not in limits:
+                limits[(system.id, kind)] = effective_limits(
+                    customization.overrides, event_type=kind, ai_system_id=system.id, now=now
+                )
+            event = Normalized(
+                kind,
+                row.category,
+                row.severity,
+                row.confidence,
+                row.matched_by,
+                dict(row.metrics or {}),
+            )
+            translation = translate(
+                event,
+                facts[system.id],
+                limits=limits[(system.id, kind)],
+                disabled=disabled[system.id],
+                on=row.received_at.date(),
+            )
+            if translation.findings or event.severity in ("critical", "high"):
+                _store(
+                    writes,
+                    event_id=row.id,
+                    event=event,
+                    detected_at=row.received_at,
+                    system=system,
+                    organization=organization,
+                    translation=translation,
+                )
+            risk = translation.risk
+            done.append(
+                {
+                    "id": row.id,
+                    "translated_at": now,
+                    "risk_score": risk.score,
+                    "risk_level": risk.level,
+                    "escalate": risk.escalate,
+                    "escalation_path": list(risk.path) if risk.escalate else None,
+                }
+            )
+    writes.flush()
+    update_rows(session, _EVENTS, done, _EVENTS.c.id)
+    return len(done)
