@@ -1,4 +1,4 @@
-"""The governance worker's periodic jobs (DOMAIN 3.11, decision 9):
+"""The governance worker's periodic jobs (docs/domain.md#the-action-executor):
 
 - ``run_due_actions``: carry out pending automated actions. ``notify`` e-mails the users holding
   the action's persona (else the admins) and posts to Slack when set; ``escalate`` raises a high

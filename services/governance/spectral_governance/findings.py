@@ -1,6 +1,6 @@
 """What people do with the engine's output, and how they tune it: resolve violations, move and
 assign required actions, acknowledge, resolve or dismiss alerts, set the alert SLA and Slack
-webhook, and manage threshold overrides and control toggles (decision 10). Each change is one
+webhook, and manage threshold overrides and control toggles (docs/domain.md#decision-10-customization). Each change is one
 transaction with its outbox event, so each is in the audit log."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database, new_id, utcnow
 from spectral_shared.identity import Identity
 
-# Plans whose organizations may customize the engine (DOMAIN 2.11: not starter).
+# Plans whose organizations may customize the engine (not starter: docs/domain.md#plans-and-limits).
 CUSTOMIZING_PLANS = frozenset({"professional", "growth", "enterprise"})
 ACTION_MOVES = {
     "pending": ("in_progress", "completed", "cancelled"),
@@ -279,7 +279,7 @@ def set_alert_settings(
         return slack_set, minutes
 
 
-# ---- customization (decision 10) ---------------------------------------------------------------
+# ---- customization (docs/domain.md#decision-10-customization) ---------------------------------
 
 
 def _check_plan(session: Session, organization_id: str) -> None:

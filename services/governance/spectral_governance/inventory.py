@@ -1,4 +1,4 @@
-"""The AI-system inventory's vocabulary and rules (DOMAIN decision 5, section 2.1). Pure: no I/O.
+"""The AI-system inventory's vocabulary and rules (docs/domain.md#the-ai-system-inventory). Pure: no I/O.
 
 An AI system has a lifecycle (``testing`` -> ``active`` <-> ``paused``, any -> ``deprecated``,
 which is terminal) and, separately, a computed compliance posture (``ok``, ``drift``,
@@ -71,7 +71,7 @@ class RuleBroken(ValueError):
 
 
 class TransitionRefused(Exception):
-    """A lifecycle move decision 5 does not allow (a 409, not a validation error)."""
+    """A lifecycle move docs/domain.md#decision-5-ai-systems does not allow (a 409, not a validation error)."""
 
     def __init__(self, current: str, wanted: str) -> None:
         allowed = sorted(TRANSITIONS[current])

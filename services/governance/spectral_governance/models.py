@@ -3,7 +3,7 @@
 - ``organizations`` and ``members``: what governance knows of auth's organizations and users,
   kept from ``auth.*`` events (state for the state-law rules, vendor organizations, owners) and
   of billing's entitlements (the AI-system limit). Governance never reads auth's tables.
-- ``ai_systems``: the inventory (DOMAIN decision 5), soft-deleted so auditors keep its history.
+- ``ai_systems``: the inventory (docs/domain.md#the-ai-system-inventory), soft-deleted so auditors keep its history.
 - ``frameworks``, ``controls``, ``catalog_releases``: the control registry, loaded from the
   versioned data files by migrations; not tenant-owned.
 - ``control_statuses``: an organization's assessment of a control on one of its systems; a
@@ -12,7 +12,7 @@
   PHI-redacted and encrypted; ``violations``, ``required_actions`` and ``alerts``: what the
   translation engine made of them.
 - ``webhook_secrets``, ``threshold_overrides``, ``control_toggles``: per-system webhook signing
-  secrets and the organization's customization of the engine (decision 10).
+  secrets and the organization's customization of the engine (docs/domain.md#customization-and-guardrails).
 - ``notifications``: Slack messages waiting to be posted (e-mail goes through the mail outbox).
 """
 
@@ -71,7 +71,7 @@ class Organization(Base):
     # None: no entitlement event yet (the starter limit applies); -1: unlimited.
     ai_system_limit: Mapped[int | None]
     entitlements_as_of: Mapped[datetime | None]  # occurred_at of the entitlement event applied
-    # Alerting settings (decision 9): the Slack incoming webhook (encrypted) and the SLA minutes
+    # Alerting settings (docs/domain.md#decision-9-alerts): the Slack incoming webhook (encrypted) and the SLA minutes
     # per severity that replace the defaults.
     slack_webhook_url: Mapped[str | None] = mapped_column(Text)
     alert_sla_minutes: Mapped[dict[str, Any] | None]
@@ -202,7 +202,7 @@ class ControlStatus(Base):
 
 
 class TelemetryEvent(Base):
-    """One event an AI system reported, normalized when it arrived (decision 6: the metrics the
+    """One event an AI system reported, normalized when it arrived (docs/domain.md#decision-6-telemetry: the metrics the
     rules need are kept before the payload is redacted and encrypted)."""
 
     __tablename__ = "telemetry_events"

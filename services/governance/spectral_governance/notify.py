@@ -1,5 +1,5 @@
 """Who hears of an alert or an action, and how: e-mail through the mail outbox (to the
-organization's active users holding the action's persona, else its admins; DOMAIN 3.11, 9.5) and
+organization's active users holding the action's persona, else its admins; docs/domain.md#the-action-executor) and
 Slack through the ``notifications`` table, both written in the caller's transaction so a message
 exists exactly when what caused it commits."""
 

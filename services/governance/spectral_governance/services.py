@@ -26,7 +26,7 @@ from spectral_shared.bus import Actor, Envelope, record_event
 from spectral_shared.db import Database, new_id, utcnow
 from spectral_shared.identity import Identity
 
-# DOMAIN 2.1: until billing says otherwise, an organization may keep 3 AI systems (starter).
+# Until billing says otherwise, an organization may keep 3 AI systems (docs/domain.md#plans-and-limits).
 STARTER_AI_SYSTEM_LIMIT = 3
 UNLIMITED = -1
 
@@ -327,7 +327,7 @@ def update_system(
     database: Database, identity: Identity, system_id: str, changes: dict[str, Any]
 ) -> AISystem:
     """Apply the given fields (``None`` clears an optional one). A lifecycle move is checked
-    against decision 5 and recorded as its own event."""
+    against docs/domain.md#decision-5-ai-systems and recorded as its own event."""
     with database.session() as session:
         system = _locked_system(session, identity, system_id)
         before = {field: _plain(getattr(system, field)) for field in FIELDS}
@@ -612,7 +612,7 @@ def _member(session: Session, user_id: str, organization_id: str, *, active: boo
 
 
 def seed_demo(database: Database, organization_id: str) -> list[AISystem]:
-    """Add the eight systems of DOMAIN appendix B that the organization does not have yet. An
+    """Add the eight systems of docs/domain.md#the-demo-portfolio that the organization does not have yet. An
     operator's command: the plan limit does not stop it (the next creation over it answers 402)."""
     from spectral_governance.demo import DEMO_SYSTEMS
 

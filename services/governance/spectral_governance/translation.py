@@ -244,7 +244,7 @@ def raise_alert(
     actor: Actor = ENGINE,
     writes: Writes | None = None,
 ) -> Alert:
-    """A new alert, or the repeat counted on the same open alert of the last hour (DOMAIN 2.4).
+    """A new alert, or a repeat counted on the open alert of the last hour (docs/domain.md#alerts-severities-and-slas).
     With ``writes``, its event joins the batch's; otherwise it is recorded at once."""
     own = writes or Writes(session, cipher, now)
     own.watch([system.id])

@@ -1,4 +1,4 @@
-"""Cursor pagination (ARCHITECTURE.md: ``limit`` + ``cursor``, answer ``{"data", "next_cursor"}``).
+"""Cursor pagination (docs/architecture.md#http-conventions: ``limit`` + ``cursor``, answer ``{"data", "next_cursor"}``).
 
 The cursor is opaque to clients: base64url of the last row's sort key. Pages are stable under
 concurrent inserts because they continue strictly after a key, never at an offset.
