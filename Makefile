@@ -85,6 +85,10 @@ bench: $(SYNCED) ## Run the benchmarks in bench/ and rewrite docs/benchmarks.md
 events-doc: $(SYNCED) ## Print the generated part of docs/events.md
 	$(BIN)/spectral events catalog
 
+.PHONY: rules-doc
+rules-doc: $(SYNCED) ## Print the generated part of docs/rules.md
+	$(BIN)/spectral governance rules-doc
+
 .PHONY: clean
 clean: ## Remove .venv, .tools and the embedded data under var/
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

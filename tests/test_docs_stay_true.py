@@ -1,4 +1,5 @@
-"""Documentation that code keeps true: the events catalog, the route table, the Procfile, .env.example."""
+"""Documentation that code keeps true: the events catalog, the route table, the Procfile, .env.example,
+the permissions matrix and the translation rules."""
 
 from __future__ import annotations
 
@@ -110,4 +111,16 @@ def test_docs_permissions_md_shows_the_matrix_the_code_enforces() -> None:
     )
     assert documented == render_permissions(), (
         "docs/permissions.md is stale: regenerate the table from PERMISSIONS"
+    )
+
+
+def test_docs_rules_md_shows_the_rule_tables_the_engine_runs() -> None:
+    from spectral_governance.engine.rules_doc import BEGIN as RULES_BEGIN
+    from spectral_governance.engine.rules_doc import END as RULES_END
+    from spectral_governance.engine.rules_doc import render_rules
+
+    text = (ROOT / "docs" / "rules.md").read_text()
+    documented = text[text.index(RULES_BEGIN) : text.index(RULES_END) + len(RULES_END)] + "\n"
+    assert documented == render_rules(), (
+        "docs/rules.md is stale: regenerate it with `make rules-doc`"
     )

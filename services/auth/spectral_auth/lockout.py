@@ -1,4 +1,4 @@
-"""Sign-in lockout and password age (DOMAIN decision 3, section 1.5). Pure rules: no I/O."""
+"""Sign-in lockout and password age (docs/domain.md#decision-3-passwords). Pure rules: no I/O."""
 
 from __future__ import annotations
 

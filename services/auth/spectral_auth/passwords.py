@@ -1,4 +1,4 @@
-"""Password policy (DOMAIN decision 3, NIST SP 800-63B) and argon2id hashing. No I/O but the
+"""Password policy (docs/domain.md#decision-3-passwords, NIST SP 800-63B) and argon2id hashing. No I/O but the
 shipped list of common passwords, read once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request quotas per plan tier (DOMAIN section 9.1, tiers of section 2.10). Pure data and rules.
+"""Request quotas per plan tier (docs/domain.md#plans-and-limits). Pure data and rules.
 
 An organization without a known plan gets the deployment's defaults (RATE_LIMIT_WINDOW_MS,
 RATE_LIMIT_MAX_REQUESTS). Billing sets the tier from its subscription events (issue: billing);

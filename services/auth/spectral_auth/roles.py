@@ -1,4 +1,4 @@
-"""Who may grant what (DOMAIN decision 2), and what an organization may configure (decisions 3, 4).
+"""Who may grant what, and what an organization may configure (docs/domain.md#decision-2-roles).
 Pure rules: no I/O."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def check_role_grant(*, actor_role: str, target_role: str, organization_type: st
 
 
 class OrganizationSettings(BaseModel):
-    """What an organization's admins configure. Defaults follow DOMAIN decisions 3 and 4."""
+    """What an organization's admins configure. Defaults: docs/domain.md#passwords-lockout-and-sessions."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -34,3 +34,11 @@ def seed_demo(organization_id: str) -> None:
     for system in added:
         click.echo(f"{system.id}  {system.name}  ({system.department}, {system.risk_level} risk)")
     click.echo(f"added {len(added)} AI system(s) to organization {organization_id}")
+
+
+@commands.command("rules-doc")
+def rules_doc() -> None:
+    """Print the translation engine's rules per control, as the tables docs/rules.md holds."""
+    from spectral_governance.engine.rules_doc import render_rules
+
+    click.echo(render_rules(), nl=False)

@@ -282,12 +282,12 @@ WEBHOOK_SECRET_ROTATED = catalog.define(
 THRESHOLD_OVERRIDE_CHANGED = catalog.define(
     "governance.threshold_override.changed",
     ThresholdOverrideChanged,
-    "A threshold override was created or revoked (decision 10).",
+    "A threshold override was created or revoked (an engine customization).",
 )
 CONTROL_TOGGLE_CHANGED = catalog.define(
     "governance.control_toggle.changed",
     ControlToggleChanged,
-    "A control was turned off or back on for the organization or one system (decision 10).",
+    "A control was turned off or back on for the organization or one system (an engine customization).",
 )
 ALERT_SETTINGS_UPDATED = catalog.define(
     "governance.alert_settings.updated",

@@ -1,4 +1,4 @@
-"""The alert policy (DOMAIN 2.4, decision 9): event -> alert type for all 20 canonical types,
+"""The alert policy (docs/domain.md#alerts-severities-and-slas): event -> alert type for all 20 canonical types,
 auto-severity with its strict boundaries, the one SLA table and its overrides, deduplication,
 channels, escalation and the lifecycle table, exhaustively."""
 

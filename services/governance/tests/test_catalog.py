@@ -4,8 +4,8 @@ The catalog files are written by us; these tests prove they are faithful to the 
 vendored in ``tests/reference`` (a byte-for-byte copy of the shared regulatory reference files):
 every HIPAA standard and implementation specification, every NIST AI RMF subcategory, every
 ISO/IEC 42001 Annex A control and every FDA check is there exactly once, with the reference's
-Required/Addressable flags and deadlines, and every control id a DOMAIN rule or guardrail names
-resolves (DOMAIN decision 7). Counts come from the reference files, not from this module.
+Required/Addressable flags and deadlines, and every control id a rule or guardrail names
+resolves (docs/domain.md#the-control-registry). Counts come from the reference files, not from this module.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def test_hipaa_breach_notification_sections() -> None:
         assert ref_id in index, f"{ref_id} is not in the reference"
         assert (control.reference_id or control.id) == ref_id
         assert control.category == "Breach notification"
-    # 164.402's 60 days come from DOMAIN 3.5 (the individual-notice clock it starts); the others
+    # 164.402's 60 days come from its mapping rule (the individual-notice clock it starts); the others
     # are the reference's timelines.
     assert ours["164.402"].reporting_deadline_days == 60
     for our_id in ("164.404", "164.406", "164.408", "164.410"):
@@ -281,7 +281,7 @@ def test_hipaa_breach_notification_sections() -> None:
     ],
 )
 def test_hipaa_technical_safeguard_ids_follow_the_regulation(control_id: str, word: str) -> None:
-    """DOMAIN decision 7: the reference product's catalog shifted these titles by one."""
+    """docs/domain.md#decision-7-controls: the reference product's catalog shifted these titles by one."""
     found = load_catalog().control(control_id)
     assert found is not None, f"{control_id} is missing"
     _, control = found
@@ -430,7 +430,7 @@ def test_fda_categories_follow_the_reference_groups() -> None:
 
 # --- state and local law ------------------------------------------------------------------------
 
-# DOMAIN 3.8 (and 3.5 for CA-BREACH): id -> (framework, jurisdiction, reporting days)
+# docs/domain.md#state-law (CA-BREACH: the mapping): id -> (framework, jurisdiction, reporting days)
 STATE_RULES: dict[str, tuple[str, str, int | None]] = {
     "CA-SB1047-1": ("CA_SB1047", "US-CA", 30),
     "CA-SB1047-2": ("CA_SB1047", "US-CA", 10),
@@ -456,7 +456,7 @@ def test_state_rules_keep_domain_ids_and_deadlines(control_id: str) -> None:
     assert (fw.id, fw.jurisdiction) == (framework_id, jurisdiction)
     assert control.kind == "state_rule"
     assert control.reporting_deadline_days == days, (
-        f"{control_id}: DOMAIN 3.8 says {days} days, catalog {control.reporting_deadline_days}"
+        f"{control_id}: docs/domain.md#state-law says {days} days, catalog {control.reporting_deadline_days}"
     )
     if fw.id in STATE_EFFECTIVE:
         assert fw.effective_date == STATE_EFFECTIVE[fw.id]
@@ -474,39 +474,39 @@ def test_rules_without_legal_force_say_so(framework_id: str) -> None:
     assert "never took effect" in framework("CO_AI_ACT").framework.description
 
 
-# --- every id a DOMAIN rule or guardrail names resolves ----------------------------------------
+# --- every id a rule or guardrail names resolves ------------------------------------------------
 
-# (id as DOMAIN's rule names it, our framework, DOMAIN section)
+# (id as the rule names it, our framework, where: mapping, state law, actions, reference seed)
 RULE_CONTROL_IDS: tuple[tuple[str, str, str], ...] = (
-    ("164.402", "HIPAA", "3.5 phi_exposure, 3.7 seed, 3.10"),
-    ("164.308(a)(1)(ii)(D)", "HIPAA", "3.5 phi_exposure, 3.7 seed"),
-    ("CA-BREACH", "CA_BREACH", "3.5 phi_exposure (CA), 3.10"),
-    ("164.308(a)(4)", "HIPAA", "3.5 unauthorized_data_access"),
-    ("GOVERN-5.1", "NIST_AI_RMF", "3.5 prompt_injection_attempt"),
-    ("164.312(d)", "HIPAA", "3.5 authentication_failure"),
-    ("164.312(b)", "HIPAA", "3.5 rate_limit/drift/latency, 3.7 seed, 3.10"),
-    ("MANAGE-4.2", "NIST_AI_RMF", "3.5 input_validation_failure, data_quality_degradation"),
-    ("FDA-PCCP-1", "FDA_SAMD", "3.5 model_version_mismatch"),
-    ("MANAGE-4.1", "NIST_AI_RMF", "3.5 model_drift, 3.7 seed, 3.10"),
-    ("FDA-PCCP-2", "FDA_SAMD", "3.5 model_drift/error, 3.7 seed, 3.10"),
-    ("FDA-CV-1", "FDA_SAMD", "3.5 clinical_accuracy_failure"),
-    ("FDA-AV-1", "FDA_SAMD", "3.5 false_negative/false_positive_alert"),
-    ("CA-SB1047-1", "CA_SB1047", "3.8"),
-    ("CA-SB1047-2", "CA_SB1047", "3.5 harmful_output, 3.8"),
-    ("MEASURE-2.1", "NIST_AI_RMF", "3.5 bias family, 3.10"),
-    ("NYC-BIAS", "NYC_LL144", "3.5 bias family (employment), 3.10"),
-    ("NYC-LL144-1", "NYC_LL144", "3.5 explainability_failure (employment), 3.8"),
-    ("NYC-LL144-2", "NYC_LL144", "3.8"),
-    ("MEASURE-2.3", "NIST_AI_RMF", "3.5 explainability_failure"),
-    ("MANAGE-1.1", "NIST_AI_RMF", "3.5 error (legacy), 3.10"),
-    ("MANAGE-1.3", "NIST_AI_RMF", "3.7 seed bias_detected"),
-    ("CO-AI-1", "CO_AI_ACT", "3.8"),
-    ("CO-AI-2", "CO_AI_ACT", "3.8"),
-    ("164.312(a)(1)", "HIPAA", "3.7 seed unauthorized_data_access"),
-    ("FDA-CLINICAL-VALIDATION", "FDA_SAMD", "3.7 seed clinical_accuracy_failure"),
+    ("164.402", "HIPAA", "mapping phi_exposure, reference seed, actions"),
+    ("164.308(a)(1)(ii)(D)", "HIPAA", "mapping phi_exposure, reference seed"),
+    ("CA-BREACH", "CA_BREACH", "mapping phi_exposure (CA), actions"),
+    ("164.308(a)(4)", "HIPAA", "mapping unauthorized_data_access"),
+    ("GOVERN-5.1", "NIST_AI_RMF", "mapping prompt_injection_attempt"),
+    ("164.312(d)", "HIPAA", "mapping authentication_failure"),
+    ("164.312(b)", "HIPAA", "mapping rate_limit/drift/latency, reference seed, actions"),
+    ("MANAGE-4.2", "NIST_AI_RMF", "mapping input_validation_failure, data_quality_degradation"),
+    ("FDA-PCCP-1", "FDA_SAMD", "mapping model_version_mismatch"),
+    ("MANAGE-4.1", "NIST_AI_RMF", "mapping model_drift, reference seed, actions"),
+    ("FDA-PCCP-2", "FDA_SAMD", "mapping model_drift/error, reference seed, actions"),
+    ("FDA-CV-1", "FDA_SAMD", "mapping clinical_accuracy_failure"),
+    ("FDA-AV-1", "FDA_SAMD", "mapping false_negative/false_positive_alert"),
+    ("CA-SB1047-1", "CA_SB1047", "state law"),
+    ("CA-SB1047-2", "CA_SB1047", "mapping harmful_output, state law"),
+    ("MEASURE-2.1", "NIST_AI_RMF", "mapping bias family, actions"),
+    ("NYC-BIAS", "NYC_LL144", "mapping bias family (employment), actions"),
+    ("NYC-LL144-1", "NYC_LL144", "mapping explainability_failure (employment), state law"),
+    ("NYC-LL144-2", "NYC_LL144", "state law"),
+    ("MEASURE-2.3", "NIST_AI_RMF", "mapping explainability_failure"),
+    ("MANAGE-1.1", "NIST_AI_RMF", "mapping error (legacy), actions"),
+    ("MANAGE-1.3", "NIST_AI_RMF", "reference seed bias_detected"),
+    ("CO-AI-1", "CO_AI_ACT", "state law"),
+    ("CO-AI-2", "CO_AI_ACT", "state law"),
+    ("164.312(a)(1)", "HIPAA", "reference seed unauthorized_data_access"),
+    ("FDA-CLINICAL-VALIDATION", "FDA_SAMD", "reference seed clinical_accuracy_failure"),
 )
 
-# DOMAIN 2.11: controls no organization may switch off
+# docs/domain.md#customization-and-guardrails: controls no organization may switch off
 GUARDRAIL_IDS: tuple[tuple[str, str], ...] = (
     ("164.308(a)(1)", "HIPAA"),
     ("164.308(a)(3)", "HIPAA"),
@@ -542,7 +542,7 @@ GUARDRAIL_IDS: tuple[tuple[str, str], ...] = (
 def test_every_rule_control_id_resolves(control_id: str, framework_id: str, section: str) -> None:
     found = load_catalog().control(control_id)
     assert found is not None, (
-        f"DOMAIN {section} names {control_id}; it is neither a control id nor an alias"
+        f"{section} names {control_id}; it is neither a control id nor an alias"
     )
     assert found[0].id == framework_id, f"{control_id} resolves into {found[0].id}"
 
@@ -552,7 +552,7 @@ def test_every_rule_control_id_resolves(control_id: str, framework_id: str, sect
 )
 def test_every_guardrail_resolves(control_id: str, framework_id: str) -> None:
     found = load_catalog().control(control_id)
-    assert found is not None, f"DOMAIN 2.11 guardrail {control_id} does not resolve"
+    assert found is not None, f"guardrail {control_id} does not resolve"
     fw, control = found
     assert fw.id == framework_id, f"{control_id} resolves into {fw.id}"
     assert "guardrail" in control.tags, f"{control.id} (guardrail {control_id}): tag guardrail"

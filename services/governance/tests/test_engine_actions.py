@@ -1,4 +1,4 @@
-"""Required actions (DOMAIN 3.10, decision 8): golden cases for every row of 3.10 and for the
+"""Required actions (docs/domain.md#required-actions-and-deadlines): golden cases for every row and for the
 reporting action every reportable violation gets, deduplication and order, the table's checks,
 and properties over the violations of arbitrary events."""
 
@@ -196,7 +196,7 @@ def test_california_breach_notification() -> None:
 
 
 def expected_days(control: str, stated: int | None) -> tuple[str, int]:
-    """Decision 8's deadline: the rule's, else the control's in the catalog, else 30 days."""
+    """The deadline: the rule's, else the control's in the catalog, else 30 days (docs/domain.md)."""
     if stated is not None:
         return "reporting_deadline", stated
     found = load_catalog().control(control)
@@ -251,7 +251,7 @@ def test_controls_outside_the_table_ask_nothing_unless_reportable(control: str) 
         assert plan_actions(violation(control, severity)) == []
 
 
-# --- decision 8: every reportable violation ------------------------------------------------------
+# --- every reportable violation (docs/domain.md#decision-8-actions) ----------------------------
 
 
 @pytest.mark.parametrize(
@@ -556,7 +556,7 @@ def test_the_actions_of_any_event(
 def test_any_reportable_control_gets_its_report(
     control: str, severity: str, days: int | None, reporting: bool, system: str
 ) -> None:
-    """Any catalog control, any deadline, any system name (however long): decision 8 holds."""
+    """Any catalog control, any deadline, any system name (however long): docs/domain.md#decision-8-actions holds."""
     v = violation(control, severity, days, reporting=reporting or days is not None)
     actions = plan_actions(v, system)
     if v.requires_reporting:

@@ -1,4 +1,4 @@
-"""Compliance mapping (DOMAIN 3.5, 3.6): golden cases per event type, the cases issue 7 names,
+"""Compliance mapping (docs/domain.md#from-events-to-controls): golden cases per event type, the cases issue 7 names,
 thresholds within their guardrails, and properties over arbitrary events."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The event normalizer (DOMAIN 3.3, decision 6): golden cases for every rule and the fixed
+"""The event normalizer (docs/domain.md#the-normalizer): golden cases for every rule and the fixed
 order, exact names before keywords, and properties over arbitrary input."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An event's risk score and escalation (DOMAIN 3.9): golden cases from real events, the level
+"""An event's risk score and escalation (docs/domain.md#scoring-and-escalation): golden cases from real events, the level
 bounds, the escalation paths, and properties over arbitrary violations."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""State law (DOMAIN 3.8): golden cases per rule (gated in, state not in play, before the
+"""State law (docs/domain.md#state-law): golden cases per rule (gated in, state not in play, before the
 effective date, severity, a control the mapping already produced), the table's checks, and
 properties over arbitrary events, systems and days."""
 

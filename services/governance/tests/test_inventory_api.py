@@ -1,4 +1,4 @@
-"""The AI-system inventory over HTTP, on SQLite and on real PostgreSQL: DOMAIN decision 5's rules,
+"""The AI-system inventory over HTTP, on SQLite and on real PostgreSQL: docs/domain.md#decision-5-ai-systems rules,
 the plan limit, per-field problems that change nothing, tenancy, and the events auditors read."""
 
 from __future__ import annotations

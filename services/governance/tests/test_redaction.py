@@ -1,4 +1,4 @@
-"""PHI redaction (DOMAIN 9.2, decision 6): golden cases per type, what must survive (metrics,
+"""PHI redaction (docs/domain.md#phi-redaction): golden cases per type, what must survive (metrics,
 UUIDs, timestamps, versions, model names), identifier keys, nesting and counts, the depth cap,
 speed, and properties over arbitrary JSON: serializable, idempotent, never raising, and planted
 SSNs, e-mail addresses and phone numbers never surviving."""

@@ -1,4 +1,4 @@
-"""Webhook payloads of the observability tools (DOMAIN 3.4): per source and branch, the event a
+"""Webhooks of the observability tools (docs/domain.md#telemetry-and-its-sources): per source and branch, the event a
 realistic payload becomes; what each schema refuses; what the engine makes of the events; and
 properties over arbitrary JSON."""
 
@@ -85,7 +85,7 @@ LANGSMITH_RULE = {
 }
 RULE_END = datetime(2024, 4, 5, 1, 28, 56, 492563, tzinfo=UTC)
 
-# Arize monitor alerts, with DOMAIN's field names.
+# Arize monitor alerts, with the field names of Spectral's domain model.
 ARIZE = {
     "alert_id": "arz-alert-88213",
     "model_name": "sepsis-watch",

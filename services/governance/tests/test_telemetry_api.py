@@ -78,7 +78,7 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
         a for a in actions if a["action_type"] == "notify" and a["assignee"] == "privacy_officer"
     ]
     assert notify, actions
-    # Decision 8: one of them is due on the reporting deadline.
+    # docs/domain.md#decision-8-actions: one of them is due on the reporting deadline.
     assert found["164.402"]["reporting_deadline"] in {a["deadline"] for a in notify}
 
     [alert] = rows(gov, "/api/v1/alerts", ai_system_id=system["id"])

@@ -1,4 +1,4 @@
-"""The envelope every event travels in (ARCHITECTURE.md, "Message bus")."""
+"""The envelope every event travels in (docs/architecture.md#message-bus)."""
 
 from __future__ import annotations
 

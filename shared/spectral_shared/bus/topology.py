@@ -1,4 +1,4 @@
-"""Exchanges and queues (ARCHITECTURE.md, "Message bus").
+"""Exchanges and queues (docs/architecture.md#message-bus).
 
 One durable topic exchange; per consumer a durable quorum queue ``<consumer>.<purpose>`` bound to
 the routing keys it needs, retry queues ``<queue>.retry.<n>`` whose TTL dead-letters messages back

@@ -1,5 +1,5 @@
 """RFC 6962 Merkle trees, with RFC 9162's proof verification: the hashing and proofs behind the
-audit log's tamper evidence (issue 5, DOMAIN decision 14). Pure functions over hashes; where the
+audit log's tamper evidence (issue 5, docs/domain.md#decision-14-audit). Pure functions over hashes; where the
 leaves come from is the caller's business.
 
 A tree over leaves ``d[0..n)`` has the root ``MTH``: the SHA-256 of the empty string for no

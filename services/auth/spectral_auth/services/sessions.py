@@ -2,7 +2,7 @@
 
 The cookie holds only a random id; the store keeps the session under the id's SHA-256, so a
 leaked Redis dump holds no usable cookie. The idle timeout is the entry's time-to-live, renewed on
-each use; the absolute timeout is a fixed deadline inside the entry (DOMAIN decision 4, per
+each use; the absolute timeout is a fixed deadline inside the entry (docs/domain.md#decision-4-sessions, per
 organization). Each session has a CSRF token that unsafe requests must echo in X-CSRF-Token.
 """
 

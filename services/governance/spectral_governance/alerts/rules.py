@@ -1,4 +1,4 @@
-"""The alert policy (DOMAIN 2.4, decision 9): which alert a telemetry event raises, its severity,
+"""The alert policy (docs/domain.md#alerts-severities-and-slas): which alert a telemetry event raises, its severity,
 when it must be acknowledged, how duplicates are recognised, who hears of it and how it moves
 from ``active`` to ``resolved`` or ``dismissed``.
 
@@ -106,7 +106,7 @@ def _is_hipaa(metadata: Mapping[str, Any]) -> bool:
 
 
 def auto_severity(alert_type: str, metadata: Mapping[str, Any] | None = None) -> str:
-    """The severity DOMAIN 2.4 gives an alert of this type; every threshold is strict (a
+    """The severity docs/domain.md#alerts-severities-and-slas gives an alert of this type; every threshold is strict (a
     ``percent_degraded`` of exactly 50 is medium). Numbers may come as text; a missing or
     unreadable one takes the lower branch."""
     data: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
@@ -128,7 +128,7 @@ def auto_severity(alert_type: str, metadata: Mapping[str, Any] | None = None) ->
     raise ValueError(f"unknown alert type {alert_type!r}; known: {', '.join(ALERT_TYPES)}")
 
 
-# --- acknowledgement SLA (decision 9: the one table) ------------------------------------------
+# --- acknowledgement SLA (docs/domain.md#decision-9-alerts: one table) ----------------------
 
 DEFAULT_SLA: Mapping[str, timedelta] = MappingProxyType(
     {

@@ -52,7 +52,7 @@ class AlertSettings(Request):
         Annotated[str, StringConstraints(pattern=r"^https://", max_length=500)] | None
     ) = Field(default=None, description="A Slack incoming webhook; null removes it.")
     sla_minutes: dict[Severity, int] | None = Field(
-        default=None, description="Acknowledge within, per severity; null restores decision 9's."
+        default=None, description="Acknowledge within, per severity; null restores the defaults."
     )
 
 

@@ -116,7 +116,7 @@ class CatalogVersion(_Closed):
 class CatalogIndex(_Closed):
     version: int = Field(ge=1)
     aliases: dict[str, str] = Field(
-        description="Control ids the translation rules use (from the reference) -> our ids (DOMAIN decision 7)."
+        description="Control ids the translation rules use (from the reference) -> our ids (docs/domain.md#the-control-registry)."
     )
     changelog: list[CatalogVersion] = Field(min_length=1)
 

@@ -9,7 +9,7 @@ Derived from the system's own fields and its organization's state:
   made it: a system with no vendor was built in-house, so the organization is its manufacturer;
   otherwise the organization is a device user facility (21 CFR 803);
 - a state rule when its state is the organization's or one the system serves, and its gate holds
-  (DOMAIN section 3.8: California and Colorado for high-risk systems or listed departments, NYC
+  (docs/domain.md#applicability: California and Colorado for high-risk systems or listed departments, NYC
   Local Law 144 for employment AI, California's breach law for PHI).
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from spectral_governance.catalog import Catalog
 
-# DOMAIN section 2.1: the departments that drive rules.
+# The departments that drive rules (docs/domain.md#applicability).
 FDA_DEPARTMENTS = frozenset({"imaging", "pathology"})
 FDA_CATEGORIES = frozenset({"diagnostic_imaging", "pathology"})
 CA_HIGH_RISK_DEPARTMENTS = frozenset(
@@ -99,7 +99,7 @@ def _prefixed(control_id: str, patterns: Iterable[str]) -> bool:
 
 
 def is_fda_relevant(facts: SystemFacts) -> bool:
-    """DOMAIN 3.5's ``isFDA``: Imaging or Pathology, or "diagnostic" in the name."""
+    """FDA-relevant (docs/domain.md#applicability): Imaging or Pathology, or "diagnostic" in the name."""
     return (
         facts.department.strip().lower() in FDA_DEPARTMENTS
         or facts.category in FDA_CATEGORIES
@@ -108,7 +108,7 @@ def is_fda_relevant(facts: SystemFacts) -> bool:
 
 
 def is_employment_ai(facts: SystemFacts) -> bool:
-    """DOMAIN 3.8's employment AI: HR or employment department, hiring or recruitment by name."""
+    """Employment AI (docs/domain.md#applicability): HR or employment department, hiring or recruitment by name."""
     department = facts.department.strip().lower()
     name = facts.name.lower()
     return (
@@ -173,7 +173,7 @@ def _state_rule(facts: SystemFacts, framework_id: str) -> Verdict:
 
 
 def state_gate(facts: SystemFacts, framework_id: str) -> Verdict:
-    """Whether a state rule's gate lets this system in (DOMAIN 3.8): its state is the
+    """Whether a state rule's gate lets this system in (docs/domain.md#state-law): its state is the
     organization's or one the system serves, and its own condition holds. ``framework_id`` is
     one of CA_SB1047, CA_BREACH, CO_AI_ACT, NYC_LL144 (any other raises KeyError)."""
     return _state_rule(facts, framework_id)

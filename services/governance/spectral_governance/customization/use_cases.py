@@ -22,7 +22,7 @@ from spectral_shared.db import new_id, utcnow
 from spectral_shared.errors import Conflict, NotFound, UpgradeRequired
 from spectral_shared.identity import Identity
 
-# Plans whose organizations may customize the engine (DOMAIN 2.11: not starter).
+# Plans whose organizations may customize the engine (not starter: docs/domain.md#plans-and-limits).
 CUSTOMIZING_PLANS = frozenset({"professional", "growth", "enterprise"})
 
 

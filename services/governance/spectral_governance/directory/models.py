@@ -28,7 +28,7 @@ class Organization(Base):
     # None: no entitlement event yet (the starter limit applies); -1: unlimited.
     ai_system_limit: Mapped[int | None]
     entitlements_as_of: Mapped[datetime | None]  # occurred_at of the entitlement event applied
-    # Alerting settings (decision 9): the Slack incoming webhook (encrypted) and the SLA minutes
+    # Alerting settings (docs/domain.md#decision-9-alerts): the Slack incoming webhook (encrypted) and the SLA minutes
     # per severity that replace the defaults.
     slack_webhook_url: Mapped[str | None] = mapped_column(Text)
     alert_sla_minutes: Mapped[dict[str, Any] | None]

@@ -1,10 +1,10 @@
-"""The required actions of a violation (DOMAIN section 3.10 and decision 8): who does what, how
+"""The required actions of a violation (docs/domain.md#required-actions-and-deadlines): who does what, how
 urgently, by when. Pure: the rules are ``rules/actions.yaml``, keyed by control (aliases resolved
 through the catalog when the table loads, which fails on an unknown id).
 
 A control's own actions come first; then, for a violation that must be reported, a notify action
 due on its reporting deadline (Spectral's default when the rule gives none) unless one of its
-actions is already a notify or document due then (decision 8; the reference left most reportable
+actions is already a notify or document due then (docs/domain.md#decision-8-actions; the reference left most reportable
 violations with no action at all). Per violation, actions with the same type, assignee and first
 50 characters of description are one, the higher priority kept; they are sorted by priority,
 then by due. Descriptions are filled from the control and the system's name, never from an

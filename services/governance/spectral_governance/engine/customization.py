@@ -1,4 +1,4 @@
-"""An organization's customization of the engine (DOMAIN section 2.11, decision 10): threshold
+"""An organization's customization of the engine (docs/domain.md#customization-and-guardrails): threshold
 overrides and control toggles, made effective, within the guardrails. Pure.
 
 - A threshold override replaces one threshold of ``rules/thresholds.yaml``, for every event type
@@ -23,7 +23,7 @@ from spectral_governance.engine.mapping import mapping_rules, threshold_bounds, 
 from spectral_governance.engine.normalizer import rules
 from spectral_shared.errors import RuleBroken
 
-# DOMAIN 2.11: these can never be given a threshold above 0, nor be mapped by custom controls.
+# Never given a threshold above 0, nor mapped by custom controls (docs/domain.md#customization-and-guardrails).
 PHI_EVENT_TYPES = frozenset(
     {"phi_exposure", "phi_leak", "phi_leakage", "unauthorized_phi_access", "phi_disclosure"}
 )

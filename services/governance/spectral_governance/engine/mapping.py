@@ -1,4 +1,4 @@
-"""Compliance mapping (DOMAIN sections 3.5 and 3.6): the violations a normalized event produces,
+"""Compliance mapping (docs/domain.md#from-events-to-controls): the violations a normalized event produces,
 with the organization's thresholds. Pure: the rules are ``rules/mapping.yaml`` and
 ``rules/thresholds.yaml``; control ids resolve through the catalog (aliases included).
 """

@@ -1,4 +1,4 @@
-"""Normalizing a telemetry event (DOMAIN section 3.3, decision 6): its canonical type, severity,
+"""Normalizing a telemetry event (docs/domain.md#the-normalizer): its canonical type, severity,
 the confidence of the match, and the numbers the mapping rules use.
 
 An exact canonical type or alias is taken as is; otherwise the ordered keyword rules of

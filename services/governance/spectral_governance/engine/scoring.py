@@ -1,9 +1,9 @@
-"""An event's risk score and whether to escalate it (DOMAIN section 3.9), from its violations.
+"""An event's risk score and whether to escalate it (docs/domain.md#scoring-and-escalation), from its violations.
 
 Score: 10 per critical violation, 5 per high, 2 per medium, 1 per low, uncapped; level critical
 from 10, high from 5, medium from 2, else low. Escalate when any violation is critical, two or
-more are high, or any must be reported. The path names the persona tags that handle it (DOMAIN
-decision 2), first to last: a PHI breach (HIPAA 164.402) goes to the privacy officer first, an FDA
+more are high, or any must be reported. The path names the persona tags that handle it
+(docs/domain.md#decision-2-roles), first to last: a PHI breach (HIPAA 164.402) goes to the privacy officer first, an FDA
 matter to the compliance officer and the clinical owner, anything else to the CISO first.
 Pure; computed per event, not a rule table.
 """
@@ -23,7 +23,7 @@ LEVELS: tuple[tuple[int, RiskLevel], ...] = ((10, "critical"), (5, "high"), (2, 
 
 PHI_BREACH_CONTROL = "164.402"
 
-# Escalation paths (DOMAIN 3.9), first match wins: a violation of PHI_BREACH_CONTROL, then any of
+# Escalation paths (docs/domain.md), first match wins: a violation of PHI_BREACH_CONTROL, then any of
 # the FDA framework, then the rest. "board" is the board of directors (no persona tag).
 PHI_BREACH_PATH = ("privacy_officer", "ciso", "compliance_officer", "board")
 FDA_PATH = ("compliance_officer", "ciso", "clinical_owner", "board")

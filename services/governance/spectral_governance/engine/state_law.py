@@ -1,4 +1,4 @@
-"""The state-law pass (DOMAIN section 3.8): the state and local rules a normalized event triggers
+"""The state-law pass (docs/domain.md#state-law): the state and local rules a normalized event triggers
 for a system, on a given day, after the compliance mapping. Pure: the rules are
 ``rules/state_law.yaml``; a rule applies within its dates, when its state is the organization's or
 one the system serves and its applicability gate holds (``applicability.state_gate``; the

@@ -1,4 +1,4 @@
-"""The whole translation of one normalized event (DOMAIN section 3.1): map it to violations
+"""The whole translation of one normalized event (docs/domain.md#the-translation-pipeline): map it to violations
 with the organization's thresholds, leave out the controls it turned off, add the state-law
 violations, score it and decide escalation, and plan each violation's actions. Pure.
 

@@ -1,4 +1,4 @@
-"""The demo portfolio (DOMAIN appendix B): the eight AI systems of a health system, for trying
+"""The demo portfolio (docs/domain.md#the-demo-portfolio): the eight AI systems of a health system, for trying
 Spectral. Pure data; ``services.seed_demo`` writes it. FDA numbers are fictitious (K000xxx)."""
 
 from __future__ import annotations

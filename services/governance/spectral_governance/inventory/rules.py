@@ -1,4 +1,4 @@
-"""The AI-system inventory's vocabulary and rules (DOMAIN decision 5, section 2.1). Pure: no I/O.
+"""The AI-system inventory's vocabulary and rules (docs/domain.md#the-ai-system-inventory). Pure: no I/O.
 
 An AI system has a lifecycle (``testing`` -> ``active`` <-> ``paused``, any -> ``deprecated``,
 which is terminal) and, separately, a computed compliance posture (``ok``, ``drift``,

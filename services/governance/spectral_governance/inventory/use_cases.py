@@ -242,7 +242,7 @@ def update_system(
     runtime: Runtime, identity: Identity, system_id: str, changes: dict[str, Any]
 ) -> AISystem:
     """Apply the given fields (``None`` clears an optional one). A lifecycle move is checked
-    against decision 5 and recorded as its own event."""
+    against docs/domain.md#decision-5-ai-systems and recorded as its own event."""
     with runtime.database.session() as session:
         system = locked_system(session, identity, system_id)
         before = {field: _plain(getattr(system, field)) for field in FIELDS}

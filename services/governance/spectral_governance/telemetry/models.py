@@ -20,7 +20,7 @@ from spectral_shared.db import UUIDString, new_id, utcnow
 
 
 class TelemetryEvent(Base):
-    """One event an AI system reported, normalized when it arrived (decision 6: the metrics the
+    """One event an AI system reported, normalized when it arrived (docs/domain.md#decision-6-telemetry: the metrics the
     rules need are kept before the payload is redacted and encrypted)."""
 
     __tablename__ = "telemetry_events"

@@ -1,4 +1,4 @@
-"""PHI redaction before a telemetry payload is encrypted and stored (DOMAIN 9.2, decision 6).
+"""PHI redaction before a telemetry payload is encrypted and stored (docs/domain.md#phi-redaction).
 
 ``redact`` walks any JSON value and replaces protected health information with
 ``[REDACTED_<TYPE>]``, counting what it replaced per type. Two things decide:

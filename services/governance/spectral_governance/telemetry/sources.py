@@ -1,5 +1,5 @@
 """What the AI-observability tools send by webhook, and the telemetry event each payload becomes
-(DOMAIN sections 2.2 and 3.4). Pure: no I/O.
+(docs/domain.md#telemetry-and-its-sources). Pure: no I/O.
 
 One schema per source: LangSmith (alert webhooks, and automation rules' matching runs), Arize
 (monitor alerts), Langfuse (trace, generation and score events) and Weights & Biases (automation
@@ -372,7 +372,7 @@ class LangfuseBody(_Schema):
 
     name: Name | None = None  # a score's name
     model: Name | None = None  # a generation's model
-    latency: Number | None = None  # milliseconds (DOMAIN 3.4)
+    latency: Number | None = None  # milliseconds
     start_time: Moment = _either("startTime", "start_time")
     end_time: Moment = _either("endTime", "end_time")
     timestamp: Moment = None
@@ -447,7 +447,7 @@ _WANDB_ALERTS = frozenset(
 
 class WandbEvent(_Schema):
     """An automation's webhook. W&B sends the payload its automation's template says; these are
-    the fields DOMAIN names, with W&B's own event types (RUN_METRIC_THRESHOLD, ...)."""
+    the fields Spectral's domain model names, with W&B's own event types (RUN_METRIC_THRESHOLD, ...)."""
 
     event_type: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
