@@ -19,6 +19,7 @@ from spectral_auth.models import Invitation, MfaBackupCode, Organization, User, 
 from spectral_auth.passwords import hash_password
 from spectral_auth.roles import OrganizationSettings, check_role_grant
 from spectral_auth.services import api_keys, tokens
+from spectral_auth.services.errors import NotFound
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.bus.catalog import EventData, EventType
 from spectral_shared.component import Runtime
@@ -30,7 +31,6 @@ from spectral_shared.identity import Identity, Role
 __all__ = [
     "AlreadyMember",
     "InvalidInvitation",
-    "NotFound",
     "SelfChangeRefused",
     "accept_invitation",
     "change_role",
@@ -43,10 +43,6 @@ __all__ = [
 ]
 
 INVITATION_LIFETIME = timedelta(days=7)
-
-
-class NotFound(Exception):
-    """No such resource in the caller's organization (answered 404, never 403)."""
 
 
 class AlreadyMember(Exception):
