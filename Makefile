@@ -42,10 +42,11 @@ test: $(SYNCED) ## Run the whole test suite (needs PostgreSQL, RabbitMQ and Redi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(SYNCED) ## ruff, mypy, and hadolint and shellcheck for the Dockerfile and scripts
+lint: $(SYNCED) ## ruff, mypy, import boundaries, hadolint and shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/spectral_shared services/*/spectral_* gateway/spectral_gateway
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck --severity=warning .ci/run deploy/docker/gateway-entrypoint.sh deploy/postgres/init.sh
 
