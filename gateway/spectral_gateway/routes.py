@@ -83,8 +83,6 @@ ROUTES: tuple[Route, ...] = (
     *(_openapi(service) for service in SERVICES),
 )
 
-# Paths every service answers itself, and the routers answer for the platform as a whole.
-PLATFORM_PATHS = ("/health", "/livez", "/metrics")
 # The platform's pages the gateway serves to the public: health of every service, and the API
 # docs combining every service's OpenAPI document. (/metrics is scraped per process, never public.)
 PLATFORM_PAGES = ("/health", "/api/docs", "/api/docs/openapi.json")

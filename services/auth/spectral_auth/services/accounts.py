@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -55,11 +54,6 @@ class InvalidInvitation(Exception):
 
 class SelfChangeRefused(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class InvitationSent:
-    invitation: Invitation
 
 
 def _actor(identity: Identity) -> Actor:
