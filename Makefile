@@ -42,10 +42,12 @@ test: $(SYNCED) ## Run the whole test suite (needs PostgreSQL, RabbitMQ and Redi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(SYNCED) ## ruff, mypy, and hadolint and shellcheck for the Dockerfile and scripts
+lint: $(SYNCED) ## ruff, mypy, import boundaries and cycles, hadolint and shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/spectral_shared services/*/spectral_* gateway/spectral_gateway
+	$(BIN)/mypy shared/spectral_shared services/*/spectral_* gateway/spectral_gateway tools
+	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python tools/check_import_cycles.py
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck --severity=warning .ci/run deploy/docker/gateway-entrypoint.sh deploy/postgres/init.sh
 

@@ -56,7 +56,6 @@ from harness import (
 )
 
 from spectral_auth.account_state import account_version_key, version
-from spectral_auth.api.authorize import INTERNAL_TOKEN_HEADER
 from spectral_auth.models import User
 from spectral_auth.services.api_keys import authenticate_api_key
 from spectral_auth.services.authorization import Authorizer
@@ -65,7 +64,12 @@ from spectral_gateway.testing import free_port
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 from spectral_shared.email import deliver_due_mail
-from spectral_shared.identity import INTERNAL_TOKEN_AUDIENCE, StaticKeySource, TokenVerifier
+from spectral_shared.identity import (
+    INTERNAL_TOKEN_AUDIENCE,
+    INTERNAL_TOKEN_HEADER,
+    StaticKeySource,
+    TokenVerifier,
+)
 from spectral_shared.logging import get_logger
 from spectral_shared.ratelimit import Guard
 from spectral_shared.testing import verification_token

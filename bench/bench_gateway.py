@@ -49,6 +49,8 @@ from spectral_gateway.tls import self_signed
 
 TITLE = "The gateway: an authenticated request through nginx against straight to the service"
 COMPONENTS = ("auth", "audit")
+# The programs it runs, each with the Debian package that installs it (run.py checks them first).
+PROGRAMS = {"wrk": "wrk", "nginx": "nginx-light"}
 
 PATH = "/api/v1/audit/events?limit=1"
 GOAL_ADDED_MS = 2.0  # issue #4: the gateway adds at most 2 ms at the median

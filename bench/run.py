@@ -5,6 +5,9 @@ private bus namespace (exchange and queue prefix); both are removed afterwards, 
 
     .venv/bin/python bench/run.py            # what `make bench` runs
 
+Before anything runs, it checks that the programs the chosen benchmarks run (their ``PROGRAMS``,
+e.g. wrk and nginx) are installed, and stops naming the packages to install if not.
+
 Environment: BENCH_DATABASE_URL (an admin connection; default the local PostgreSQL),
 BENCH_BROKER_URL (default the local RabbitMQ), BENCH_REPEATS (default 3), and whatever the
 benchmarks read themselves (BENCH_EVENTS, ...).
@@ -19,6 +22,7 @@ import importlib
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +60,24 @@ class Section:
 
 def discover() -> list[ModuleType]:
     return [importlib.import_module(path.stem) for path in sorted(BENCH_DIR.glob("bench_*.py"))]
+
+
+# Where Debian keeps programs such as nginx, off an ordinary user's PATH.
+SYSTEM_DIRS = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin"])
+
+
+def installed(program: str) -> bool:
+    return bool(shutil.which(program) or shutil.which(program, path=SYSTEM_DIRS))
+
+
+def missing_programs(modules: Sequence[ModuleType]) -> dict[str, str]:
+    """The programs the benchmarks run that are not installed, with their Debian packages."""
+    missing: dict[str, str] = {}
+    for module in modules:
+        for program, package in getattr(module, "PROGRAMS", {}).items():
+            if not installed(program):
+                missing[program] = package
+    return missing
 
 
 def admin_engine(url: str) -> sa.Engine:
@@ -248,6 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", action="append", help="run just this benchmark (bench_audit, ...); repeatable"
     )
     args = parser.parse_args(argv)
+    modules = [m for m in discover() if not args.only or m.__name__ in args.only]
+    missing = missing_programs(modules)
+    if missing:
+        packages = " ".join(dict.fromkeys(missing.values()))
+        print(
+            f"bench: {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not installed; "
+            f"install first (Debian/Ubuntu: apt-get install {packages}); nothing was run",
+            file=sys.stderr,
+        )
+        return 2
 
     configure_logging("WARNING", stream=sys.stderr)
     # Spans are created as in a service process; exporting them is not what is measured.
@@ -269,9 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     sections: list[Section] = []
-    for module in discover():
-        if args.only and module.__name__ not in args.only:
-            continue
+    for module in modules:
         print(f"bench: {module.__name__} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         with provision(getattr(module, "COMPONENTS", ()), admin, broker_url, repeats) as context:

@@ -1,1 +1,1 @@
-"""Spectral gateway: the route table, the routers that follow it, and (issue #4) the nginx config."""
+"""Spectral gateway: the route table, the routers that follow it, and the nginx config."""

@@ -4,7 +4,7 @@ headers a client may never set on the way to a service, and what a request id ma
 
 from __future__ import annotations
 
-from spectral_auth.api.authorize import AUTH_REQUEST_HEADER, DENIAL_HEADER, INTERNAL_TOKEN_HEADER
+from spectral_shared.identity import AUTH_REQUEST_HEADER, DENIAL_HEADER, INTERNAL_TOKEN_HEADER
 from spectral_shared.web.app import REQUEST_ID_PATTERN
 
 __all__ = [

@@ -270,8 +270,8 @@ def _with_headers(
 
 
 class ProxyRouter(_Router):
-    """Forwards each request to the upstream of the service the table names (split topology
-    without nginx; nginx replaces this in ``make stack`` from issue #4 on)."""
+    """Forwards each request to the upstream of the service the table names (the split topology
+    without nginx). Behind nginx (``make stack``), it answers only the platform pages."""
 
     def __init__(self, upstreams: dict[str, str], routes: tuple[Route, ...] = ROUTES) -> None:
         checks = {name: self._upstream_check(url) for name, url in upstreams.items()}

@@ -1,6 +1,6 @@
 """The route table: the single source of which public path goes to which service.
 
-The all-in-one router, the dev router and (issue #4) the rendered nginx config all read this
+The all-in-one router, the dev router and the rendered nginx config all read this
 table; a test fails when a service serves a path the table does not send to it.
 """
 
@@ -14,7 +14,7 @@ class Route:
     prefix: str
     service: str
     public: bool = False  # reachable without credentials
-    abuse_prone: bool = False  # gets a per-IP rate limit at the edge (issue #4)
+    abuse_prone: bool = False  # gets a per-IP rate limit at the edge
     internal: bool = False  # service-to-service only: the gateway never routes it from outside
     max_body: str = "1m"
     timeout_seconds: int = 30
@@ -83,8 +83,6 @@ ROUTES: tuple[Route, ...] = (
     *(_openapi(service) for service in SERVICES),
 )
 
-# Paths every service answers itself, and the routers answer for the platform as a whole.
-PLATFORM_PATHS = ("/health", "/livez", "/metrics")
 # The platform's pages the gateway serves to the public: health of every service, and the API
 # docs combining every service's OpenAPI document. (/metrics is scraped per process, never public.)
 PLATFORM_PAGES = ("/health", "/api/docs", "/api/docs/openapi.json")

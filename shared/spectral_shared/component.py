@@ -33,6 +33,8 @@ from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVe
 from spectral_shared.kv import KeyValueStore, key_value_store
 from spectral_shared.schedule import Schedule, Scheduler
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from spectral_shared.web.app import create_service_app
+from spectral_shared.web.health import broker_check
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -172,8 +174,6 @@ class Runtime:
     def health_checks(self, *, broker: bool, redis: bool) -> dict[str, Callable[[], bool]]:
         """What ``/health`` of one of this service's targets checks: the database always, the
         broker for targets that talk to it (worker, relay), Redis where it is configured and used."""
-        from spectral_shared.web.health import broker_check
-
         checks: dict[str, Callable[[], bool]] = {"database": self.database.ping}
         if redis and self.settings.redis_url:
             checks["redis"] = self.kv.ping
@@ -185,8 +185,6 @@ class Runtime:
         migrations.upgrade(self.database, self.component.migrations)
 
     def app(self) -> Flask:
-        from spectral_shared.web.app import create_service_app
-
         routes = import_module(self.component.routes_module)
         return create_service_app(self, routes.api, [routes.bp])
 

@@ -16,7 +16,6 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -192,10 +191,6 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.base_url.startswith("https://")
-
-    @property
-    def public_host(self) -> str:
-        return urlsplit(self.base_url).netloc
 
     def database_url_for(self, service: str) -> str:
         """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL``, else ``PG*``, else SQLite in var/."""

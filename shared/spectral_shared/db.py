@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 NAMING_CONVENTION = {
@@ -87,12 +87,6 @@ class UUIDString(TypeDecorator[str]):
 
 def make_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class ServiceBase(DeclarativeBase):
-    """Not used directly: each service declares ``class Base(DeclarativeBase)`` with its own metadata."""
-
-    metadata = make_metadata()
 
 
 def after_commit(session: Session, action: Callable[[], None]) -> None:

@@ -27,6 +27,16 @@ ACCESS_TOKEN_AUDIENCE = "spectral-api"  # noqa: S105 - an audience name, not a s
 # What auth's /internal/authorize hands the gateway to forward: short-lived, for services only.
 INTERNAL_TOKEN_AUDIENCE = "spectral-internal"  # noqa: S105 - an audience name, not a secret
 
+# The headers of /internal/authorize, which auth answers and the gateway (nginx and the
+# all-in-one router) reads: both sides take them from here.
+# The internal token on an authorized answer; the gateway forwards it to the service.
+INTERNAL_TOKEN_HEADER = "X-Spectral-Internal-Token"  # noqa: S105 - a header name
+# Why a request was refused (unauthenticated, csrf, quota), for a gateway that cannot read bodies.
+DENIAL_HEADER = "X-Spectral-Denied"
+# Sent by nginx's auth_request, which treats any answer but 2xx, 401 and 403 as its own error:
+# a quota refusal then comes as 403 with the denial header, and the gateway answers the 429.
+AUTH_REQUEST_HEADER = "X-Spectral-Auth-Request"
+
 
 class Role(StrEnum):
     VIEWER = "viewer"

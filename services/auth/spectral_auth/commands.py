@@ -1,4 +1,5 @@
-"""Operator commands under ``spectral auth``."""
+"""Operator commands under ``spectral auth``. The component that lists them (``component.py``)
+is looked up through the registry when a command runs, not imported: it imports this module."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ def commands() -> None:
 def rotate_keys() -> None:
     """Add a new token-signing key and retire the current one (still published for 24 hours)."""
     from spectral_auth import event_types as ev
-    from spectral_auth.component import component
     from spectral_auth.models import bus
     from spectral_auth.signing_keys import RETIRED_KEY_GRACE, rotate_signing_key
     from spectral_shared.bus import Actor, record_event
-    from spectral_shared.component import Runtime
+    from spectral_shared.component import Runtime, installed_components
     from spectral_shared.db import utcnow
     from spectral_shared.process import boot
 
@@ -30,7 +30,7 @@ def rotate_keys() -> None:
             f"JWT_EXPIRY ({settings.jwt_expiry}) must be shorter than the {RETIRED_KEY_GRACE} a retired key "
             "stays published, or tokens would outlive their key"
         )
-    runtime = Runtime(component, settings)
+    runtime = Runtime(installed_components()["auth"], settings)
     with runtime.database.session() as session:
         key, retired = rotate_signing_key(session, runtime.cipher)
         until = (utcnow() + RETIRED_KEY_GRACE).isoformat()
@@ -55,13 +55,12 @@ def set_plan(organization_id: str, tier: str) -> None:
     """Set an organization's plan tier, which sets its request quota ('default': the deployment's
     RATE_LIMIT_* values). Billing sets it from subscriptions once that service publishes plans."""
     from spectral_auth import event_types as ev
-    from spectral_auth.component import component
     from spectral_auth.models import Organization, bus
     from spectral_shared.bus import Actor, record_event
-    from spectral_shared.component import Runtime
+    from spectral_shared.component import Runtime, installed_components
     from spectral_shared.process import boot
 
-    runtime = Runtime(component, boot("auth", ["auth"]))
+    runtime = Runtime(installed_components()["auth"], boot("auth", ["auth"]))
     with runtime.database.session() as session:
         organization = session.get(Organization, organization_id)
         if organization is None:
@@ -93,14 +92,13 @@ def set_plan(organization_id: str, tier: str) -> None:
 def create_platform_admin(name: str, email: str, password: str) -> None:
     """Create the platform organization and its first super_admin (once per installation)."""
     from spectral_auth import services
-    from spectral_auth.component import component
-    from spectral_shared.component import Runtime
+    from spectral_shared.component import Runtime, installed_components
     from spectral_shared.process import boot
 
     problems = password_problems(password, email=email)
     if problems:
         raise click.BadParameter(" ".join(problems), param_hint="--password")
-    runtime = Runtime(component, boot("auth", ["auth"]))
+    runtime = Runtime(installed_components()["auth"], boot("auth", ["auth"]))
     try:
         user = services.create_platform_admin(runtime, name=name, email=email, password=password)
     except services.AlreadyMember as exc:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 PlanTier = Literal["starter", "professional", "enterprise"]
-PLAN_TIERS: tuple[PlanTier, ...] = ("starter", "professional", "enterprise")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,6 @@ from spectral_shared.identity import ROLE_RANK, Role
 
 Persona = Literal["ciso", "privacy_officer", "compliance_officer", "clinical_owner", "it_owner"]
 
-# Roles an organization's admin can hand out; super_admin exists only in the platform organization.
-TENANT_ROLES = (Role.VIEWER, Role.ANALYST, Role.COMPLIANCE_OFFICER, Role.ADMIN, Role.EXECUTIVE)
-
-
 # What an API key may be allowed to do (machines: telemetry pushers, vendor integrations).
 API_KEY_SCOPES = (
     "telemetry:write",

@@ -1,4 +1,6 @@
-"""Operator commands under ``spectral governance``."""
+"""Operator commands under ``spectral governance``. The component that lists them
+(``component.py``) is looked up through the registry when a command runs, not imported: it
+imports this module."""
 
 from __future__ import annotations
 
@@ -19,16 +21,15 @@ def commands() -> None:
 def seed_demo(organization_id: str) -> None:
     """Add the demo portfolio (eight AI systems of a health system) to an organization, for
     trying Spectral. Systems it already has (by name) are left alone."""
-    from spectral_governance.component import component
     from spectral_governance.inventory.use_cases import seed_demo as add_demo_systems
-    from spectral_shared.component import Runtime
+    from spectral_shared.component import Runtime, installed_components
     from spectral_shared.process import boot
 
     try:
         organization_id = str(uuid.UUID(organization_id))
     except ValueError:
         raise click.BadParameter("not a UUID", param_hint="--organization") from None
-    runtime = Runtime(component, boot("governance", ["governance"]))
+    runtime = Runtime(installed_components()["governance"], boot("governance", ["governance"]))
     runtime.migrate()
     added = add_demo_systems(runtime, organization_id)
     for system in added:

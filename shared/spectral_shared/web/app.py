@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request
@@ -25,9 +26,6 @@ from spectral_shared.web.health import health_report
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem, domain_problem
 
-if TYPE_CHECKING:
-    from spectral_shared.component import Runtime
-
 log = get_logger("spectral.http")
 # An X-Request-ID from outside is kept only if it looks like one (the gateway checks the same).
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
@@ -35,7 +33,17 @@ DEPENDENCY_RETRY_AFTER = 5  # seconds, on a 503 while the database or Redis is u
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
-def create_service_app(runtime: Runtime, api: ApiDoc, blueprints: list[Blueprint]) -> Flask:
+class ServiceRuntime(Protocol):
+    """What the app base needs of a component's runtime (``spectral_shared.component.Runtime``,
+    which builds the app through ``Runtime.app``). Blueprints read the whole runtime back from
+    ``app.extensions["spectral"]``."""
+
+    name: str
+
+    def health_checks(self, *, broker: bool, redis: bool) -> dict[str, Callable[[], bool]]: ...
+
+
+def create_service_app(runtime: ServiceRuntime, api: ApiDoc, blueprints: list[Blueprint]) -> Flask:
     app = Flask(f"spectral_{runtime.name}")
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]

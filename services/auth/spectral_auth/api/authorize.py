@@ -13,6 +13,7 @@ from spectral_auth.services.authorization import (
     QuotaExceeded,
 )
 from spectral_auth.services.sessions import SESSION_COOKIE
+from spectral_shared.identity import AUTH_REQUEST_HEADER, DENIAL_HEADER, INTERNAL_TOKEN_HEADER
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
 
@@ -20,12 +21,6 @@ api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("authorize", __name__)
 
 API_KEY_PREFIX = "spk_"
-INTERNAL_TOKEN_HEADER = "X-Spectral-Internal-Token"  # noqa: S105 - a header name
-# Why a request was refused (unauthenticated, csrf, quota), for a gateway that cannot read bodies.
-DENIAL_HEADER = "X-Spectral-Denied"
-# Sent by nginx's auth_request, which treats any answer but 2xx, 401 and 403 as its own error:
-# a quota refusal then comes as 403 with the denial header, and the gateway answers the 429.
-AUTH_REQUEST_HEADER = "X-Spectral-Auth-Request"
 
 
 def _authorizer() -> Authorizer:

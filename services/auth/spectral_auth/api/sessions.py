@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from spectral_auth import services
 from spectral_auth.api.schemas import LoginRequest
+from spectral_auth.api.sign_in import login_problem
 from spectral_auth.services.sessions import SESSION_COOKIE, BrowserSession
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.problems import Problem
@@ -60,8 +61,6 @@ def _no_session() -> Problem:
     "organization's idle timeout (default 15 minutes) or absolute timeout (default 12 hours).",
 )
 def sign_in() -> tuple[Response, int]:
-    from spectral_auth.api.routes import login_problem
-
     body = parse_json_body(LoginRequest)
     runtime = current_runtime()
     try:

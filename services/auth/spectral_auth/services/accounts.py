@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -19,6 +18,7 @@ from spectral_auth.models import Invitation, MfaBackupCode, Organization, User, 
 from spectral_auth.passwords import hash_password
 from spectral_auth.roles import OrganizationSettings, check_role_grant
 from spectral_auth.services import api_keys, tokens
+from spectral_auth.services.errors import NotFound
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.bus.catalog import EventData, EventType
 from spectral_shared.component import Runtime
@@ -30,7 +30,6 @@ from spectral_shared.identity import Identity, Role
 __all__ = [
     "AlreadyMember",
     "InvalidInvitation",
-    "NotFound",
     "SelfChangeRefused",
     "accept_invitation",
     "change_role",
@@ -45,10 +44,6 @@ __all__ = [
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-class NotFound(Exception):
-    """No such resource in the caller's organization (answered 404, never 403)."""
-
-
 class AlreadyMember(Exception):
     pass
 
@@ -59,11 +54,6 @@ class InvalidInvitation(Exception):
 
 class SelfChangeRefused(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class InvitationSent:
-    invitation: Invitation
 
 
 def _actor(identity: Identity) -> Actor:

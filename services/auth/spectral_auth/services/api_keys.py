@@ -29,7 +29,7 @@ from spectral_auth import event_types as ev
 from spectral_auth.account_state import bump_api_key
 from spectral_auth.models import ApiKey, bus
 from spectral_auth.roles import API_KEY_SCOPES
-from spectral_auth.services import accounts  # NotFound; a module import, as accounts calls us back
+from spectral_auth.services.errors import NotFound
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
@@ -204,7 +204,7 @@ def _record_revocation(
 def revoke_api_key(runtime: Runtime, identity: Identity, key_id: str) -> ApiKey:
     """Revoke a key of the caller's organization; another organization's or a revoked one is NotFound."""
     if not _is_uuid(key_id):
-        raise accounts.NotFound
+        raise NotFound
     with runtime.database.session() as session:
         key = session.scalars(
             select(ApiKey)
@@ -212,7 +212,7 @@ def revoke_api_key(runtime: Runtime, identity: Identity, key_id: str) -> ApiKey:
             .with_for_update()
         ).first()
         if key is None or key.revoked_at is not None:
-            raise accounts.NotFound
+            raise NotFound
         key.revoked_at = utcnow()
         bump_api_key(session, runtime.kv, key.prefix)
         _record_revocation(session, key, reason="revoked", actor=_actor(identity))
