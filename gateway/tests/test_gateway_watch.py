@@ -115,6 +115,8 @@ def test_the_running_nginx_serves_a_renewed_certificate_after_the_reload(
     gateway = start_gateway()
     config = gateway.config
     before = served_certificate(gateway.https_port)
+    old_workers = workers_of(int((config.runtime_dir / "nginx.pid").read_text()))
+    assert old_workers, "nginx runs no workers?"
     watcher = Watcher(
         [],
         [config.tls_cert, config.tls_key],
@@ -127,12 +129,27 @@ def test_the_running_nginx_serves_a_renewed_certificate_after_the_reload(
     assert watcher.check() == [f"{config.tls_cert} changed", f"{config.tls_key} changed"]
 
     def serving_the_new_one() -> bool:
-        # Several handshakes: for a moment after a reload the old workers still accept.
+        # For a moment after a reload the old workers still accept: wait until they are gone.
+        if any(running(pid) for pid in old_workers):
+            return False
         served = {served_certificate(gateway.https_port).strip() for _ in range(5)}
         return len(served) == 1 and served.pop() in renewed and before.strip() not in renewed
 
     wait_until(serving_the_new_one, timeout=10, what="nginx to serve the renewed certificate")
     assert gateway.request("GET", "/livez").status_code == 200  # and it still serves
+
+
+def workers_of(master: int) -> set[int]:
+    """The processes nginx's master started (its workers), from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:
+            found.add(int(stat.parent.name))
+    return found
 
 
 def running(pid: int) -> bool:
