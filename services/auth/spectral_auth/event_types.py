@@ -5,10 +5,39 @@ from __future__ import annotations
 from typing import Literal
 
 from spectral_shared.bus.catalog import EventCatalog, EventData
+from spectral_shared.contracts import auth as contracts
+
+# The payloads other services consume live with their contracts; auth's use cases name them here.
+from spectral_shared.contracts.auth import (
+    InvitationAccepted as InvitationAccepted,
+)
+from spectral_shared.contracts.auth import (
+    OrganizationCreated as OrganizationCreated,
+)
+from spectral_shared.contracts.auth import (
+    OrganizationType as OrganizationType,
+)
+from spectral_shared.contracts.auth import (
+    OrganizationUpdated as OrganizationUpdated,
+)
+from spectral_shared.contracts.auth import (
+    SsoUserProvisioned as SsoUserProvisioned,
+)
+from spectral_shared.contracts.auth import (
+    UserDeactivated as UserDeactivated,
+)
+from spectral_shared.contracts.auth import (
+    UserReactivated as UserReactivated,
+)
+from spectral_shared.contracts.auth import (
+    UserRegistered as UserRegistered,
+)
+from spectral_shared.contracts.auth import (
+    UserRoleChanged as UserRoleChanged,
+)
 
 catalog = EventCatalog("auth")
 
-OrganizationType = Literal["health_system", "vendor", "platform"]
 RefusalReason = Literal[
     "unknown_account",
     "bad_password",
@@ -18,19 +47,6 @@ RefusalReason = Literal[
     "locked",
     "password_expired",
 ]
-
-
-class OrganizationCreated(EventData):
-    organization_id: str
-    name: str
-    type: OrganizationType
-
-
-class UserRegistered(EventData):
-    user_id: str
-    email: str
-    name: str
-    role: str
 
 
 class UserEmailVerified(EventData):
@@ -50,14 +66,12 @@ class LoginFailed(EventData):
     email_sha256: str | None = None
 
 
-ORGANIZATION_CREATED = catalog.define(
-    "auth.organization.created",
-    OrganizationCreated,
+ORGANIZATION_CREATED = catalog.adopt(
+    contracts.ORGANIZATION_CREATED,
     "An organization registered (health system or vendor).",
 )
-USER_REGISTERED = catalog.define(
-    "auth.user.registered",
-    UserRegistered,
+USER_REGISTERED = catalog.adopt(
+    contracts.USER_REGISTERED,
     "A user account was created, pending e-mail verification.",
 )
 USER_EMAIL_VERIFIED = catalog.define(
@@ -71,11 +85,6 @@ LOGIN_FAILED = catalog.define(
 )
 
 
-class OrganizationUpdated(EventData):
-    organization_id: str
-    changes: dict[str, dict[str, object]]  # field -> {"from": ..., "to": ...}
-
-
 class InvitationCreated(EventData):
     invitation_id: str
     email: str
@@ -83,59 +92,30 @@ class InvitationCreated(EventData):
     invited_by: str
 
 
-class InvitationAccepted(EventData):
-    invitation_id: str
-    user_id: str
-    role: str
-    email: str | None = None  # where the user's notifications go
-
-
 class InvitationRevoked(EventData):
     invitation_id: str
     email: str
 
 
-class UserRoleChanged(EventData):
-    user_id: str
-    before: dict[str, object]
-    after: dict[str, object]
-
-
-class UserDeactivated(EventData):
-    """Every session, refresh token and API key of the user ends with it."""
-
-    user_id: str
-
-
-class UserReactivated(EventData):
-    user_id: str
-
-
-ORGANIZATION_UPDATED = catalog.define(
-    "auth.organization.updated",
-    OrganizationUpdated,
+ORGANIZATION_UPDATED = catalog.adopt(
+    contracts.ORGANIZATION_UPDATED,
     "An admin changed the organization's profile or settings.",
 )
 INVITATION_CREATED = catalog.define(
     "auth.invitation.created", InvitationCreated, "An admin invited someone to the organization."
 )
-INVITATION_ACCEPTED = catalog.define(
-    "auth.invitation.accepted",
-    InvitationAccepted,
+INVITATION_ACCEPTED = catalog.adopt(
+    contracts.INVITATION_ACCEPTED,
     "An invitation was accepted; the user account exists.",
 )
 INVITATION_REVOKED = catalog.define(
     "auth.invitation.revoked", InvitationRevoked, "An admin withdrew an invitation."
 )
-USER_ROLE_CHANGED = catalog.define(
-    "auth.user.role_changed", UserRoleChanged, "An admin changed a user's role or persona tags."
+USER_ROLE_CHANGED = catalog.adopt(
+    contracts.USER_ROLE_CHANGED, "An admin changed a user's role or persona tags."
 )
-USER_DEACTIVATED = catalog.define(
-    "auth.user.deactivated", UserDeactivated, "An admin deactivated a user."
-)
-USER_REACTIVATED = catalog.define(
-    "auth.user.reactivated", UserReactivated, "An admin reactivated a user."
-)
+USER_DEACTIVATED = catalog.adopt(contracts.USER_DEACTIVATED, "An admin deactivated a user.")
+USER_REACTIVATED = catalog.adopt(contracts.USER_REACTIVATED, "An admin reactivated a user.")
 
 
 class UserLocked(EventData):
@@ -200,14 +180,6 @@ class SsoConnectionChanged(EventData):
     workos_organization_id: str | None  # None when the mapping was removed
 
 
-class SsoUserProvisioned(EventData):
-    """A first sign-in through SSO created the account, with the organization's default role."""
-
-    user_id: str
-    email: str
-    role: str
-
-
 class UserLoggedInWithSso(EventData):
     user_id: str
     provider: Literal["workos"]
@@ -224,8 +196,8 @@ SSO_CONNECTION_CHANGED = catalog.define(
     SsoConnectionChanged,
     "An admin mapped (or unmapped) a WorkOS organization.",
 )
-SSO_USER_PROVISIONED = catalog.define(
-    "auth.user.sso_provisioned", SsoUserProvisioned, "A first SSO sign-in provisioned a user."
+SSO_USER_PROVISIONED = catalog.adopt(
+    contracts.SSO_USER_PROVISIONED, "A first SSO sign-in provisioned a user."
 )
 USER_LOGGED_IN_WITH_SSO = catalog.define(
     "auth.user.sso_logged_in", UserLoggedInWithSso, "A user signed in through SSO."

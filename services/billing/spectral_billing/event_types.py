@@ -3,20 +3,14 @@ issue publishes them from Stripe subscriptions."""
 
 from __future__ import annotations
 
-from spectral_shared.bus.catalog import EventCatalog, EventData
+from spectral_shared.bus.catalog import EventCatalog
+from spectral_shared.contracts import billing as contracts
+from spectral_shared.contracts.billing import EntitlementsUpdated as EntitlementsUpdated
 
 catalog = EventCatalog("billing")
 
 
-class EntitlementsUpdated(EventData):
-    """What an organization's plan allows, as of the event's ``occurred_at``."""
-
-    plan: str  # starter | professional | enterprise
-    ai_system_limit: int | None  # None: unlimited
-
-
-ENTITLEMENTS_UPDATED = catalog.define(
-    "billing.entitlements.updated",
-    EntitlementsUpdated,
+ENTITLEMENTS_UPDATED = catalog.adopt(
+    contracts.ENTITLEMENTS_UPDATED,
     "An organization's entitlements changed with its plan (e.g. the AI-system limit).",
 )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from spectral_governance import event_types as ev
 from spectral_governance.actions.executor import run_due_actions
 from spectral_governance.alerts.use_cases import watch_sla
-from spectral_governance.directory.use_cases import apply_directory_event
+from spectral_governance.directory.use_cases import handlers as directory
 from spectral_governance.notifications.outgoing import deliver_notifications
 from spectral_governance.translation.use_cases import translate_events
 from spectral_shared.bus import Envelope
@@ -20,25 +21,14 @@ from spectral_shared.schedule import Schedule
 # How many telemetry batches one translation transaction takes.
 TRANSLATION_BATCH = 8
 
-DIRECTORY_EVENTS = (
-    "auth.organization.created",
-    "auth.organization.updated",
-    "auth.user.registered",
-    "auth.invitation.accepted",
-    "auth.user.sso_provisioned",
-    "auth.user.deactivated",
-    "auth.user.reactivated",
-    "auth.user.role_changed",
-    "billing.entitlements.updated",
-)
-
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
     def translate_one(session: Session, envelope: Envelope) -> None:
         translate_many(session, [envelope])
 
     def translate_many(session: Session, envelopes: list[Envelope]) -> None:
-        ids = [event_id for e in envelopes for event_id in e.data["event_ids"]]
+        received = [ev.TelemetryReceived.model_validate(e.data) for e in envelopes]
+        ids = [event_id for data in received for event_id in data.event_ids]
         organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
         translate_events(session, runtime.cipher, ids, organizations)
 
@@ -46,13 +36,13 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(
             consumer="governance",
             purpose="directory",
-            bindings=DIRECTORY_EVENTS,
-            handler=apply_directory_event,
+            bindings=directory.bindings,
+            handler=directory,
         ),
         Subscription(
             consumer="governance",
             purpose="translation",
-            bindings=("governance.telemetry.received",),
+            bindings=(ev.TELEMETRY_RECEIVED.name,),
             handler=translate_one,
             batch_handler=translate_many,
             batch_size=TRANSLATION_BATCH,

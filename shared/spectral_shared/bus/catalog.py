@@ -40,6 +40,18 @@ class EventType:
         return self.data.model_json_schema()
 
 
+@dataclass(frozen=True)
+class Contract:
+    """An event type as its producer and its consumers both know it: the routing key and the
+    typed payload. Contracts of events that cross a service boundary live in
+    ``spectral_shared.contracts``; the producer declares each in its catalog (``adopt``) and a
+    consumer registers a handler for it (``EventHandlers.on``), so neither can drift."""
+
+    name: str
+    data: type[EventData]
+    version: int = 1
+
+
 @dataclass
 class EventCatalog:
     producer: str
@@ -55,6 +67,10 @@ class EventCatalog:
         event_type = EventType(name, data, description, version, catalog=self)
         self.types[name] = event_type
         return event_type
+
+    def adopt(self, contract: Contract, description: str) -> EventType:
+        """Declare an event type other services consume, as its shared contract has it."""
+        return self.define(contract.name, contract.data, description, contract.version)
 
 
 def routing_key_matches(pattern: str, key: str) -> bool:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from spectral_shared import metrics
 from spectral_shared.bus.envelope import Envelope
+from spectral_shared.bus.handlers import ContractBroken
 from spectral_shared.bus.publisher import Publisher
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
@@ -378,7 +379,12 @@ class Worker(ConsumerMixin):
                     )
                     log.warning("worker.handler_failed", error=error)
                     outcome = self._retry_or_park(
-                        subscription, envelope, _text(received.message), headers, error
+                        subscription,
+                        envelope,
+                        _text(received.message),
+                        headers,
+                        error,
+                        permanent=isinstance(exc, ContractBroken),
                     )
             received.message.ack()
         except Exception:
@@ -435,9 +441,13 @@ class Worker(ConsumerMixin):
         raw: str,
         headers: dict[str, Any],
         error: str,
+        *,
+        permanent: bool = False,
     ) -> Outcome:
+        """Retry the message later, or park it once its retries are spent, or at once when its
+        failure is ``permanent`` (no retry can change it)."""
         attempts = int(headers.get("x-attempts", 0)) + 1
-        if attempts > len(self.topology.retry_delays):
+        if permanent or attempts > len(self.topology.retry_delays):
             self._dead_letter(
                 subscription, raw, str(envelope.id), headers, error, attempts=attempts
             )

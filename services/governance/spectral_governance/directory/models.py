@@ -14,16 +14,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spectral_governance.db import Base
-from spectral_shared.db import UUIDString, utcnow
+from spectral_shared.directory import DirectoryMember, DirectoryOrganization
 
 
-class Organization(Base):
+class Organization(DirectoryOrganization, Base):
     __tablename__ = "organizations"
 
-    id: Mapped[str] = mapped_column(UUIDString, primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(200))
-    type: Mapped[str | None] = mapped_column(String(20))  # health_system | vendor | platform
-    state: Mapped[str | None] = mapped_column(String(2))
+    # Billing's entitlements, as of the last entitlement event applied.
     plan: Mapped[str | None] = mapped_column(String(40))
     # None: no entitlement event yet (the starter limit applies); -1: unlimited.
     ai_system_limit: Mapped[int | None]
@@ -32,17 +29,9 @@ class Organization(Base):
     # per severity that replace the defaults.
     slack_webhook_url: Mapped[str | None] = mapped_column(Text)
     alert_sla_minutes: Mapped[dict[str, Any] | None]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Member(Base):
+class Member(DirectoryMember, Base):
+    """Where required actions and alerts are sent: the role, persona tags and e-mail auth gave."""
+
     __tablename__ = "members"
-
-    id: Mapped[str] = mapped_column(UUIDString, primary_key=True)
-    organization_id: Mapped[str] = mapped_column(UUIDString, index=True)
-    active: Mapped[bool] = mapped_column(default=True)
-    # Where required actions and alerts are sent: the role, persona tags and e-mail auth gave.
-    email: Mapped[str | None] = mapped_column(String(320))
-    role: Mapped[str | None] = mapped_column(String(20))
-    personas: Mapped[list[str]] = mapped_column(default=list)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
