@@ -157,7 +157,7 @@ ENTRYPOINT ["spectral"]
 FROM runtime AS default-command-all
 # The operations image (migrations, bus declarations, backups) also carries pg_dump and
 # pg_restore for `spectral db backup` and `restore`: Debian's PostgreSQL 15 client, for the
-# PostgreSQL 15 the deployment guide asks for (a newer server needs a client at least as new).
+# PostgreSQL 15, the server docs/operations.md#database requires (a newer server needs a client at least as new).
 USER 0:0
 # hadolint ignore=DL3008
 RUN apt-get update \

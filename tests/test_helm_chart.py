@@ -245,7 +245,7 @@ def test_the_defaults_autoscale_web_and_workers_and_keep_two_relays(
     deployments = of_kind(manifests, "Deployment")
     for service in SERVICES:
         web = hpas[name(f"{service}-web")]["spec"]
-        assert (web["minReplicas"], web["maxReplicas"]) == (3, 10)  # the deployment guide's
+        assert (web["minReplicas"], web["maxReplicas"]) == (3, 10)  # docs/operations.md#scaling
         assert web["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
         assert name(f"{service}-worker") in hpas
         assert name(f"{service}-relay") not in hpas
@@ -421,7 +421,7 @@ def test_the_backup_cronjob_runs_spectral_db_backup_nightly_into_a_kept_volume(
     cronjob, container = backup_job(manifests)
     assert "helm.sh/hook" not in cronjob["metadata"].get("annotations", {})  # part of the release
     spec = cronjob["spec"]
-    assert spec["schedule"] == "0 2 * * *"  # the deployment guide's 2 AM
+    assert spec["schedule"] == "0 2 * * *"  # docs/operations.md#database: daily at 2 AM
     assert "timeZone" not in spec
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["startingDeadlineSeconds"] == 3600

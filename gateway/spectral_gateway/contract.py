@@ -51,7 +51,7 @@ SECURITY_HEADERS = (
     ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
-    ("X-XSS-Protection", "1; mode=block"),  # the deployment guide's; harmless where ignored
+    ("X-XSS-Protection", "1; mode=block"),  # legacy browsers; harmless where ignored
     ("Referrer-Policy", "no-referrer"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
     ("Cross-Origin-Opener-Policy", "same-origin"),

@@ -1,6 +1,6 @@
 """Typed settings from the environment (twelve-factor), validated at start-up.
 
-Names follow the deployment guide. Under ``SPECTRAL_ENV=production`` start-up refuses a missing
+Names are the ones docs/operations.md#configuration-and-secrets lists. Under ``SPECTRAL_ENV=production`` start-up refuses a missing
 secret or a development default; elsewhere missing secrets are generated once into ``var/`` so a
 fresh clone runs with no configuration at all.
 """
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     gateway_abuse_rate_per_minute: int = Field(default=30, ge=1)
     gateway_abuse_burst: int = Field(default=20, ge=0)
 
-    # The audit log: how long entries keep their payloads (seven years, the deployment guide's
+    # The audit log: how long entries keep their payloads (seven years, docs/operations.md#the-audit-log's
     # promise; HIPAA 164.316(b)(2) asks for six), and how often growing logs get a checkpoint.
     audit_retention_days: int = Field(default=2557, ge=1)
     audit_checkpoint_interval: float = Field(default=30.0, gt=0, le=60)

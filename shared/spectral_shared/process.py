@@ -46,7 +46,7 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-# The listening address of every serving command: HOST and PORT, as the deployment guide's PORT.
+# The listening address of every serving command: HOST and PORT, PORT as docs/operations.md#configuration-and-secrets names it.
 host_option = click.option(
     "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
 )

@@ -1,4 +1,4 @@
-"""``/health`` in the deployment guide's shape, with real dependency checks under timeouts."""
+"""``/health`` in the shape docs/operations.md#health-checks gives, with real dependency checks under timeouts."""
 
 from __future__ import annotations
 
