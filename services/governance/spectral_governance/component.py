@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spectral_governance.commands import commands
 from spectral_governance.consumers import schedules, subscriptions
-from spectral_governance.event_types import catalog
+from spectral_governance.published import catalog
 from spectral_governance.tables import bus, metadata
 from spectral_shared.component import Component
 

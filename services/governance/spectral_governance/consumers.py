@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
 from spectral_governance.actions.executor import run_due_actions
 from spectral_governance.alerts.use_cases import watch_sla
 from spectral_governance.directory.use_cases import handlers as directory
 from spectral_governance.notifications.outgoing import deliver_notifications
+from spectral_governance.telemetry.events import TELEMETRY_RECEIVED, TelemetryReceived
 from spectral_governance.translation.use_cases import translate_events
 from spectral_shared.bus import Envelope
 from spectral_shared.bus.topology import Subscription
@@ -27,7 +27,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         translate_many(session, [envelope])
 
     def translate_many(session: Session, envelopes: list[Envelope]) -> None:
-        received = [ev.TelemetryReceived.model_validate(e.data) for e in envelopes]
+        received = [TelemetryReceived.model_validate(e.data) for e in envelopes]
         ids = [event_id for data in received for event_id in data.event_ids]
         organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
         translate_events(session, runtime.cipher, ids, organizations)
@@ -42,7 +42,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(
             consumer="governance",
             purpose="translation",
-            bindings=(ev.TELEMETRY_RECEIVED.name,),
+            bindings=(TELEMETRY_RECEIVED.name,),
             handler=translate_one,
             batch_handler=translate_many,
             batch_size=TRANSLATION_BATCH,

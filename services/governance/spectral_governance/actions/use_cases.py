@@ -8,7 +8,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
+from spectral_governance.actions.events import ACTION_STATUS_CHANGED, ActionStatusChanged
 from spectral_governance.actions.models import RequiredAction
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.directory.models import Member
@@ -90,8 +90,8 @@ def record_status_change(
     record_event(
         session,
         bus,
-        ev.ACTION_STATUS_CHANGED,
-        ev.ActionStatusChanged(
+        ACTION_STATUS_CHANGED,
+        ActionStatusChanged(
             action_id=action.id,
             ai_system_id=action.ai_system_id,
             from_status=before,

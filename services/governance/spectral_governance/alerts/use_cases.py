@@ -10,8 +10,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
 from spectral_governance.alerts import rules as alerting
+from spectral_governance.alerts.events import (
+    ALERT_ACKNOWLEDGED,
+    ALERT_DISMISSED,
+    ALERT_RAISED,
+    ALERT_RESOLVED,
+    ALERT_SETTINGS_UPDATED,
+    ALERT_SLA_BREACHED,
+    AlertChanged,
+    AlertRaised,
+    AlertSettingsUpdated,
+    AlertSlaBreached,
+)
 from spectral_governance.alerts.models import Alert
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.directory.models import Organization
@@ -128,8 +139,8 @@ def raise_alert(
     session.add(alert)
     own.opened(alert)
     own.record(
-        ev.ALERT_RAISED,
-        ev.AlertRaised(
+        ALERT_RAISED,
+        AlertRaised(
             alert_id=alert.id,
             ai_system_id=system.id,
             type=alert_type,
@@ -160,9 +171,9 @@ def raise_alert(
 
 
 _ALERT_EVENTS = {
-    "acknowledged": ev.ALERT_ACKNOWLEDGED,
-    "resolved": ev.ALERT_RESOLVED,
-    "dismissed": ev.ALERT_DISMISSED,
+    "acknowledged": ALERT_ACKNOWLEDGED,
+    "resolved": ALERT_RESOLVED,
+    "dismissed": ALERT_DISMISSED,
 }
 
 
@@ -186,7 +197,7 @@ def move_alert(runtime: Runtime, identity: Identity, alert_id: str, action: str)
             session,
             bus,
             _ALERT_EVENTS[status],
-            ev.AlertChanged(
+            AlertChanged(
                 alert_id=alert.id,
                 ai_system_id=alert.ai_system_id,
                 severity=alert.severity,
@@ -236,8 +247,8 @@ def set_alert_settings(
         record_event(
             session,
             bus,
-            ev.ALERT_SETTINGS_UPDATED,
-            ev.AlertSettingsUpdated(slack_webhook_set=slack_set, sla_minutes=minutes),
+            ALERT_SETTINGS_UPDATED,
+            AlertSettingsUpdated(slack_webhook_set=slack_set, sla_minutes=minutes),
             organization_id=identity.organization_id,
             actor=identity.actor,
         )
@@ -263,8 +274,8 @@ def watch_sla(runtime: Runtime) -> int:
             record_event(
                 session,
                 bus,
-                ev.ALERT_SLA_BREACHED,
-                ev.AlertSlaBreached(
+                ALERT_SLA_BREACHED,
+                AlertSlaBreached(
                     alert_id=alert.id,
                     ai_system_id=alert.ai_system_id,
                     severity=alert.severity,

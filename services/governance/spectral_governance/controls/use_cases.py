@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
 from spectral_governance.catalog import load_catalog
 from spectral_governance.catalog.applicability import Applicability, applicability
+from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlStatusChanged
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.db import bus
 from spectral_governance.inventory.models import AISystem
@@ -76,8 +76,8 @@ def set_control_status(
         record_event(
             session,
             bus,
-            ev.CONTROL_STATUS_CHANGED,
-            ev.ControlStatusChanged(
+            CONTROL_STATUS_CHANGED,
+            ControlStatusChanged(
                 ai_system_id=system.id,
                 ai_system_name=system.name,
                 control_id=control.id,

@@ -9,7 +9,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
+from spectral_governance.customization.events import (
+    CONTROL_TOGGLE_CHANGED,
+    THRESHOLD_OVERRIDE_CHANGED,
+    ControlToggleChanged,
+    ThresholdOverrideChanged,
+)
 from spectral_governance.customization.models import ControlToggle, ThresholdOverride
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.directory.models import Organization
@@ -102,8 +107,8 @@ def _override_event(
     record_event(
         session,
         bus,
-        ev.THRESHOLD_OVERRIDE_CHANGED,
-        ev.ThresholdOverrideChanged(
+        THRESHOLD_OVERRIDE_CHANGED,
+        ThresholdOverrideChanged(
             override_id=row.id,
             change=change,
             threshold=row.threshold,
@@ -179,8 +184,8 @@ def _toggle_event(
     record_event(
         session,
         bus,
-        ev.CONTROL_TOGGLE_CHANGED,
-        ev.ControlToggleChanged(
+        CONTROL_TOGGLE_CHANGED,
+        ControlToggleChanged(
             toggle_id=row.id,
             control_id=row.control_id,
             enabled=enabled,

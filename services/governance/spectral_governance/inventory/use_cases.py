@@ -14,12 +14,23 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
 from spectral_governance.db import bus
 from spectral_governance.directory.models import Member, Organization
 from spectral_governance.directory.use_cases import UNLIMITED, lock_organization
 from spectral_governance.inventory import rules as inventory
 from spectral_governance.inventory.csv_format import RowError
+from spectral_governance.inventory.events import (
+    AI_SYSTEM_CREATED,
+    AI_SYSTEM_DELETED,
+    AI_SYSTEM_STATUS_CHANGED,
+    AI_SYSTEM_UPDATED,
+    AISystemCreated,
+    AISystemDeleted,
+    AISystemSnapshot,
+    AISystemStatusChanged,
+    AISystemUpdated,
+    Source,
+)
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.queries import locked_system
 from spectral_shared.bus import record_event
@@ -90,8 +101,8 @@ class ImportRefused(DomainError):
         self.row_errors = errors
 
 
-def _snapshot(system: AISystem) -> ev.AISystemSnapshot:
-    return ev.AISystemSnapshot(**{field: _plain(getattr(system, field)) for field in FIELDS})
+def _snapshot(system: AISystem) -> AISystemSnapshot:
+    return AISystemSnapshot(**{field: _plain(getattr(system, field)) for field in FIELDS})
 
 
 def _plain(value: Any) -> Any:
@@ -192,7 +203,7 @@ def _new_system(
     identity: Identity,
     values: dict[str, Any],
     *,
-    source: ev.Source,
+    source: Source,
     now: datetime,
 ) -> AISystem:
     status = values.get("status") or "testing"
@@ -221,8 +232,8 @@ def _new_system(
     record_event(
         session,
         bus,
-        ev.AI_SYSTEM_CREATED,
-        ev.AISystemCreated(ai_system_id=system.id, source=source, system=_snapshot(system)),
+        AI_SYSTEM_CREATED,
+        AISystemCreated(ai_system_id=system.id, source=source, system=_snapshot(system)),
         organization_id=identity.organization_id,
         actor=identity.actor,
     )
@@ -230,7 +241,7 @@ def _new_system(
 
 
 def create_system(
-    runtime: Runtime, identity: Identity, values: dict[str, Any], *, source: ev.Source = "api"
+    runtime: Runtime, identity: Identity, values: dict[str, Any], *, source: Source = "api"
 ) -> AISystem:
     with runtime.database.session() as session:
         organization = lock_organization(session, identity.organization_id)
@@ -278,8 +289,8 @@ def update_system(
             record_event(
                 session,
                 bus,
-                ev.AI_SYSTEM_STATUS_CHANGED,
-                ev.AISystemStatusChanged(
+                AI_SYSTEM_STATUS_CHANGED,
+                AISystemStatusChanged(
                     ai_system_id=system.id,
                     name=system.name,
                     from_status=status_change["from"],
@@ -292,8 +303,8 @@ def update_system(
             record_event(
                 session,
                 bus,
-                ev.AI_SYSTEM_UPDATED,
-                ev.AISystemUpdated(
+                AI_SYSTEM_UPDATED,
+                AISystemUpdated(
                     ai_system_id=system.id, name=system.name, version=system.version, changes=diff
                 ),
                 organization_id=identity.organization_id,
@@ -315,8 +326,8 @@ def delete_system(runtime: Runtime, identity: Identity, system_id: str) -> None:
         record_event(
             session,
             bus,
-            ev.AI_SYSTEM_DELETED,
-            ev.AISystemDeleted(ai_system_id=system.id, name=system.name, status=system.status),
+            AI_SYSTEM_DELETED,
+            AISystemDeleted(ai_system_id=system.id, name=system.name, status=system.status),
             organization_id=identity.organization_id,
             actor=identity.actor,
         )

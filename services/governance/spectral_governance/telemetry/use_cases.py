@@ -19,11 +19,19 @@ import orjson
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
 from spectral_governance.db import bus
 from spectral_governance.engine.normalizer import normalize
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.queries import locked_system
+from spectral_governance.telemetry.events import (
+    TELEMETRY_PAYLOAD_READ,
+    TELEMETRY_RECEIVED,
+    WEBHOOK_SECRET_ROTATED,
+    TelemetryPayloadRead,
+    TelemetryReceived,
+    TelemetrySource,
+    WebhookSecretRotated,
+)
 from spectral_governance.telemetry.models import TelemetryEvent, WebhookSecret
 from spectral_governance.telemetry.redaction import redact
 from spectral_governance.telemetry.schemas import TelemetryEventIn
@@ -166,7 +174,7 @@ def store(
     *,
     organization_id: str,
     actor: Actor,
-    source: ev.TelemetrySource,
+    source: TelemetrySource,
     incoming: Sequence[Incoming],
 ) -> list[Result]:
     """Store the events of known live systems; one result per incoming event, in order, as the
@@ -207,8 +215,8 @@ def store(
             record_event(
                 session,
                 bus,
-                ev.TELEMETRY_RECEIVED,
-                ev.TelemetryReceived(
+                TELEMETRY_RECEIVED,
+                TelemetryReceived(
                     source=source,
                     event_ids=[row["id"] for row in accepted],
                     ai_system_ids=sorted({row["ai_system_id"] for row in accepted}),
@@ -247,8 +255,8 @@ def read_payload(runtime: Runtime, identity: Identity, event_id: str) -> tuple[T
         record_event(
             session,
             bus,
-            ev.TELEMETRY_PAYLOAD_READ,
-            ev.TelemetryPayloadRead(telemetry_event_id=event.id, ai_system_id=event.ai_system_id),
+            TELEMETRY_PAYLOAD_READ,
+            TelemetryPayloadRead(telemetry_event_id=event.id, ai_system_id=event.ai_system_id),
             organization_id=identity.organization_id,
             actor=identity.actor,
         )
@@ -292,8 +300,8 @@ def rotate_secret(
         record_event(
             session,
             bus,
-            ev.WEBHOOK_SECRET_ROTATED,
-            ev.WebhookSecretRotated(
+            WEBHOOK_SECRET_ROTATED,
+            WebhookSecretRotated(
                 ai_system_id=system.id,
                 secret_id=secret_id,
                 previous_expires_at=previous_expiry.isoformat() if previous_expiry else None,

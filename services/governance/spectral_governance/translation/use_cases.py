@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from spectral_governance import event_types as ev
+from spectral_governance.actions.events import ACTION_CREATED, ActionCreated
 from spectral_governance.actions.models import RequiredAction
 from spectral_governance.alerts import rules as alerting
 from spectral_governance.alerts.messages import alert_message, alert_metadata, highest
 from spectral_governance.alerts.use_cases import AlertBatch, raise_alert
 from spectral_governance.catalog.applicability import SystemFacts
+from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlStatusChanged
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.customization.queries import active_customization
 from spectral_governance.directory.models import Organization
@@ -34,6 +35,7 @@ from spectral_governance.engine.translate import Translation, translate
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.queries import facts_of
 from spectral_governance.telemetry.models import TelemetryEvent
+from spectral_governance.violations.events import VIOLATION_DETECTED, ViolationDetected
 from spectral_governance.violations.messages import describe
 from spectral_governance.violations.models import Violation
 from spectral_shared.bus import Actor
@@ -112,8 +114,8 @@ def _mark_non_compliant(writes: Writes, system: AISystem, found: Found) -> None:
     status.status, status.source, status.updated_at = "non_compliant", "violation", writes.now
     status.reason, status.updated_by = f"Open violation of {found.control_id}", None
     writes.record(
-        ev.CONTROL_STATUS_CHANGED,
-        ev.ControlStatusChanged(
+        CONTROL_STATUS_CHANGED,
+        ControlStatusChanged(
             ai_system_id=system.id,
             ai_system_name=system.name,
             control_id=found.control_id,
@@ -167,8 +169,8 @@ def _store(
             }
         )
         writes.record(
-            ev.VIOLATION_DETECTED,
-            ev.ViolationDetected(
+            VIOLATION_DETECTED,
+            ViolationDetected(
                 violation_id=violation_id,
                 ai_system_id=system.id,
                 telemetry_event_id=event_id,
@@ -209,8 +211,8 @@ def _store(
                 }
             )
             writes.record(
-                ev.ACTION_CREATED,
-                ev.ActionCreated(
+                ACTION_CREATED,
+                ActionCreated(
                     action_id=action_id,
                     violation_id=violation_id,
                     ai_system_id=system.id,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from spectral_governance import event_types as ev
+from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlStatusChanged
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.telemetry.redaction import redacted_text
+from spectral_governance.violations.events import VIOLATION_RESOLVED, ViolationResolved
 from spectral_governance.violations.models import Violation
 from spectral_shared.bus import record_event
 from spectral_shared.component import Runtime
@@ -50,8 +51,8 @@ def resolve_violation(
             record_event(
                 session,
                 bus,
-                ev.CONTROL_STATUS_CHANGED,
-                ev.ControlStatusChanged(
+                CONTROL_STATUS_CHANGED,
+                ControlStatusChanged(
                     ai_system_id=violation.ai_system_id,
                     ai_system_name=system.name if system else "",
                     control_id=violation.control_id,
@@ -67,8 +68,8 @@ def resolve_violation(
         record_event(
             session,
             bus,
-            ev.VIOLATION_RESOLVED,
-            ev.ViolationResolved(
+            VIOLATION_RESOLVED,
+            ViolationResolved(
                 violation_id=violation.id,
                 ai_system_id=violation.ai_system_id,
                 control_id=violation.control_id,

@@ -1,0 +1,39 @@
+"""Violations found and resolved."""
+
+from __future__ import annotations
+
+from spectral_governance.event_catalog import catalog
+from spectral_shared.bus.catalog import EventData
+
+
+class ViolationDetected(EventData):
+    violation_id: str
+    ai_system_id: str
+    telemetry_event_id: str
+    framework_id: str
+    control_id: str
+    type: str
+    severity: str
+    requires_reporting: bool
+    reporting_deadline: str | None
+
+
+class ViolationResolved(EventData):
+    violation_id: str
+    ai_system_id: str
+    control_id: str
+    control_status: str  # the control's status on the system afterwards
+
+
+VIOLATION_DETECTED = catalog.define(
+    "governance.violation.detected",
+    ViolationDetected,
+    "The translation engine found a compliance violation in a telemetry event.",
+)
+
+
+VIOLATION_RESOLVED = catalog.define(
+    "governance.violation.resolved",
+    ViolationResolved,
+    "A user resolved a violation (with a note, which the event does not carry).",
+)
