@@ -6,28 +6,8 @@ table; a test fails when a service serves a path the table does not send to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Route:
-    prefix: str
-    service: str
-    public: bool = False  # reachable without credentials
-    abuse_prone: bool = False  # gets a per-IP rate limit at the edge
-    internal: bool = False  # service-to-service only: the gateway never routes it from outside
-    max_body: str = "1m"
-    timeout_seconds: int = 30
-
-    @property
-    def exact(self) -> bool:
-        """A file-like prefix (``jwks.json``) matches only itself."""
-        return "." in self.prefix.rsplit("/", 1)[-1]
-
-    def matches(self, path: str) -> bool:
-        """The prefix itself, or anything below it at a path-segment boundary."""
-        return path == self.prefix or (not self.exact and path.startswith(self.prefix + "/"))
-
+from spectral_shared import routing
+from spectral_shared.routing import Route
 
 SERVICES = ("auth", "governance", "audit", "billing", "reports")
 
@@ -90,8 +70,4 @@ PLATFORM_PAGES = ("/health", "/api/docs", "/api/docs/openapi.json")
 
 def route_for(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
     """The longest matching prefix wins, so specific public paths override their service's prefix."""
-    best: Route | None = None
-    for route in routes:
-        if route.matches(path) and (best is None or len(route.prefix) > len(best.prefix)):
-            best = route
-    return best
+    return routing.route_for(path, routes)
