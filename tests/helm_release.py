@@ -11,9 +11,11 @@ import helm_python
 import kubernetes_validate
 import yaml
 
+from spectral_shared.component import installed_components
+
 CHART = Path(__file__).resolve().parents[1] / "helm" / "spectral"
 SCENARIOS = sorted(path.name for path in (CHART / "ci").glob("*.yaml"))
-SERVICES = ("auth", "governance", "audit", "billing", "reports")
+SERVICES = tuple(installed_components())  # in start order (ORDER)
 TARGETS = ("web", "worker", "relay")
 RELEASE = "spectral"
 NAMESPACE = "spectral"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spectral_gateway.routes import ROUTES, SERVICES, route_for
+from spectral_gateway.routes import route_for, route_table
 from spectral_shared.bus.catalog import routing_key_matches
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 from spectral_shared.events_doc import BEGIN, END, render_catalog
+from spectral_shared.routing import Route
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,15 @@ def test_the_route_table_prefers_the_most_specific_prefix_and_marks_public_paths
     assert route_for("/api/v1/authx") is None  # prefixes match whole path segments only
     assert route_for("/.well-known/jwks.json/extra") is None
     assert route_for("/api/v1/audit/events").service == "audit"  # type: ignore[union-attr]
-    assert {r.service for r in ROUTES} == set(SERVICES)
+
+
+def test_the_route_table_is_what_the_installed_components_declare() -> None:
+    components = installed_components()
+    table = route_table()
+    for name, component in components.items():
+        own = tuple(route for route in table if route.service == name)
+        assert own == (*component.routes, Route(f"/api/v1/{name}/openapi.json", name, public=True))
+    assert {route.service for route in table} == set(components)
 
 
 def test_the_procfile_runs_every_target_of_every_service_behind_nginx() -> None:

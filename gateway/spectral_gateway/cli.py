@@ -11,7 +11,7 @@ from typing import Any
 import click
 from waitress import create_server
 
-from spectral_gateway.routes import ROUTES, SERVICES
+from spectral_gateway.routes import route_table, service_names
 from spectral_shared.component import installed_components
 from spectral_shared.logging import get_logger
 from spectral_shared.process import boot, host_option, port_option
@@ -82,7 +82,7 @@ def gateway() -> None:
 @gateway.command("routes")
 def routes() -> None:
     """Print the route table."""
-    for route in ROUTES:
+    for route in route_table():
         flags = ", ".join(
             f for f, on in (("public", route.public), ("abuse-prone", route.abuse_prone)) if on
         )
@@ -261,7 +261,7 @@ def dev_router(host: str, port: int) -> None:
 
     upstreams = {
         s: os.environ[f"{s.upper()}_UPSTREAM"]
-        for s in SERVICES
+        for s in service_names()
         if os.environ.get(f"{s.upper()}_UPSTREAM")
     }
     if not upstreams:

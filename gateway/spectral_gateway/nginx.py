@@ -3,7 +3,8 @@
 The output is a whole nginx configuration: ``nginx.conf`` plus the snippets it includes from
 ``spectral/`` (nginx inherits ``add_header`` and ``proxy_set_header`` only into blocks that set
 none themselves, so every location includes the complete set it needs). Nothing in it is written
-by hand: routes, limits and timeouts come from :mod:`spectral_gateway.routes`, problem documents
+by hand: routes, limits and timeouts come from :mod:`spectral_gateway.routes` (the routes the
+installed components declare), problem documents
 from :mod:`spectral_gateway.problems`, header names from :mod:`spectral_gateway.contract`.
 """
 
@@ -32,7 +33,7 @@ from spectral_gateway.contract import (
     SECURITY_HEADERS,
 )
 from spectral_gateway.problems import GATEWAY_PROBLEMS
-from spectral_gateway.routes import PLATFORM_PAGES, ROUTES, SERVICES, Route
+from spectral_gateway.routes import PLATFORM_PAGES, Route, route_table, service_names
 
 __all__ = [
     "GatewayConfig",
@@ -119,7 +120,7 @@ class GatewayConfig:
     abuse_rate_per_minute: int = 30
     abuse_burst: int = 20
     nginx_version: tuple[int, int, int] = (1, 22, 1)
-    routes: tuple[Route, ...] = field(default=ROUTES)
+    routes: tuple[Route, ...] = field(default_factory=route_table)
 
     # ---- what the template reads ---------------------------------------------------------------
 
@@ -324,7 +325,7 @@ def nginx_version(binary: str = "nginx") -> tuple[int, int, int] | None:
 def default_upstreams(environ: dict[str, str]) -> dict[str, str]:
     """``<SERVICE>_UPSTREAM`` (a URL or host:port) for every service that has one."""
     found = {}
-    for service in SERVICES:
+    for service in service_names():
         value = environ.get(f"{service.upper()}_UPSTREAM")
         if value:
             found[service] = re.sub(r"^https?://", "", value).rstrip("/")

@@ -28,7 +28,7 @@ from spectral_gateway.contract import (
     content_security_policy,
 )
 from spectral_gateway.problems import GATEWAY_PROBLEMS
-from spectral_gateway.routes import ROUTES, Route, route_for
+from spectral_gateway.routes import Route, route_for, route_table
 from spectral_shared.logging import get_logger
 from spectral_shared.ratelimit import MemoryRateLimiter
 from spectral_shared.web.health import health_report
@@ -56,9 +56,11 @@ _HOP_BY_HOP = {
 
 class _Router:
     def __init__(
-        self, routes: tuple[Route, ...], health_checks: dict[str, Callable[[], bool]]
+        self,
+        routes: tuple[Route, ...] | None,
+        health_checks: dict[str, Callable[[], bool]],
     ) -> None:
-        self.routes = routes
+        self.routes = route_table() if routes is None else routes
         self.health_checks = health_checks
         self._docs: tuple[float, dict[str, Any]] | None = None
 
@@ -99,7 +101,7 @@ class InProcessRouter(_Router):
         self,
         apps: Mapping[str, WSGIApp],
         health_checks: dict[str, Callable[[], bool]],
-        routes: tuple[Route, ...] = ROUTES,
+        routes: tuple[Route, ...] | None = None,
         *,
         abuse_rate_per_minute: int = 30,
     ) -> None:
@@ -273,7 +275,7 @@ class ProxyRouter(_Router):
     """Forwards each request to the upstream of the service the table names (the split topology
     without nginx). Behind nginx (``make stack``), it answers only the platform pages."""
 
-    def __init__(self, upstreams: dict[str, str], routes: tuple[Route, ...] = ROUTES) -> None:
+    def __init__(self, upstreams: dict[str, str], routes: tuple[Route, ...] | None = None) -> None:
         checks = {name: self._upstream_check(url) for name, url in upstreams.items()}
         super().__init__(routes, checks)
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}

@@ -1,97 +1,60 @@
-"""The route table: the single source of which public path goes to which service.
+"""The route table: which public path goes to which service, built from the installed components.
 
-The all-in-one router, the dev router and the rendered nginx config all read this
-table; a test fails when a service serves a path the table does not send to it.
+Each service declares its routes on its ``Component`` (``routes=`` in its ``component.py``); the
+table is those routes in the components' order, each service's OpenAPI document's route after its
+own. The all-in-one router, the dev router and the rendered nginx config all read this table; a
+test fails when a service serves a path the table does not send to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from functools import cache
 
+from spectral_shared import routing
+from spectral_shared.component import Component, installed_components
+from spectral_shared.routing import Route, openapi_route
 
-@dataclass(frozen=True)
-class Route:
-    prefix: str
-    service: str
-    public: bool = False  # reachable without credentials
-    abuse_prone: bool = False  # gets a per-IP rate limit at the edge
-    internal: bool = False  # service-to-service only: the gateway never routes it from outside
-    max_body: str = "1m"
-    timeout_seconds: int = 30
-
-    @property
-    def exact(self) -> bool:
-        """A file-like prefix (``jwks.json``) matches only itself."""
-        return "." in self.prefix.rsplit("/", 1)[-1]
-
-    def matches(self, path: str) -> bool:
-        """The prefix itself, or anything below it at a path-segment boundary."""
-        return path == self.prefix or (not self.exact and path.startswith(self.prefix + "/"))
-
-
-SERVICES = ("auth", "governance", "audit", "billing", "reports")
-
-
-def _openapi(service: str) -> Route:
-    return Route(f"/api/v1/{service}/openapi.json", service, public=True)
-
-
-ROUTES: tuple[Route, ...] = (
-    Route("/api/v1/auth/register", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/verify-email", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/login", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/invitations/accept", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/password/forgot", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/password/reset", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/token/refresh", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/logout", "auth", public=True),
-    Route("/api/v1/auth/session", "auth", public=True, abuse_prone=True),  # cookie, not bearer
-    # Enrolment accepts the enrolment-only token sign-in hands out, which the gateway's
-    # /internal/authorize (access tokens only) would refuse; the routes check it themselves.
-    Route("/api/v1/auth/mfa/enroll", "auth", public=True),
-    Route("/api/v1/auth/mfa/confirm", "auth", public=True),
-    Route("/api/v1/auth/sso/authorize", "auth", public=True, abuse_prone=True),
-    Route("/api/v1/auth/sso/callback", "auth", public=True, abuse_prone=True),
-    Route("/.well-known/jwks.json", "auth", public=True),
-    Route("/internal/authorize", "auth", internal=True),
-    # Stripe's webhooks carry their own signature, not a Spectral credential (the billing issue
-    # serves them; until then billing answers 404). Stripe retries what the per-IP limit refuses.
-    Route("/api/v1/billing/webhooks", "billing", public=True, abuse_prone=True, max_body="512k"),
-    Route("/api/v1/auth", "auth"),
-    # The key that signs audit checkpoints: public, so anyone can check a checkpoint they hold.
-    Route("/api/v1/audit/public-key", "audit", public=True),
-    # Recomputing or exporting a large log takes longer than an ordinary request.
-    Route("/api/v1/audit/verify", "audit", timeout_seconds=300),
-    Route("/api/v1/audit/export", "audit", timeout_seconds=900),
-    Route("/api/v1/audit", "audit"),
-    Route("/api/v1/governance", "governance"),
-    # The inventory takes CSV imports of up to 5,000 rows.
-    Route("/api/v1/ai-systems", "governance", max_body="2m"),
-    Route("/api/v1/frameworks", "governance"),
-    Route("/api/v1/controls", "governance"),
-    # Telemetry batches carry up to 1,000 events with their payloads.
-    Route("/api/v1/telemetry", "governance", max_body="8m"),
-    # Observability tools' webhooks are signed with the system's webhook secret, not a Spectral
-    # credential; the per-IP limit keeps a flood of forgeries off the signature check.
-    Route("/api/v1/webhooks", "governance", public=True, abuse_prone=True, max_body="1m"),
-    Route("/api/v1/violations", "governance"),
-    Route("/api/v1/actions", "governance"),
-    Route("/api/v1/alerts", "governance"),
-    Route("/api/v1/engine", "governance"),
-    Route("/api/v1/billing", "billing"),
-    Route("/api/v1/reports", "reports"),
-    *(_openapi(service) for service in SERVICES),
-)
+__all__ = ["PLATFORM_PAGES", "Route", "build_table", "route_for", "route_table", "service_names"]
 
 # The platform's pages the gateway serves to the public: health of every service, and the API
 # docs combining every service's OpenAPI document. (/metrics is scraped per process, never public.)
 PLATFORM_PAGES = ("/health", "/api/docs", "/api/docs/openapi.json")
 
 
-def route_for(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
-    """The longest matching prefix wins, so specific public paths override their service's prefix."""
-    best: Route | None = None
-    for route in routes:
-        if route.matches(path) and (best is None or len(route.prefix) > len(best.prefix)):
-            best = route
-    return best
+def build_table(components: Iterable[Component]) -> tuple[Route, ...]:
+    """Every component's routes and its OpenAPI document's; a route names its own component, and
+    no prefix is claimed twice (nginx refuses two identical locations; route_for would pick one)."""
+    table: list[Route] = []
+    owner: dict[str, str] = {}
+    for component in components:
+        for route in (*component.routes, openapi_route(component.name)):
+            if route.service != component.name:
+                raise ValueError(
+                    f"{component.name} declares {route.prefix} for {route.service}: a component "
+                    "declares only its own routes"
+                )
+            if route.prefix in owner:
+                raise ValueError(
+                    f"{route.prefix} is declared by {owner[route.prefix]} and {component.name}"
+                )
+            owner[route.prefix] = component.name
+            table.append(route)
+    return tuple(table)
+
+
+@cache
+def route_table() -> tuple[Route, ...]:
+    """The installed components' routes (read once per process)."""
+    return build_table(installed_components().values())
+
+
+def service_names() -> tuple[str, ...]:
+    """The installed services, in their start order (``ORDER``)."""
+    return tuple(installed_components())
+
+
+def route_for(path: str, routes: Iterable[Route] | None = None) -> Route | None:
+    """The longest matching prefix of ``routes`` (the route table by default) wins, so specific
+    public paths override their service's prefix."""
+    return routing.route_for(path, route_table() if routes is None else routes)

@@ -1,6 +1,8 @@
 """The module registry: each service registers a ``Component`` under the ``spectral.components``
 entry point, so ``spectral all`` runs whatever is installed and an image holding one service
-knows only that one (the Mimir ``-target`` model)."""
+knows only that one (the Mimir ``-target`` model). The component is a service's one registration
+point: its tables, migrations, events, consumers, jobs, commands, the settings it requires in
+production, and the public routes the gateway sends to it."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from spectral_shared.db import Database
 from spectral_shared.email import EmlFileMailer, Mailer, SendGridMailer, deliver_due_mail
 from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVerifier
 from spectral_shared.kv import KeyValueStore, key_value_store
+from spectral_shared.routing import Route
 from spectral_shared.schedule import Schedule, Scheduler
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 from spectral_shared.web.app import create_service_app
@@ -54,6 +57,11 @@ class Component:
     migrations: Path
     events: EventCatalog
     routes_module: str  # a module with ``api`` (ApiDoc) and ``bp`` (Blueprint)
+    # What the gateway sends to this service: its path prefixes, which are public, abuse-prone
+    # (a per-IP limit), internal, their body limits and timeouts. Its OpenAPI document's route
+    # (/api/v1/<name>/openapi.json) is added by the gateway; a test fails when the service
+    # serves a path these do not send to it.
+    routes: tuple[Route, ...] = ()
     subscriptions: Callable[[Runtime], list[Subscription]] = lambda runtime: []
     # Periodic jobs the worker target runs beside the consumers.
     schedules: Callable[[Runtime], list[Schedule]] = lambda runtime: []

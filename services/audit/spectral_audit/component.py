@@ -12,6 +12,7 @@ from spectral_audit.events import subscriptions
 from spectral_audit.models import Base, bus
 from spectral_audit.signing import runtime_signer
 from spectral_shared.component import Component, Runtime
+from spectral_shared.routing import Route
 from spectral_shared.schedule import Schedule
 
 PURGE_EVERY = 3600.0  # seconds; a run with nothing expired costs one query
@@ -46,6 +47,14 @@ component = Component(
     migrations=Path(__file__).parent / "migrations",
     events=catalog,
     routes_module="spectral_audit.api.routes",
+    routes=(
+        # The key that signs audit checkpoints: public, so anyone can check a checkpoint they hold.
+        Route("/api/v1/audit/public-key", "audit", public=True),
+        # Recomputing or exporting a large log takes longer than an ordinary request.
+        Route("/api/v1/audit/verify", "audit", timeout_seconds=300),
+        Route("/api/v1/audit/export", "audit", timeout_seconds=900),
+        Route("/api/v1/audit", "audit"),
+    ),
     subscriptions=subscriptions,
     schedules=schedules,
     production_requires=("AUDIT_SIGNING_KEY",),

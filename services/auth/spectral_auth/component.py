@@ -10,6 +10,7 @@ from spectral_auth.event_types import catalog
 from spectral_auth.models import Base, bus
 from spectral_shared.component import Component, Runtime
 from spectral_shared.identity import Identity, KeySource, StaticKeySource
+from spectral_shared.routing import Route
 
 
 def own_keys(runtime: Runtime) -> KeySource:
@@ -57,6 +58,26 @@ component = Component(
     migrations=Path(__file__).parent / "migrations",
     events=catalog,
     routes_module="spectral_auth.api.routes",
+    routes=(
+        Route("/api/v1/auth/register", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/verify-email", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/login", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/invitations/accept", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/password/forgot", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/password/reset", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/token/refresh", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/logout", "auth", public=True),
+        Route("/api/v1/auth/session", "auth", public=True, abuse_prone=True),  # cookie, not bearer
+        # Enrolment accepts the enrolment-only token sign-in hands out, which the gateway's
+        # /internal/authorize (access tokens only) would refuse; the routes check it themselves.
+        Route("/api/v1/auth/mfa/enroll", "auth", public=True),
+        Route("/api/v1/auth/mfa/confirm", "auth", public=True),
+        Route("/api/v1/auth/sso/authorize", "auth", public=True, abuse_prone=True),
+        Route("/api/v1/auth/sso/callback", "auth", public=True, abuse_prone=True),
+        Route("/.well-known/jwks.json", "auth", public=True),
+        Route("/internal/authorize", "auth", internal=True),
+        Route("/api/v1/auth", "auth"),
+    ),
     key_source=own_keys,
     commands=commands,
     current_identity=current_identity,

@@ -9,6 +9,7 @@ from spectral_governance.consumers import schedules, subscriptions
 from spectral_governance.published import catalog
 from spectral_governance.tables import bus, metadata
 from spectral_shared.component import Component
+from spectral_shared.routing import Route
 
 component = Component(
     name="governance",
@@ -18,6 +19,22 @@ component = Component(
     migrations=Path(__file__).parent / "migrations",
     events=catalog,
     routes_module="spectral_governance.routes",
+    routes=(
+        Route("/api/v1/governance", "governance"),
+        # The inventory takes CSV imports of up to 5,000 rows.
+        Route("/api/v1/ai-systems", "governance", max_body="2m"),
+        Route("/api/v1/frameworks", "governance"),
+        Route("/api/v1/controls", "governance"),
+        # Telemetry batches carry up to 1,000 events with their payloads.
+        Route("/api/v1/telemetry", "governance", max_body="8m"),
+        # Observability tools' webhooks are signed with the system's webhook secret, not a Spectral
+        # credential; the per-IP limit keeps a flood of forgeries off the signature check.
+        Route("/api/v1/webhooks", "governance", public=True, abuse_prone=True, max_body="1m"),
+        Route("/api/v1/violations", "governance"),
+        Route("/api/v1/actions", "governance"),
+        Route("/api/v1/alerts", "governance"),
+        Route("/api/v1/engine", "governance"),
+    ),
     subscriptions=subscriptions,
     schedules=schedules,
     commands=commands,

@@ -7,6 +7,7 @@ from pathlib import Path
 from spectral_reports.event_types import catalog
 from spectral_reports.models import Base, bus
 from spectral_shared.component import Component
+from spectral_shared.routing import Route
 
 component = Component(
     name="reports",
@@ -16,4 +17,5 @@ component = Component(
     migrations=Path(__file__).parent / "migrations",
     events=catalog,
     routes_module="spectral_reports.api.routes",
+    routes=(Route("/api/v1/reports", "reports"),),
 )
