@@ -209,6 +209,46 @@ def bus_replay(consumer_queue: str, limit: int | None) -> None:
     click.echo(f"{consumer_queue}: {moved} message(s) replayed")
 
 
+def _runtime_named(service: str) -> Runtime:
+    components = installed_components()
+    if service not in components:
+        raise click.BadParameter(f"no service {service!r}; known: {', '.join(components)}")
+    return Runtime(components[service], load_settings())
+
+
+@bus.command("dead-deliveries")
+@click.option("--service", "only", multiple=True, help="Only these services (default: all).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Rows per service.")
+def bus_dead_deliveries(only: tuple[str, ...], limit: int) -> None:
+    """Outgoing messages given up on (ADR 0032), newest first: id, channel, attempts, when, and
+    the error. Never the address, URL or contents."""
+    from spectral_shared.delivery import dead_deliveries
+
+    for name in only or tuple(installed_components()):
+        runtime = _runtime_named(name)
+        for row in dead_deliveries(runtime.database, runtime.component.tables, limit):
+            click.echo(
+                f"{name} {row['id']} {row['channel']} attempts={row['attempts']} "
+                f"dead_at={row['dead_at']:%Y-%m-%dT%H:%M:%SZ} error={row['last_error']}"
+            )
+
+
+@bus.command("replay-deliveries")
+@click.argument("service")
+@click.option("--id", "ids", multiple=True, help="Only these deliveries (default: every dead one).")
+@click.option("--channel", type=click.Choice(["email", "slack", "webhook"]), default=None)
+def bus_replay_deliveries(service: str, ids: tuple[str, ...], channel: str | None) -> None:
+    """Make SERVICE's dead deliveries due again, with a fresh count of attempts, once the cause
+    is fixed; its relay sends them."""
+    from spectral_shared.delivery import replay_dead_deliveries
+
+    runtime = _runtime_named(service)
+    replayed = replay_dead_deliveries(
+        runtime.database, runtime.component.tables, ids=list(ids) or None, channel=channel
+    )
+    click.echo(f"{service}: {replayed} delivery(ies) replayed")
+
+
 @cli.group()
 def events() -> None:
     """The events catalog."""
@@ -291,7 +331,7 @@ def _service_group(component: Component) -> click.Group:
     @group.command("relay")
     @metrics_port_option
     def relay(metrics_port: int | None) -> None:
-        """Publish this service's outbox and send its queued e-mail."""
+        """Publish this service's outbox and send its queued deliveries (e-mail, Slack, webhooks)."""
         settings = boot(component.name, [component.name])
         runtime = Runtime(component, settings)
         relay = runtime.relay()

@@ -30,7 +30,8 @@ from spectral_shared.bus.worker import Worker
 from spectral_shared.config import Settings
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database
-from spectral_shared.email import EmlFileMailer, Mailer, SendGridMailer, deliver_due_mail
+from spectral_shared.delivery import DeliveryPolicy, SlackSender, WebhookSender, deliver_due
+from spectral_shared.email import EmailSender, EmlFileMailer, Mailer, SendGridMailer
 from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVerifier
 from spectral_shared.kv import KeyValueStore, key_value_store
 from spectral_shared.routing import Route
@@ -201,11 +202,18 @@ class Runtime:
             self.database,
             self.component.tables,
             Publisher(self.settings.broker_url, self.topology),
-            extra_work=[
-                lambda: deliver_due_mail(
-                    self.database, self.component.tables, self.cipher, self.mailer
-                )
-            ],
+            extra_work=[self.deliver_due],
+        )
+
+    def deliver_due(self) -> int:
+        """Send one batch of the delivery outbox (the relay's second job, ADR 0032)."""
+        return deliver_due(
+            self.database,
+            self.component.tables,
+            self.cipher,
+            {"email": EmailSender(self.mailer), "slack": SlackSender(), "webhook": WebhookSender()},
+            policy=DeliveryPolicy.for_environment(self.settings.is_production),
+            max_attempts=self.settings.delivery_max_attempts,
         )
 
     def worker(self) -> Worker:

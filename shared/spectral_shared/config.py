@@ -96,8 +96,10 @@ class Settings(BaseSettings):
     bus_retry_delays: str = "1,5,30"
     bus_prefetch: int = 16
     outbox_poll_interval: float = 0.5
-    # Published outbox rows, sent mail and processed inbox records are deleted after this.
+    # Published outbox rows, sent deliveries and processed inbox records are deleted after this.
     bus_retention_days: int = Field(default=7, ge=1)
+    # Failed sends of an outgoing message (e-mail, Slack, webhook) before it is dead (ADR 0032).
+    delivery_max_attempts: int = Field(default=30, ge=1)
     # How often the governance worker carries out automated required actions (notify, escalate).
     action_executor_interval_seconds: float = Field(default=60.0, gt=0)
 

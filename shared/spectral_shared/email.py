@@ -1,35 +1,30 @@
 """E-mail: SendGrid when ``SENDGRID_API_KEY`` is set, ``.eml`` files under ``var/mail/`` otherwise.
 
-Mail is queued in the sender's transaction (:func:`queue_email`, encrypted, since it may carry
-links with tokens) and delivered by the service's relay, so a message exists exactly when the
-change that caused it commits, and a mail outage delays it instead of losing it.
+Mail is queued in the sender's transaction (:func:`queue_email`, the e-mail form of
+:func:`spectral_shared.delivery.queue_delivery`: encrypted, since it may carry links with tokens)
+and delivered by the service's relay through :class:`EmailSender`, so a message exists exactly
+when the change that caused it commits, and a mail outage delays it instead of losing it (ADR
+0007, ADR 0032).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, Mail
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from spectral_shared import metrics
-from spectral_shared.bus.relay import backoff
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database, utcnow
-from spectral_shared.logging import get_logger
-
-log = get_logger(__name__)
-
-_MAIL_AAD = "mail_outbox.message"
+from spectral_shared.delivery import SEND_TIMEOUT, DeliveryPolicy, deliver_due, queue_delivery
 
 
 @dataclass(frozen=True)
@@ -74,6 +69,7 @@ class SendGridMailer:
         self, api_key: str, from_email: str, host: str = "https://api.sendgrid.com"
     ) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
+        self.client.client.timeout = SEND_TIMEOUT  # the SDK waits forever by default
         self.from_email = from_email
 
     def send(self, message: OutgoingEmail) -> None:
@@ -86,56 +82,44 @@ class SendGridMailer:
             raise RuntimeError(f"SendGrid answered {response.status_code}")
 
 
+class EmailSender:
+    """The delivery outbox's e-mail channel: the body is ``{subject, text, html}``."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+
+    def send(self, target: str, body: Mapping[str, Any]) -> None:
+        self.mailer.send(
+            OutgoingEmail(
+                to=target, subject=body["subject"], text=body["text"], html=body.get("html")
+            )
+        )
+
+
 def queue_email(
     session: Session, tables: BusTables, cipher: FieldCipher, message: OutgoingEmail
 ) -> str:
-    message_id = str(uuid.uuid4())
-    now = utcnow()
-    session.execute(
-        tables.mail_outbox.insert().values(
-            id=message_id,
-            message=cipher.encrypt_text(json.dumps(asdict(message)), _MAIL_AAD),
-            created_at=now,
-            available_at=now,
-            attempts=0,
-        )
+    """Queue one e-mail in the caller's transaction; returns the delivery's id."""
+    return queue_delivery(
+        session,
+        tables,
+        cipher,
+        "email",
+        message.to,
+        {"subject": message.subject, "text": message.text, "html": message.html},
     )
-    return message_id
 
 
 def deliver_due_mail(
     database: Database, tables: BusTables, cipher: FieldCipher, mailer: Mailer, batch_size: int = 50
 ) -> int:
-    """Send queued mail; a failed send is retried with backoff. Returns how many were sent."""
-    mail = tables.mail_outbox
-    now = utcnow()
-    sent = 0
-    with database.session() as session:
-        rows = session.execute(
-            select(mail.c.seq, mail.c.message, mail.c.attempts)
-            .where(mail.c.sent_at.is_(None), mail.c.available_at <= now)
-            .order_by(mail.c.seq)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for row in rows:
-            try:
-                message = OutgoingEmail(**json.loads(cipher.decrypt_text(row.message, _MAIL_AAD)))
-                mailer.send(message)
-            except Exception as exc:
-                log.warning("mail.send_failed", seq=row.seq, error=type(exc).__name__)
-                session.execute(
-                    update(mail)
-                    .where(mail.c.seq == row.seq)
-                    .values(
-                        attempts=row.attempts + 1,
-                        available_at=now + backoff(row.attempts),
-                        last_error=str(exc)[:2000],
-                    )
-                )
-                continue
-            session.execute(update(mail).where(mail.c.seq == row.seq).values(sent_at=utcnow()))
-            sent += 1
-    if sent:
-        metrics.mail_sent.labels(database.service).inc(sent)
-    return sent
+    """Send the due e-mail only (what tests and benchmarks that read the mail need); the relay
+    sends every channel with :func:`spectral_shared.delivery.deliver_due`."""
+    return deliver_due(
+        database,
+        tables,
+        cipher,
+        {"email": EmailSender(mailer)},
+        policy=DeliveryPolicy(),
+        batch_size=batch_size,
+    )

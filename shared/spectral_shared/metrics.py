@@ -38,10 +38,24 @@ queue_depth = Gauge(
 )
 bus_rows_pruned = Counter(
     "spectral_bus_rows_pruned_total",
-    "Outbox, mail-outbox and inbox rows deleted after BUS_RETENTION_DAYS.",
+    "Outbox, delivery-outbox and inbox rows deleted after BUS_RETENTION_DAYS.",
     ["service", "table"],
 )
-mail_sent = Counter("spectral_mail_sent_total", "E-mails handed to the mail backend.", ["service"])
+deliveries_sent = Counter(
+    "spectral_deliveries_sent_total",
+    "Outgoing messages handed over (to the mail backend, Slack, a webhook), by channel.",
+    ["service", "channel"],
+)
+delivery_failures = Counter(
+    "spectral_delivery_failures_total",
+    "Failed sends of outgoing messages (retried with backoff, or dead at the last attempt).",
+    ["service", "channel"],
+)
+deliveries_dead = Counter(
+    "spectral_deliveries_dead_total",
+    "Outgoing messages given up on (DELIVERY_MAX_ATTEMPTS failures, or a refused target).",
+    ["service", "channel"],
+)
 scheduled_runs = Counter(
     "spectral_scheduled_runs_total",
     "Periodic job runs, by job and outcome (ok, failed).",

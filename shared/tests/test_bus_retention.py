@@ -53,15 +53,25 @@ def add_outbox(database: Database, name: str, *, created: float, published: floa
         )
 
 
-def add_mail(database: Database, name: str, *, created: float, sent: float | None) -> None:
+def add_mail(
+    database: Database,
+    name: str,
+    *,
+    created: float,
+    sent: float | None,
+    dead: float | None = None,
+) -> None:
     with database.session() as session:
         session.execute(
-            TABLES.mail_outbox.insert().values(
+            TABLES.deliveries.insert().values(
                 id=name,
-                message="sealed",
+                channel="email",
+                target="sealed",
+                body="sealed",
                 created_at=days_ago(created),
                 available_at=days_ago(created),
                 sent_at=None if sent is None else days_ago(sent),
+                dead_at=None if dead is None else days_ago(dead),
                 attempts=0,
             )
         )
@@ -94,15 +104,16 @@ def test_what_has_done_its_job_goes_after_the_retention_and_nothing_else(
     add_mail(database, "sent-long-ago", created=20, sent=20)
     add_mail(database, "sent-yesterday", created=1, sent=1)
     add_mail(database, "unsent", created=20, sent=None)
+    add_mail(database, "dead-long-ago", created=20, sent=None, dead=19)  # waits for a replay
     add_inbox(database, "processed-long-ago", processed=10)
     add_inbox(database, "processed-long-ago", processed=10, consumer="other")
     add_inbox(database, "processed-today", processed=0.1)
 
     pruned = prune_bus_tables(database, TABLES, 7, now=NOW)
 
-    assert (pruned.outbox, pruned.mail_outbox, pruned.inbox) == (2, 1, 2)
+    assert (pruned.outbox, pruned.deliveries, pruned.inbox) == (2, 1, 2)
     assert left(database, TABLES.outbox, "id") == {"published-6-days-ago", "never-published"}
-    assert left(database, TABLES.mail_outbox, "id") == {"sent-yesterday", "unsent"}
+    assert left(database, TABLES.deliveries, "id") == {"sent-yesterday", "unsent", "dead-long-ago"}
     assert left(database, TABLES.inbox, "message_id") == {"processed-today"}
     # Again: nothing more to do.
     assert prune_bus_tables(database, TABLES, 7, now=NOW).total == 0

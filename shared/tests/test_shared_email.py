@@ -177,14 +177,16 @@ def test_queued_mail_is_encrypted_at_rest(
         message_id = queue_email(session, tables, cipher, MESSAGE)
     with db.engine.connect() as conn:
         [stored] = conn.execute(
-            text("SELECT id, message, attempts, sent_at FROM mail_outbox")
+            text("SELECT id, channel, target, body, attempts, sent_at FROM deliveries")
         ).all()
     assert stored.id == message_id
     assert stored.attempts == 0
     assert stored.sent_at is None
-    assert stored.message.startswith(f"v1.{cipher.current_key_id}.")
+    assert stored.channel == "email"
+    assert stored.body.startswith(f"v1.{cipher.current_key_id}.")
+    assert stored.target.startswith(f"v1.{cipher.current_key_id}.")
     for secret in (MESSAGE.to, "jane.doe", "verify-email", "A1b2C3d4E5", "Hello Jane"):
-        assert secret not in stored.message
+        assert secret not in stored.body and secret not in stored.target
         assert secret.encode() not in _raw_database_bytes(path)
 
 
@@ -201,7 +203,7 @@ def test_queued_mail_is_not_written_if_the_transaction_rolls_back(
     with pytest.raises(RuntimeError, match="business rule"):
         change_that_fails()
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM mail_outbox")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 0
 
 
 def test_delivery_sends_once_and_marks_sent(
@@ -219,7 +221,7 @@ def test_delivery_sends_once_and_marks_sent(
     assert sendgrid.requests[0]["json"]["content"][0]["value"] == MESSAGE.text
 
     with db.session() as session:
-        row = session.execute(select(tables.mail_outbox)).one()
+        row = session.execute(select(tables.deliveries)).one()
     assert row.sent_at is not None
     assert abs(utcnow() - row.sent_at) < timedelta(seconds=10)
     assert row.attempts == 0
@@ -238,7 +240,7 @@ def test_failed_delivery_stays_pending_with_backoff(
     before = utcnow()
     assert deliver_due_mail(db, tables, cipher, mailer) == 0
     with db.session() as session:
-        row = session.execute(select(tables.mail_outbox)).one()
+        row = session.execute(select(tables.deliveries)).one()
     assert row.sent_at is None
     assert row.attempts == 1
     assert row.available_at > before

@@ -32,7 +32,7 @@ def counts(runtime: Runtime) -> dict[str, int]:
                 "users",
                 "email_verification_tokens",
                 "outbox",
-                "mail_outbox",
+                "deliveries",
             )
         }
 
@@ -91,7 +91,7 @@ def test_register_creates_organization_and_pending_admin_and_emails_a_link(
 
     # The mail is queued encrypted in the same transaction, then delivered by the relay's job.
     with auth_runtime.database.session() as session:
-        stored = session.scalar(text("SELECT message FROM mail_outbox"))
+        stored = session.scalar(text("SELECT target || ' ' || body FROM deliveries"))
     assert "mercy.example" not in stored and "token" not in stored
     send_mail(auth_runtime)
     token = verification_token(auth_runtime.settings.var_dir / "mail", "ada@mercy.example")

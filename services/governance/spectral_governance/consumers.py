@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from spectral_governance.actions.executor import run_due_actions
 from spectral_governance.alerts.use_cases import watch_sla
 from spectral_governance.directory.use_cases import handlers as directory
-from spectral_governance.notifications.outgoing import deliver_notifications
 from spectral_governance.telemetry.events import TELEMETRY_RECEIVED, TelemetryReceived
 from spectral_governance.translation.use_cases import translate_events
 from spectral_shared.bus import Envelope
@@ -57,12 +56,8 @@ def schedules(runtime: Runtime) -> list[Schedule]:
     def watch_alert_sla() -> None:
         watch_sla(runtime)
 
-    def post_to_slack() -> None:
-        deliver_notifications(runtime)
-
     every = runtime.settings.action_executor_interval_seconds
     return [
         Schedule("governance.action_executor", every, carry_out_actions),
         Schedule("governance.sla_watch", 30.0, watch_alert_sla),
-        Schedule("governance.slack", 2.0, post_to_slack),
     ]

@@ -11,7 +11,6 @@ from spectral_governance.customization import models as _customization
 from spectral_governance.db import Base, bus
 from spectral_governance.directory import models as _directory
 from spectral_governance.inventory import models as _inventory
-from spectral_governance.notifications import models as _notifications
 from spectral_governance.telemetry import models as _telemetry
 from spectral_governance.violations import models as _violations
 
@@ -24,7 +23,6 @@ DOMAINS = (
     _customization,
     _directory,
     _inventory,
-    _notifications,
     _telemetry,
     _violations,
 )

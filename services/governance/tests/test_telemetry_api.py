@@ -423,8 +423,9 @@ def test_nothing_crosses_organizations(gov: Governance) -> None:
 def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> None:
     """A fake Slack incoming webhook gets the alert; while it fails, the message waits."""
     from spectral_governance.alerts.use_cases import set_alert_settings
-    from spectral_governance.notifications.models import Notification
-    from spectral_governance.notifications.outgoing import deliver_notifications
+    from spectral_governance.db import bus
+    from spectral_shared.component import Runtime
+    from spectral_shared.delivery import DeliveryPolicy, SlackSender, deliver_due
     from spectral_shared.identity import Identity
     from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 
@@ -451,13 +452,30 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
         )
         gov.report(drift(system["id"], 0.12))
         gov.translate()
-        deliver = deliver_notifications
+        deliveries = bus.deliveries
+
+        def deliver(runtime: Runtime) -> int:
+            """The relay's delivery job, for Slack alone (the alert's e-mail waits)."""
+            return deliver_due(
+                runtime.database,
+                runtime.component.tables,
+                runtime.cipher,
+                {"slack": SlackSender()},
+                policy=DeliveryPolicy(),
+            )
+
         assert deliver(gov.runtime) == 0
         with gov.runtime.database.session() as session:
-            [note] = session.scalars(select(Notification)).all()
+            [note] = session.execute(
+                select(deliveries).where(deliveries.c.channel == "slack")
+            ).all()
             assert note.attempts == 1 and note.sent_at is None
             assert "services/T/B" not in note.target  # stored encrypted
-            note.available_at = datetime.now(UTC)
+            session.execute(
+                deliveries.update()
+                .where(deliveries.c.seq == note.seq)
+                .values(available_at=datetime.now(UTC))
+            )
         failing["on"] = False
         assert deliver(gov.runtime) == 1
     [message] = received

@@ -1,13 +1,14 @@
 """Pruning the bus tables: what has done its job is deleted after ``BUS_RETENTION_DAYS``.
 
-The outbox and the mail outbox keep every row forever otherwise (a telemetry burst of 5,000
+The outbox and the delivery outbox keep every row forever otherwise (a telemetry burst of 5,000
 events a second leaves millions), and their bodies are copies of what the service's own tables
 and the audit log already keep. What is pruned, and why it is safe:
 
 - an outbox row **published** before the cutoff: RabbitMQ confirmed it; the relay only ever
   republishes rows not yet marked published;
-- a mail-outbox row **sent** before the cutoff: the mail backend took it. Unsent mail (still
-  retrying) is kept, however old;
+- a delivery-outbox row **sent** before the cutoff: the mail backend, Slack or the webhook took
+  it. Unsent deliveries (still retrying) and dead ones (waiting for an operator to replay them)
+  are kept, however old;
 - an inbox record **processed** before the cutoff: the inbox exists to drop a redelivery, and
   redeliveries come within seconds or minutes (an unacked message, a retry queue, a relay that
   died between publish and mark-published). A dead letter being replayed was never processed, so
@@ -41,12 +42,12 @@ BATCH = 5000
 @dataclass(frozen=True)
 class Pruned:
     outbox: int
-    mail_outbox: int
+    deliveries: int
     inbox: int
 
     @property
     def total(self) -> int:
-        return self.outbox + self.mail_outbox + self.inbox
+        return self.outbox + self.deliveries + self.inbox
 
 
 def prune_bus_tables(
@@ -59,7 +60,7 @@ def prune_bus_tables(
 ) -> Pruned:
     """Delete the rows older than ``retention_days`` that have done their job (see the module)."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    outbox, mail, inbox = tables.outbox, tables.mail_outbox, tables.inbox
+    outbox, deliveries, inbox = tables.outbox, tables.deliveries, tables.inbox
     pruned = Pruned(
         outbox=_prune(
             database,
@@ -68,11 +69,11 @@ def prune_bus_tables(
             outbox.c.seq,
             batch,
         ),
-        mail_outbox=_prune(
+        deliveries=_prune(
             database,
-            mail,
-            mail.c.sent_at.is_not(None) & (mail.c.sent_at < cutoff),
-            mail.c.seq,
+            deliveries,
+            deliveries.c.sent_at.is_not(None) & (deliveries.c.sent_at < cutoff),
+            deliveries.c.seq,
             batch,
         ),
         inbox=_prune(database, inbox, inbox.c.processed_at < cutoff, inbox.c.processed_at, batch),
@@ -82,7 +83,7 @@ def prune_bus_tables(
             "bus.pruned",
             service=database.service,
             outbox=pruned.outbox,
-            mail_outbox=pruned.mail_outbox,
+            deliveries=pruned.deliveries,
             inbox=pruned.inbox,
             retention_days=retention_days,
         )

@@ -1,4 +1,4 @@
-"""The outbox, inbox and mail-outbox tables every service keeps in its own schema."""
+"""The outbox, inbox and delivery-outbox tables every service keeps in its own schema."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SEQ = BigInteger().with_variant(Integer(), "sqlite")
 class BusTables:
     outbox: Table
     inbox: Table
-    mail_outbox: Table
+    deliveries: Table
 
 
 def bus_tables(metadata: MetaData) -> BusTables:
@@ -46,21 +46,25 @@ def bus_tables(metadata: MetaData) -> BusTables:
         Column("processed_at", UTCDateTime, nullable=False),
     )
     Index("ix_inbox_processed_at", inbox.c.processed_at)  # pruning, oldest first
-    mail_outbox = Table(
-        "mail_outbox",
+    # Outgoing messages (e-mail, Slack, webhooks) waiting for the relay: spectral_shared.delivery.
+    deliveries = Table(
+        "deliveries",
         metadata,
         Column("seq", SEQ, primary_key=True, autoincrement=True),
         Column("id", String(36), nullable=False, unique=True),
-        Column("message", Text, nullable=False),  # AES-256-GCM: it may hold links with tokens
-        Column("created_at", UTCDateTime, nullable=False),
-        Column("available_at", UTCDateTime, nullable=False),
-        Column("sent_at", UTCDateTime, nullable=True),
+        Column("channel", String(16), nullable=False),  # email, slack, webhook
+        Column("target", Text, nullable=False),  # AES-256-GCM: an address or a webhook URL
+        Column("body", Text, nullable=False),  # AES-256-GCM: JSON, it may hold links with tokens
         Column("attempts", Integer, nullable=False, default=0),
-        Column("last_error", Text, nullable=True),
+        Column("available_at", UTCDateTime, nullable=False),  # backoff, or a relay's lease
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+        Column("dead_at", UTCDateTime, nullable=True),  # gave up after DELIVERY_MAX_ATTEMPTS
+        Column("last_error", Text, nullable=True),  # the error's type and status, never contents
     )
     Index(
-        "ix_mail_outbox_pending",
-        mail_outbox.c.available_at,
-        postgresql_where=mail_outbox.c.sent_at.is_(None),
+        "ix_deliveries_due",
+        deliveries.c.available_at,
+        postgresql_where=deliveries.c.sent_at.is_(None) & deliveries.c.dead_at.is_(None),
     )
-    return BusTables(outbox=outbox, inbox=inbox, mail_outbox=mail_outbox)
+    return BusTables(outbox=outbox, inbox=inbox, deliveries=deliveries)
