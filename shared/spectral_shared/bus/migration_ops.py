@@ -41,6 +41,11 @@ def create_bus_tables_v1() -> None:
         sa.Column("event_type", sa.String(128), nullable=False),
         sa.Column("processed_at", UTCDateTime, nullable=False),
     )
+    _create_mail_outbox_v1()
+
+
+def _create_mail_outbox_v1() -> None:
+    """The mail outbox as the first bus tables had it (the delivery outbox replaced it)."""
     op.create_table(
         "mail_outbox",
         sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
@@ -153,23 +158,7 @@ def restore_mail_outbox_v3(also_moved_back: tuple[str, ...] = ()) -> None:
             f"{stuck} unsent deliveries were queued after the upgrade and cannot be moved back: "
             "let the relay send them (or mark them sent) before downgrading"
         )
-    op.create_table(
-        "mail_outbox",
-        sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
-        sa.Column("id", sa.String(36), nullable=False, unique=True),
-        sa.Column("message", sa.Text, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("available_at", UTCDateTime, nullable=False),
-        sa.Column("sent_at", UTCDateTime, nullable=True),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("last_error", sa.Text, nullable=True),
-    )
-    op.create_index(
-        "ix_mail_outbox_pending",
-        "mail_outbox",
-        ["available_at"],
-        postgresql_where=sa.text("sent_at IS NULL"),
-    )
+    _create_mail_outbox_v1()
     op.execute(
         sa.text(
             "INSERT INTO mail_outbox (id, message, created_at, available_at, attempts, last_error)"
