@@ -21,13 +21,13 @@ from spectral_auth import services
 from spectral_auth.api.schemas import OrganizationOut, Request, UserOut
 from spectral_auth.models import Invitation, Organization, User
 from spectral_auth.passwords import MAX_LENGTH, password_problems
-from spectral_auth.roles import OrganizationSettings, Persona, RoleRefused
+from spectral_auth.roles import OrganizationSettings, Persona
+from spectral_shared.errors import NotFound
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.us_states import USState
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -159,10 +159,6 @@ def invitation_out(inv: Invitation) -> InvitationOut:
     )
 
 
-def _refused(exc: Exception) -> Problem:
-    return Problem(403, "Not allowed", detail=str(exc), type_slug="role-not-allowed")
-
-
 # ---- organization ------------------------------------------------------------------------------------
 
 
@@ -176,7 +172,7 @@ def get_organization() -> tuple[Response, int]:
     with current_runtime().database.read_session() as session:
         org = session.get(Organization, current_identity().organization_id)
     if org is None:
-        raise not_found("organization")
+        raise NotFound("organization")
     return json_response(profile_out(org))
 
 
@@ -248,7 +244,7 @@ def get_user(user_id: str) -> tuple[Response, int]:
             )
         ).first()
     if user is None:
-        raise not_found("user")
+        raise NotFound("user")
     return json_response(member_out(user))
 
 
@@ -265,24 +261,14 @@ def get_user(user_id: str) -> tuple[Response, int]:
 @requires("users:manage")
 def change_role(user_id: str) -> tuple[Response, int]:
     body = parse_json_body(RoleChange)
-    try:
-        user = services.change_role(
-            current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
-        )
-    except services.NotFound:
-        raise not_found("user") from None
-    except (RoleRefused, services.SelfChangeRefused) as exc:
-        raise _refused(exc) from None
+    user = services.change_role(
+        current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
+    )
     return json_response(member_out(user))
 
 
 def _set_active(user_id: str, active: bool) -> tuple[Response, int]:
-    try:
-        user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
-    except services.NotFound:
-        raise not_found("user") from None
-    except services.SelfChangeRefused as exc:
-        raise _refused(exc) from None
+    user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
     return json_response(member_out(user))
 
 
@@ -313,12 +299,7 @@ def reactivate(user_id: str) -> tuple[Response, int]:
 )
 @requires("users:manage")
 def reset_mfa(user_id: str) -> tuple[Response, int]:
-    try:
-        user = services.reset_mfa(current_runtime(), current_identity(), user_id)
-    except services.NotFound:
-        raise not_found("user") from None
-    except services.SelfChangeRefused as exc:
-        raise _refused(exc) from None
+    user = services.reset_mfa(current_runtime(), current_identity(), user_id)
     return json_response(member_out(user))
 
 
@@ -361,23 +342,13 @@ def list_invitations() -> tuple[Response, int]:
 @idempotent("auth.invite")
 def create_invitation() -> tuple[Response, int]:
     body = parse_json_body(InviteRequest)
-    try:
-        invitation = services.invite(
-            current_runtime(),
-            current_identity(),
-            email=str(body.email),
-            role=body.role,
-            personas=list(body.personas),
-        )
-    except RoleRefused as exc:
-        raise _refused(exc) from None
-    except services.AlreadyMember:
-        raise Problem(
-            409,
-            "Already a member or invited",
-            detail="This address already has an account or a pending invitation.",
-            type_slug="already-member",
-        ) from None
+    invitation = services.invite(
+        current_runtime(),
+        current_identity(),
+        email=str(body.email),
+        role=body.role,
+        personas=list(body.personas),
+    )
     return json_response(invitation_out(invitation), 201)
 
 
@@ -388,10 +359,7 @@ def create_invitation() -> tuple[Response, int]:
 )
 @requires("users:invite")
 def revoke_invitation(invitation_id: str) -> tuple[str, int]:
-    try:
-        services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
-    except services.NotFound:
-        raise not_found("pending invitation") from None
+    services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
     return "", 204
 
 
@@ -408,15 +376,7 @@ def revoke_invitation(invitation_id: str) -> tuple[str, int]:
 )
 def accept_invitation() -> tuple[Response, int]:
     body = parse_json_body(AcceptInvitationRequest)
-    try:
-        user = services.accept_invitation(
-            current_runtime(), token=body.token, name=body.name, password=body.password
-        )
-    except services.InvalidInvitation:
-        raise Problem(
-            400,
-            "Invalid invitation",
-            detail="This invitation is invalid, was already used or withdrawn, or has expired. Ask for a new one.",
-            type_slug="invalid-token",
-        ) from None
+    user = services.accept_invitation(
+        current_runtime(), token=body.token, name=body.name, password=body.password
+    )
     return json_response(member_out(user), 201)

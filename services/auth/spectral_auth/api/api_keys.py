@@ -23,11 +23,11 @@ from spectral_auth.api.schemas import Request
 from spectral_auth.models import ApiKey
 from spectral_auth.roles import API_KEY_SCOPES, ApiKeyScope
 from spectral_shared.db import utcnow
+from spectral_shared.errors import NotFound
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor, invalid_cursor
-from spectral_shared.web.problems import field_problem, not_found
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -210,16 +210,13 @@ def list_api_keys() -> tuple[Response, int]:
 @idempotent("auth.api_key")
 def create_api_key() -> Response:
     body = parse_json_body(ApiKeyCreate)
-    try:
-        key, secret = services.create_api_key(
-            current_runtime(),
-            current_identity(),
-            name=body.name,
-            scopes=body.scopes,
-            expires_at=body.expires_at,
-        )
-    except services.ApiKeyRefused as refused:
-        raise field_problem(refused.field, refused.message) from None
+    key, secret = services.create_api_key(
+        current_runtime(),
+        current_identity(),
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+    )
     return _sealed(ApiKeyWithSecret(**key_out(key).model_dump(), secret=secret))
 
 
@@ -240,7 +237,7 @@ def get_api_key(key_id: str) -> tuple[Response, int]:
                 )
             ).first()
     if key is None:
-        raise not_found("API key")
+        raise NotFound("API key")
     return json_response(key_out(key))
 
 
@@ -251,8 +248,5 @@ def get_api_key(key_id: str) -> tuple[Response, int]:
 )
 @requires("api_keys:manage")
 def revoke_api_key(key_id: str) -> tuple[str, int]:
-    try:
-        services.revoke_api_key(current_runtime(), current_identity(), key_id)
-    except services.NotFound:
-        raise not_found("unrevoked API key") from None
+    services.revoke_api_key(current_runtime(), current_identity(), key_id)
     return "", 204

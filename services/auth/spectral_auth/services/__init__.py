@@ -3,7 +3,6 @@
 from spectral_auth.services.accounts import *  # noqa: F403
 from spectral_auth.services.api_keys import *  # noqa: F403
 from spectral_auth.services.authorization import *  # noqa: F403
-from spectral_auth.services.errors import *  # noqa: F403
 from spectral_auth.services.mfa import *  # noqa: F403
 from spectral_auth.services.passwords import *  # noqa: F403
 from spectral_auth.services.registration import *  # noqa: F403
