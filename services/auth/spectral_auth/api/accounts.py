@@ -27,12 +27,15 @@ from spectral_shared.identity import current_identity, requires
 from spectral_shared.us_states import USState
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
+from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("accounts", __name__)
+
+# Members page in sign-up order.
+SIGN_UP_ORDER: Keyset[User] = Keyset((User.created_at, User.id))
 
 RoleName = Literal["viewer", "analyst", "compliance_officer", "admin", "executive", "super_admin"]
 
@@ -213,25 +216,13 @@ def list_users() -> tuple[Response, int]:
         statement = statement.where(User.status == query.status)
     if query.role:
         statement = statement.where(User.role == query.role)
-    if query.cursor:
-        created, user_id = decode_cursor(query.cursor)
-        statement = statement.where(
-            (User.created_at > datetime.fromisoformat(created))
-            | ((User.created_at == datetime.fromisoformat(created)) & (User.id > user_id))
-        )
-    statement = statement.order_by(User.created_at, User.id).limit(query.limit + 1)
     with current_runtime().database.read_session() as session:
-        rows = list(session.scalars(statement))
-    page = rows[: query.limit]
-    cursor = (
-        encode_cursor([page[-1].created_at.isoformat(), page[-1].id])
-        if len(rows) > query.limit
-        else None
-    )
+        rows = session.scalars(SIGN_UP_ORDER.apply(statement, query)).all()
+    page, cursor = SIGN_UP_ORDER.page(rows, query)
     return json_response(MemberPage(data=[member_out(u) for u in page], next_cursor=cursor))
 
 
-@bp.get("/api/v1/auth/users/<user_id>")
+@bp.get("/api/v1/auth/users/<uuid:user_id>")
 @api.operation(
     "One user of the organization", responses={200: MemberOut, 404: "Not in your organization"}
 )
@@ -248,7 +239,7 @@ def get_user(user_id: str) -> tuple[Response, int]:
     return json_response(member_out(user))
 
 
-@bp.patch("/api/v1/auth/users/<user_id>/role")
+@bp.patch("/api/v1/auth/users/<uuid:user_id>/role")
 @api.operation(
     "Change a user's role and persona tags",
     request=RoleChange,
@@ -272,7 +263,7 @@ def _set_active(user_id: str, active: bool) -> tuple[Response, int]:
     return json_response(member_out(user))
 
 
-@bp.post("/api/v1/auth/users/<user_id>/deactivate")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/deactivate")
 @api.operation(
     "Deactivate a user (ends their sign-ins at once)",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
@@ -282,7 +273,7 @@ def deactivate(user_id: str) -> tuple[Response, int]:
     return _set_active(user_id, False)
 
 
-@bp.post("/api/v1/auth/users/<user_id>/reactivate")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/reactivate")
 @api.operation(
     "Reactivate a user",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
@@ -292,7 +283,7 @@ def reactivate(user_id: str) -> tuple[Response, int]:
     return _set_active(user_id, True)
 
 
-@bp.post("/api/v1/auth/users/<user_id>/mfa/reset")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/mfa/reset")
 @api.operation(
     "Remove a user's MFA (lost device): their sessions end, they enrol again",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
@@ -352,7 +343,7 @@ def create_invitation() -> tuple[Response, int]:
     return json_response(invitation_out(invitation), 201)
 
 
-@bp.delete("/api/v1/auth/invitations/<invitation_id>")
+@bp.delete("/api/v1/auth/invitations/<uuid:invitation_id>")
 @api.operation(
     "Withdraw a pending invitation",
     responses={204: None, 404: "No pending invitation with this id"},
