@@ -31,7 +31,10 @@ from spectral_audit.models import PLATFORM_LOG, Checkpoint, Entry, Log, Node
 from spectral_audit.verification import StoredLeaf, Verdict, locate_rewrite, verify_entries
 from spectral_shared.bus import Actor, BusTables, Envelope
 from spectral_shared.bus.outbox import record_event
+from spectral_shared.component import Runtime
 from spectral_shared.db import Database, insert_rows, utcnow
+from spectral_shared.errors import DomainError
+from spectral_shared.identity import Identity
 from spectral_shared.logging import get_logger
 from spectral_shared.tlog.merkle import (
     EMPTY_ROOT,
@@ -55,8 +58,11 @@ class LogCorrupted(Exception):
     """The stored log no longer proves what it signed; nothing more is signed until fixed."""
 
 
-class NotInLog(LookupError):
+class NotInLog(DomainError, LookupError):
     """An index or size beyond what the log holds."""
+
+    title = "Not in the log"
+    slug = "audit-out-of-range"
 
 
 def _dialect_insert(session: Session) -> Any:
@@ -432,6 +438,19 @@ def set_legal_hold(
     )
     session.flush()
     return head
+
+
+def change_legal_hold(runtime: Runtime, identity: Identity, /, *, active: bool, reason: str) -> Log:
+    """Place or release the legal hold of the caller's organization's log."""
+    with runtime.database.session() as session:
+        return set_legal_hold(
+            session,
+            runtime.component.tables,
+            identity.organization_id,
+            active=active,
+            reason=reason,
+            actor=identity.actor,
+        )
 
 
 def verify_every_log(database: Database) -> list[str]:

@@ -16,12 +16,9 @@ def commands() -> None:
 @commands.command("rotate-keys")
 def rotate_keys() -> None:
     """Add a new token-signing key and retire the current one (still published for 24 hours)."""
-    from spectral_auth import event_types as ev
-    from spectral_auth.models import bus
-    from spectral_auth.signing_keys import RETIRED_KEY_GRACE, rotate_signing_key
-    from spectral_shared.bus import Actor, record_event
+    from spectral_auth.services.platform import rotate_signing_keys
+    from spectral_auth.signing_keys import RETIRED_KEY_GRACE
     from spectral_shared.component import Runtime, installed_components
-    from spectral_shared.db import utcnow
     from spectral_shared.process import boot
 
     settings = boot("auth", ["auth"])
@@ -30,20 +27,10 @@ def rotate_keys() -> None:
             f"JWT_EXPIRY ({settings.jwt_expiry}) must be shorter than the {RETIRED_KEY_GRACE} a retired key "
             "stays published, or tokens would outlive their key"
         )
-    runtime = Runtime(installed_components()["auth"], settings)
-    with runtime.database.session() as session:
-        key, retired = rotate_signing_key(session, runtime.cipher)
-        until = (utcnow() + RETIRED_KEY_GRACE).isoformat()
-        record_event(
-            session,
-            bus,
-            ev.SIGNING_KEY_ROTATED,
-            ev.SigningKeyRotated(kid=key.kid, retired=retired, retired_keys_published_until=until),
-            organization_id=None,
-            actor=Actor.system("spectral auth rotate-keys"),
-        )
+    rotation = rotate_signing_keys(Runtime(installed_components()["auth"], settings))
     click.echo(
-        f"new signing key {key.kid}; retired {', '.join(retired) or 'none'} (published until {until})"
+        f"new signing key {rotation.kid}; retired {', '.join(rotation.retired) or 'none'} "
+        f"(published until {rotation.published_until})"
     )
     click.echo("Services pick the new key up within a minute; old tokens verify until they expire.")
 
@@ -54,30 +41,16 @@ def rotate_keys() -> None:
 def set_plan(organization_id: str, tier: str) -> None:
     """Set an organization's plan tier, which sets its request quota ('default': the deployment's
     RATE_LIMIT_* values). Billing sets it from subscriptions once that service publishes plans."""
-    from spectral_auth import event_types as ev
-    from spectral_auth.models import Organization, bus
-    from spectral_shared.bus import Actor, record_event
+    from spectral_auth.services.platform import set_plan_tier
     from spectral_shared.component import Runtime, installed_components
+    from spectral_shared.errors import NotFound
     from spectral_shared.process import boot
 
     runtime = Runtime(installed_components()["auth"], boot("auth", ["auth"]))
-    with runtime.database.session() as session:
-        organization = session.get(Organization, organization_id)
-        if organization is None:
-            raise click.ClickException(f"no organization {organization_id}")
-        before = organization.plan_tier
-        organization.plan_tier = None if tier == "default" else tier
-        record_event(
-            session,
-            bus,
-            ev.ORGANIZATION_UPDATED,
-            ev.OrganizationUpdated(
-                organization_id=organization.id,
-                changes={"plan_tier": {"from": before, "to": organization.plan_tier}},
-            ),
-            organization_id=organization.id,
-            actor=Actor.system("spectral auth set-plan"),
-        )
+    try:
+        set_plan_tier(runtime, organization_id, None if tier == "default" else tier)
+    except NotFound:
+        raise click.ClickException(f"no organization {organization_id}") from None
     click.echo(f"{organization_id}: plan tier {tier} (quota applies within a minute)")
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from spectral_shared.errors import Forbidden
 from spectral_shared.identity import ROLE_RANK, Role
 
 Persona = Literal["ciso", "privacy_officer", "compliance_officer", "clinical_owner", "it_owner"]
@@ -36,8 +37,11 @@ ApiKeyScope = Literal[
 ]
 
 
-class RoleRefused(Exception):
+class RoleRefused(Forbidden):
     """Why a role change is not allowed, in words fit for a problem response."""
+
+    title = "Not allowed"
+    slug = "role-not-allowed"
 
 
 def check_role_grant(*, actor_role: str, target_role: str, organization_type: str) -> None:

@@ -72,7 +72,7 @@ CALLER_REVOKING: frozenset[tuple[str, str]] = frozenset(
 # Bodies that pass validation, for routes with a path parameter and a request body: a 422 would
 # prove nothing about tenant isolation, the lookup has to be reached.
 CROSS_TENANT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("PATCH", "/api/v1/auth/users/<user_id>/role"): {"role": "analyst"},
+    ("PATCH", "/api/v1/auth/users/<uuid:user_id>/role"): {"role": "analyst"},
 }
 
 # Routes with a path parameter whose kind of resource this test cannot create, with the reason.

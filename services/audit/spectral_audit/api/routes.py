@@ -19,11 +19,10 @@ from spectral_audit import services
 from spectral_audit.api.export import export_stream
 from spectral_audit.models import PLATFORM_LOG, Entry
 from spectral_audit.signing import runtime_signer
-from spectral_shared.bus import Actor
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.tlog.merkle import EMPTY_ROOT
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
+from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
@@ -44,16 +43,16 @@ READ_ERRORS: dict[int, type[BaseModel] | str | None] = {
 }
 
 
+# Entries page newest first, by their index in the log.
+NEWEST_FIRST: Keyset[Entry] = Keyset((Entry.idx,), descending=True)
+
+
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
 def _log_id() -> str:
     return current_identity().organization_id
-
-
-def out_of_range(detail: str) -> Problem:
-    return Problem(400, "Not in the log", detail=detail, type_slug="audit-out-of-range")
 
 
 # ---- entries --------------------------------------------------------------------------------------
@@ -153,20 +152,11 @@ def filtered(query: EventQuery, log_id: str) -> Select[Entry]:
 @requires("audit_log:read")
 def list_events() -> Response:
     query = parse_query(EventQuery)
-    statement = filtered(query, _log_id())
-    if query.cursor:
-        after = decode_cursor(query.cursor)
-        if not isinstance(after, int):
-            raise Problem(400, "Invalid cursor", type_slug="invalid-cursor")
-        statement = statement.where(Entry.idx < after)
-    statement = statement.order_by(Entry.idx.desc()).limit(query.limit + 1)
+    statement = NEWEST_FIRST.apply(filtered(query, _log_id()), query)
     with current_runtime().database.read_session() as session:
-        rows = list(session.scalars(statement))
-    page, more = rows[: query.limit], len(rows) > query.limit
-    body = EntryPage(
-        data=[entry_out(row) for row in page],
-        next_cursor=encode_cursor(page[-1].idx) if more and page else None,
-    )
+        rows = session.scalars(statement).all()
+    page, cursor = NEWEST_FIRST.page(rows, query)
+    body = EntryPage(data=[entry_out(row) for row in page], next_cursor=cursor)
     return jsonify(body.model_dump(mode="json"))
 
 
@@ -261,10 +251,7 @@ class InclusionOut(BaseModel):
 def get_inclusion_proof() -> Response:
     query = parse_query(InclusionQuery)
     with current_runtime().database.session() as session:
-        try:
-            proof = services.inclusion_proof(session, _log_id(), query.index, query.tree_size)
-        except services.NotInLog as exc:
-            raise out_of_range(str(exc)) from None
+        proof = services.inclusion_proof(session, _log_id(), query.index, query.tree_size)
     body = InclusionOut(
         index=proof.index,
         tree_size=proof.tree_size,
@@ -297,10 +284,7 @@ class ConsistencyOut(BaseModel):
 def get_consistency_proof() -> Response:
     query = parse_query(ConsistencyQuery)
     with current_runtime().database.session() as session:
-        try:
-            hashes = services.consistency_proof(session, _log_id(), query.first, query.second)
-        except services.NotInLog as exc:
-            raise out_of_range(str(exc)) from None
+        hashes = services.consistency_proof(session, _log_id(), query.first, query.second)
     body = ConsistencyOut(first=query.first, second=query.second, hashes=[b64(h) for h in hashes])
     return jsonify(body.model_dump(mode="json", by_alias=True))
 
@@ -439,15 +423,5 @@ def get_retention() -> tuple[Response, int]:
 def put_legal_hold() -> tuple[Response, int]:
     hold = parse_json_body(LegalHoldIn)
     identity = current_identity()
-    runtime = current_runtime()
-    actor = Actor.subject(identity.subject_type, identity.subject_id)
-    with runtime.database.session() as session:
-        services.set_legal_hold(
-            session,
-            runtime.component.tables,
-            identity.organization_id,
-            active=hold.active,
-            reason=hold.reason,
-            actor=actor,
-        )
+    services.change_legal_hold(current_runtime(), identity, active=hold.active, reason=hold.reason)
     return json_response(retention_out(identity.organization_id))

@@ -21,18 +21,21 @@ from spectral_auth import services
 from spectral_auth.api.schemas import OrganizationOut, Request, UserOut
 from spectral_auth.models import Invitation, Organization, User
 from spectral_auth.passwords import MAX_LENGTH, password_problems
-from spectral_auth.roles import OrganizationSettings, Persona, RoleRefused
+from spectral_auth.roles import OrganizationSettings, Persona
+from spectral_shared.errors import NotFound
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.us_states import USState
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor
-from spectral_shared.web.problems import Problem, not_found
+from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("accounts", __name__)
+
+# Members page in sign-up order.
+SIGN_UP_ORDER: Keyset[User] = Keyset((User.created_at, User.id))
 
 RoleName = Literal["viewer", "analyst", "compliance_officer", "admin", "executive", "super_admin"]
 
@@ -159,10 +162,6 @@ def invitation_out(inv: Invitation) -> InvitationOut:
     )
 
 
-def _refused(exc: Exception) -> Problem:
-    return Problem(403, "Not allowed", detail=str(exc), type_slug="role-not-allowed")
-
-
 # ---- organization ------------------------------------------------------------------------------------
 
 
@@ -176,7 +175,7 @@ def get_organization() -> tuple[Response, int]:
     with current_runtime().database.read_session() as session:
         org = session.get(Organization, current_identity().organization_id)
     if org is None:
-        raise not_found("organization")
+        raise NotFound("organization")
     return json_response(profile_out(org))
 
 
@@ -217,25 +216,13 @@ def list_users() -> tuple[Response, int]:
         statement = statement.where(User.status == query.status)
     if query.role:
         statement = statement.where(User.role == query.role)
-    if query.cursor:
-        created, user_id = decode_cursor(query.cursor)
-        statement = statement.where(
-            (User.created_at > datetime.fromisoformat(created))
-            | ((User.created_at == datetime.fromisoformat(created)) & (User.id > user_id))
-        )
-    statement = statement.order_by(User.created_at, User.id).limit(query.limit + 1)
     with current_runtime().database.read_session() as session:
-        rows = list(session.scalars(statement))
-    page = rows[: query.limit]
-    cursor = (
-        encode_cursor([page[-1].created_at.isoformat(), page[-1].id])
-        if len(rows) > query.limit
-        else None
-    )
+        rows = session.scalars(SIGN_UP_ORDER.apply(statement, query)).all()
+    page, cursor = SIGN_UP_ORDER.page(rows, query)
     return json_response(MemberPage(data=[member_out(u) for u in page], next_cursor=cursor))
 
 
-@bp.get("/api/v1/auth/users/<user_id>")
+@bp.get("/api/v1/auth/users/<uuid:user_id>")
 @api.operation(
     "One user of the organization", responses={200: MemberOut, 404: "Not in your organization"}
 )
@@ -248,11 +235,11 @@ def get_user(user_id: str) -> tuple[Response, int]:
             )
         ).first()
     if user is None:
-        raise not_found("user")
+        raise NotFound("user")
     return json_response(member_out(user))
 
 
-@bp.patch("/api/v1/auth/users/<user_id>/role")
+@bp.patch("/api/v1/auth/users/<uuid:user_id>/role")
 @api.operation(
     "Change a user's role and persona tags",
     request=RoleChange,
@@ -265,28 +252,18 @@ def get_user(user_id: str) -> tuple[Response, int]:
 @requires("users:manage")
 def change_role(user_id: str) -> tuple[Response, int]:
     body = parse_json_body(RoleChange)
-    try:
-        user = services.change_role(
-            current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
-        )
-    except services.NotFound:
-        raise not_found("user") from None
-    except (RoleRefused, services.SelfChangeRefused) as exc:
-        raise _refused(exc) from None
+    user = services.change_role(
+        current_runtime(), current_identity(), user_id, role=body.role, personas=body.personas
+    )
     return json_response(member_out(user))
 
 
 def _set_active(user_id: str, active: bool) -> tuple[Response, int]:
-    try:
-        user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
-    except services.NotFound:
-        raise not_found("user") from None
-    except services.SelfChangeRefused as exc:
-        raise _refused(exc) from None
+    user = services.set_active(current_runtime(), current_identity(), user_id, active=active)
     return json_response(member_out(user))
 
 
-@bp.post("/api/v1/auth/users/<user_id>/deactivate")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/deactivate")
 @api.operation(
     "Deactivate a user (ends their sign-ins at once)",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
@@ -296,7 +273,7 @@ def deactivate(user_id: str) -> tuple[Response, int]:
     return _set_active(user_id, False)
 
 
-@bp.post("/api/v1/auth/users/<user_id>/reactivate")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/reactivate")
 @api.operation(
     "Reactivate a user",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
@@ -306,19 +283,14 @@ def reactivate(user_id: str) -> tuple[Response, int]:
     return _set_active(user_id, True)
 
 
-@bp.post("/api/v1/auth/users/<user_id>/mfa/reset")
+@bp.post("/api/v1/auth/users/<uuid:user_id>/mfa/reset")
 @api.operation(
     "Remove a user's MFA (lost device): their sessions end, they enrol again",
     responses={200: MemberOut, 403: "Your own account", 404: "Not in your organization"},
 )
 @requires("users:manage")
 def reset_mfa(user_id: str) -> tuple[Response, int]:
-    try:
-        user = services.reset_mfa(current_runtime(), current_identity(), user_id)
-    except services.NotFound:
-        raise not_found("user") from None
-    except services.SelfChangeRefused as exc:
-        raise _refused(exc) from None
+    user = services.reset_mfa(current_runtime(), current_identity(), user_id)
     return json_response(member_out(user))
 
 
@@ -361,37 +333,24 @@ def list_invitations() -> tuple[Response, int]:
 @idempotent("auth.invite")
 def create_invitation() -> tuple[Response, int]:
     body = parse_json_body(InviteRequest)
-    try:
-        invitation = services.invite(
-            current_runtime(),
-            current_identity(),
-            email=str(body.email),
-            role=body.role,
-            personas=list(body.personas),
-        )
-    except RoleRefused as exc:
-        raise _refused(exc) from None
-    except services.AlreadyMember:
-        raise Problem(
-            409,
-            "Already a member or invited",
-            detail="This address already has an account or a pending invitation.",
-            type_slug="already-member",
-        ) from None
+    invitation = services.invite(
+        current_runtime(),
+        current_identity(),
+        email=str(body.email),
+        role=body.role,
+        personas=list(body.personas),
+    )
     return json_response(invitation_out(invitation), 201)
 
 
-@bp.delete("/api/v1/auth/invitations/<invitation_id>")
+@bp.delete("/api/v1/auth/invitations/<uuid:invitation_id>")
 @api.operation(
     "Withdraw a pending invitation",
     responses={204: None, 404: "No pending invitation with this id"},
 )
 @requires("users:invite")
 def revoke_invitation(invitation_id: str) -> tuple[str, int]:
-    try:
-        services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
-    except services.NotFound:
-        raise not_found("pending invitation") from None
+    services.revoke_invitation(current_runtime(), current_identity(), invitation_id)
     return "", 204
 
 
@@ -408,15 +367,7 @@ def revoke_invitation(invitation_id: str) -> tuple[str, int]:
 )
 def accept_invitation() -> tuple[Response, int]:
     body = parse_json_body(AcceptInvitationRequest)
-    try:
-        user = services.accept_invitation(
-            current_runtime(), token=body.token, name=body.name, password=body.password
-        )
-    except services.InvalidInvitation:
-        raise Problem(
-            400,
-            "Invalid invitation",
-            detail="This invitation is invalid, was already used or withdrawn, or has expired. Ask for a new one.",
-            type_slug="invalid-token",
-        ) from None
+    user = services.accept_invitation(
+        current_runtime(), token=body.token, name=body.name, password=body.password
+    )
     return json_response(member_out(user), 201)

@@ -8,7 +8,6 @@ a creating POST's response for replay; that stored copy holds the secret, so it 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -23,11 +22,11 @@ from spectral_auth.api.schemas import Request
 from spectral_auth.models import ApiKey
 from spectral_auth.roles import API_KEY_SCOPES, ApiKeyScope
 from spectral_shared.db import utcnow
+from spectral_shared.errors import NotFound
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.idempotency import idempotent
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.pagination import PageQuery, decode_cursor, encode_cursor, invalid_cursor
-from spectral_shared.web.problems import field_problem, not_found
+from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -38,12 +37,8 @@ P = ParamSpec("P")
 Status = Literal["active", "revoked", "expired"]
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+# Keys page oldest first.
+CREATION_ORDER: Keyset[ApiKey] = Keyset((ApiKey.created_at, ApiKey.id))
 
 
 # ---- schemas -------------------------------------------------------------------------------------
@@ -176,24 +171,9 @@ def list_api_keys() -> tuple[Response, int]:
         statement = statement.where(ApiKey.revoked_at.is_not(None))
     elif query.status == "expired":
         statement = statement.where(ApiKey.revoked_at.is_(None), ApiKey.expires_at <= now)
-    if query.cursor:
-        after = decode_cursor(query.cursor)
-        try:
-            created, key_id = datetime.fromisoformat(after[0]), str(after[1])
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise invalid_cursor() from None
-        statement = statement.where(
-            (ApiKey.created_at > created) | ((ApiKey.created_at == created) & (ApiKey.id > key_id))
-        )
-    statement = statement.order_by(ApiKey.created_at, ApiKey.id).limit(query.limit + 1)
     with current_runtime().database.read_session() as session:
-        rows = list(session.scalars(statement))
-    page = rows[: query.limit]
-    cursor = (
-        encode_cursor([page[-1].created_at.isoformat(), page[-1].id])
-        if len(rows) > query.limit
-        else None
-    )
+        rows = session.scalars(CREATION_ORDER.apply(statement, query)).all()
+    page, cursor = CREATION_ORDER.page(rows, query)
     return json_response(ApiKeyPage(data=[key_out(k, now) for k in page], next_cursor=cursor))
 
 
@@ -210,49 +190,40 @@ def list_api_keys() -> tuple[Response, int]:
 @idempotent("auth.api_key")
 def create_api_key() -> Response:
     body = parse_json_body(ApiKeyCreate)
-    try:
-        key, secret = services.create_api_key(
-            current_runtime(),
-            current_identity(),
-            name=body.name,
-            scopes=body.scopes,
-            expires_at=body.expires_at,
-        )
-    except services.ApiKeyRefused as refused:
-        raise field_problem(refused.field, refused.message) from None
+    key, secret = services.create_api_key(
+        current_runtime(),
+        current_identity(),
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+    )
     return _sealed(ApiKeyWithSecret(**key_out(key).model_dump(), secret=secret))
 
 
-@bp.get("/api/v1/auth/api-keys/<key_id>")
+@bp.get("/api/v1/auth/api-keys/<uuid:key_id>")
 @api.operation(
     "One API key of the organization (never its secret)",
     responses={200: ApiKeyOut, 403: "Admins only", 404: "Not in your organization"},
 )
 @requires("api_keys:read")
 def get_api_key(key_id: str) -> tuple[Response, int]:
-    key = None
-    if _is_uuid(key_id):
-        with current_runtime().database.read_session() as session:
-            key = session.scalars(
-                select(ApiKey).where(
-                    ApiKey.id == key_id,
-                    ApiKey.organization_id == current_identity().organization_id,
-                )
-            ).first()
+    with current_runtime().database.read_session() as session:
+        key = session.scalars(
+            select(ApiKey).where(
+                ApiKey.id == key_id, ApiKey.organization_id == current_identity().organization_id
+            )
+        ).first()
     if key is None:
-        raise not_found("API key")
+        raise NotFound("API key")
     return json_response(key_out(key))
 
 
-@bp.delete("/api/v1/auth/api-keys/<key_id>")
+@bp.delete("/api/v1/auth/api-keys/<uuid:key_id>")
 @api.operation(
     "Revoke an API key (at once, for good)",
     responses={204: None, 403: "Admins only", 404: "No active key with this id"},
 )
 @requires("api_keys:manage")
 def revoke_api_key(key_id: str) -> tuple[str, int]:
-    try:
-        services.revoke_api_key(current_runtime(), current_identity(), key_id)
-    except services.NotFound:
-        raise not_found("unrevoked API key") from None
+    services.revoke_api_key(current_runtime(), current_identity(), key_id)
     return "", 204

@@ -8,14 +8,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from spectral_auth.services.authorization import (
     Authorization,
     Authorizer,
-    CsrfRefused,
     NotAuthenticated,
     QuotaExceeded,
 )
 from spectral_auth.services.sessions import SESSION_COOKIE
-from spectral_shared.identity import AUTH_REQUEST_HEADER, DENIAL_HEADER, INTERNAL_TOKEN_HEADER
+from spectral_shared.errors import DomainError
+from spectral_shared.identity import AUTH_REQUEST_HEADER, INTERNAL_TOKEN_HEADER
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
 
 api = ApiDoc("auth", "Spectral auth")
 bp = Blueprint("authorize", __name__)
@@ -29,15 +28,6 @@ def _authorizer() -> Authorizer:
     if authorizer is None:
         authorizer = current_app.extensions["spectral.authorizer"] = Authorizer(runtime)
     return authorizer
-
-
-def _unauthenticated(detail: str) -> Problem:
-    return Problem(
-        401,
-        "Authentication required",
-        detail=detail,
-        headers={"WWW-Authenticate": 'Bearer realm="spectral"', DENIAL_HEADER: "unauthenticated"},
-    )
 
 
 @bp.route("/internal/authorize", methods=["GET", "POST"])
@@ -63,10 +53,13 @@ def authorize() -> Response:
     for_gateway = bool(request.headers.get(AUTH_REQUEST_HEADER))
     try:
         granted = _grant()
-    except Problem as refused:
+    except DomainError as refused:
         if not for_gateway:
             raise
-        return Response(status=refused.status, headers=refused.headers)
+        # nginx's auth_request passes on only 2xx, 401 and 403: a spent quota goes as a 403
+        # with its denial header, and the gateway answers the 429.
+        status = 403 if isinstance(refused, QuotaExceeded) else refused.status
+        return Response(status=status, headers=refused.headers)
     headers = {INTERNAL_TOKEN_HEADER: granted.internal_token, **granted.quota.headers()}
     if for_gateway:
         return Response(status=200, headers=headers)
@@ -87,39 +80,18 @@ def _grant() -> Authorization:
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     authorizer = _authorizer()
-    try:
-        if scheme.lower() == "bearer" and credential.strip():
-            credential = credential.strip()
-            if credential.startswith(API_KEY_PREFIX):
-                granted = authorizer.authorize_api_key(credential)
-            else:
-                granted = authorizer.authorize_bearer(credential)
-        elif session_id := request.cookies.get(SESSION_COOKIE):
-            # nginx's auth_request is a GET; the client's own method comes in X-Original-Method.
-            method = request.headers.get("X-Original-Method", request.method)
-            granted = authorizer.authorize_session(
-                session_id, method=method, csrf_token=request.headers.get("X-CSRF-Token")
-            )
-        else:
-            raise _unauthenticated(
-                "Send 'Authorization: Bearer <access token or API key>' or a session cookie."
-            )
-    except CsrfRefused:
-        raise Problem(
-            403,
-            "CSRF token missing or wrong",
-            detail="Send the session's csrf_token as X-CSRF-Token.",
-            type_slug="csrf",
-            headers={DENIAL_HEADER: "csrf"},
-        ) from None
-    except NotAuthenticated as exc:
-        raise _unauthenticated(f"The credential is not valid: {exc}") from None
-    except QuotaExceeded as exc:
-        raise Problem(
-            403 if request.headers.get(AUTH_REQUEST_HEADER) else 429,
-            "Too many requests",
-            detail="Your organization's request quota is used up for now; retry after the given seconds.",
-            type_slug="quota-exceeded",
-            headers={**exc.decision.headers(), DENIAL_HEADER: "quota"},
-        ) from None
-    return granted
+    if scheme.lower() == "bearer" and credential.strip():
+        credential = credential.strip()
+        if credential.startswith(API_KEY_PREFIX):
+            return authorizer.authorize_api_key(credential)
+        return authorizer.authorize_bearer(credential)
+    if session_id := request.cookies.get(SESSION_COOKIE):
+        # nginx's auth_request is a GET; the client's own method comes in X-Original-Method.
+        method = request.headers.get("X-Original-Method", request.method)
+        return authorizer.authorize_session(
+            session_id, method=method, csrf_token=request.headers.get("X-CSRF-Token")
+        )
+    raise NotAuthenticated(
+        "no credential",
+        detail="Send 'Authorization: Bearer <access token or API key>' or a session cookie.",
+    )

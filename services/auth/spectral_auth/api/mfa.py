@@ -19,7 +19,6 @@ from spectral_shared.identity import (
     requires,
 )
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime
 from spectral_shared.web.validation import parse_json_body
 
@@ -70,22 +69,7 @@ class Disabled(BaseModel):
     "organization requires MFA. Starting again replaces an unconfirmed enrolment.",
 )
 def enroll() -> tuple[Response, int]:
-    identity = _enrolling_identity()
-    try:
-        enrollment = services.start_enrollment(
-            current_runtime(), user_id=identity.subject_id, organization_id=identity.organization_id
-        )
-    except services.AlreadyEnrolled:
-        raise Problem(
-            409,
-            "MFA already enabled",
-            detail="Disable it first to enrol a new device.",
-            type_slug="mfa-already-enabled",
-        ) from None
-    except services.NotEnrolling:
-        raise Problem(
-            401, "Authentication required", detail="Your account is not active."
-        ) from None
+    enrollment = services.start_enrollment(current_runtime(), _enrolling_identity())
     response = jsonify(EnrollmentOut(**enrollment.__dict__).model_dump())
     response.headers["Cache-Control"] = "no-store"
     return response, 201
@@ -104,20 +88,7 @@ def enroll() -> tuple[Response, int]:
 def confirm() -> tuple[Response, int]:
     identity = _enrolling_identity()
     body = parse_json_body(ConfirmRequest)
-    try:
-        grant = services.confirm_enrollment(
-            current_runtime(),
-            user_id=identity.subject_id,
-            organization_id=identity.organization_id,
-            code=body.code,
-        )
-    except (services.InvalidMfaCode, services.NotEnrolling):
-        raise Problem(
-            400,
-            "Invalid code",
-            detail="The code does not match (or no enrolment was started). Try the next code.",
-            type_slug="invalid-mfa-code",
-        ) from None
+    grant = services.confirm_enrollment(current_runtime(), identity, code=body.code)
     return jsonify(TokenResponse.of(grant).model_dump()), 200
 
 
@@ -135,24 +106,5 @@ def confirm() -> tuple[Response, int]:
 @requires("profile:read")
 def disable() -> tuple[Response, int]:
     body = parse_json_body(DisableRequest)
-    try:
-        services.disable_mfa(current_runtime(), current_identity(), password=body.password)
-    except services.InvalidMfaCode:
-        raise Problem(
-            403,
-            "Wrong password",
-            detail="Enter your password to turn MFA off.",
-            type_slug="wrong-password",
-        ) from None
-    except services.MfaRequiredByOrganization:
-        raise Problem(
-            409,
-            "MFA is required",
-            detail="Your organization requires MFA; it cannot be turned off.",
-            type_slug="mfa-required-by-organization",
-        ) from None
-    except services.NotEnrolling:
-        raise Problem(
-            401, "Authentication required", detail="Your account is not active."
-        ) from None
+    services.disable_mfa(current_runtime(), current_identity(), password=body.password)
     return jsonify(Disabled(status="disabled").model_dump()), 200

@@ -20,7 +20,6 @@ from spectral_auth.api.schemas import (
     VerifyEmailResponse,
     user_fields,
 )
-from spectral_auth.api.sign_in import login_problem
 from spectral_auth.models import Organization, User
 from spectral_auth.signing_keys import published_jwks
 from spectral_shared.identity import current_identity, requires
@@ -68,22 +67,14 @@ def organization_out(org: Organization) -> OrganizationOut:
 @idempotent("auth.register")
 def register() -> tuple[Response, int]:
     body = parse_json_body(RegisterRequest)
-    try:
-        result = services.register(
-            current_runtime(),
-            organization_name=body.organization_name,
-            organization_type=body.organization_type,
-            name=body.name,
-            email=str(body.email),
-            password=body.password,
-        )
-    except services.EmailAlreadyRegistered:
-        raise Problem(
-            409,
-            "E-mail already registered",
-            detail="An account with this e-mail address exists. Sign in, or reset your password.",
-            type_slug="email-already-registered",
-        ) from None
+    result = services.register(
+        current_runtime(),
+        organization_name=body.organization_name,
+        organization_type=body.organization_type,
+        name=body.name,
+        email=str(body.email),
+        password=body.password,
+    )
     return json_response(
         RegisterResponse(
             organization=organization_out(result.organization), user=user_out(result.user)
@@ -101,15 +92,7 @@ def register() -> tuple[Response, int]:
 )
 def verify_email() -> tuple[Response, int]:
     query = parse_query(VerifyEmailQuery)
-    try:
-        user = services.verify_email(current_runtime(), query.token)
-    except services.InvalidVerificationToken:
-        raise Problem(
-            400,
-            "Invalid verification link",
-            detail="This link is invalid, was already used, or has expired. Ask for a new one.",
-            type_slug="invalid-token",
-        ) from None
+    user = services.verify_email(current_runtime(), query.token)
     return json_response(VerifyEmailResponse(status="verified", user_id=user.id))
 
 
@@ -128,16 +111,13 @@ def verify_email() -> tuple[Response, int]:
 )
 def login() -> tuple[Response, int]:
     body = parse_json_body(LoginRequest)
-    try:
-        grant = services.login(
-            current_runtime(),
-            email=body.email,
-            password=body.password,
-            mfa_code=body.mfa_code,
-            backup_code=body.backup_code,
-        )
-    except services.LoginRefused as refused:
-        raise login_problem(refused) from None
+    grant = services.login(
+        current_runtime(),
+        email=body.email,
+        password=body.password,
+        mfa_code=body.mfa_code,
+        backup_code=body.backup_code,
+    )
     return json_response(TokenResponse.of(grant))
 
 
@@ -152,15 +132,7 @@ def login() -> tuple[Response, int]:
 )
 def refresh_token() -> tuple[Response, int]:
     body = parse_json_body(RefreshRequest)
-    try:
-        grant = services.refresh(current_runtime(), body.refresh_token)
-    except services.InvalidRefreshToken:
-        raise Problem(
-            401,
-            "Invalid refresh token",
-            detail="This refresh token is invalid, already used, revoked or expired. Sign in again.",
-            type_slug="invalid-token",
-        ) from None
+    grant = services.refresh(current_runtime(), body.refresh_token)
     return json_response(TokenResponse.of(grant))
 
 

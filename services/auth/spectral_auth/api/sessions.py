@@ -9,10 +9,8 @@ from pydantic import BaseModel
 
 from spectral_auth import services
 from spectral_auth.api.schemas import LoginRequest
-from spectral_auth.api.sign_in import login_problem
 from spectral_auth.services.sessions import SESSION_COOKIE, BrowserSession
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime
 from spectral_shared.web.validation import parse_json_body
 
@@ -40,12 +38,6 @@ def _out(record: BrowserSession) -> SessionOut:
     )
 
 
-def _no_session() -> Problem:
-    return Problem(
-        401, "Not signed in", detail="No live session: sign in again.", type_slug="no-session"
-    )
-
-
 @bp.post("/api/v1/auth/session")
 @api.operation(
     "Sign in a browser: a session cookie (HttpOnly) and its CSRF token",
@@ -63,19 +55,12 @@ def _no_session() -> Problem:
 def sign_in() -> tuple[Response, int]:
     body = parse_json_body(LoginRequest)
     runtime = current_runtime()
-    try:
-        grant = services.login(
-            runtime,
-            email=body.email,
-            password=body.password,
-            mfa_code=body.mfa_code,
-            backup_code=body.backup_code,
-            browser=True,
-        )
-    except services.LoginRefused as refused:
-        raise login_problem(refused) from None
-    session_id, record = services.start_session(
-        runtime, user_id=grant.user_id, organization_id=grant.organization_id
+    session_id, record = services.sign_in_browser(
+        runtime,
+        email=body.email,
+        password=body.password,
+        mfa_code=body.mfa_code,
+        backup_code=body.backup_code,
     )
     response = jsonify(_out(record).model_dump(mode="json"))
     response.set_cookie(
@@ -99,7 +84,7 @@ def sign_in() -> tuple[Response, int]:
 def current() -> tuple[Response, int]:
     record = services.load_session(current_runtime(), request.cookies.get(SESSION_COOKIE, ""))
     if record is None:
-        raise _no_session()
+        raise services.NoSession()
     return jsonify(_out(record).model_dump(mode="json")), 200
 
 
@@ -111,18 +96,11 @@ def current() -> tuple[Response, int]:
 )
 def sign_out() -> Response:
     runtime = current_runtime()
-    session_id = request.cookies.get(SESSION_COOKIE, "")
-    record = services.load_session(runtime, session_id, touch=False)
-    if record is None:
-        raise _no_session()
-    if not services.csrf_ok(record, "DELETE", request.headers.get("X-CSRF-Token")):
-        raise Problem(
-            403,
-            "CSRF token missing or wrong",
-            detail="Send the session's csrf_token as X-CSRF-Token.",
-            type_slug="csrf",
-        )
-    services.end_session(runtime, session_id)
+    services.sign_out_browser(
+        runtime,
+        request.cookies.get(SESSION_COOKIE, ""),
+        csrf_token=request.headers.get("X-CSRF-Token"),
+    )
     response = Response(status=204)
     response.delete_cookie(
         SESSION_COOKIE,

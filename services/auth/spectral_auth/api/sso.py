@@ -14,7 +14,6 @@ from spectral_auth.api.schemas import Request, TokenResponse
 from spectral_auth.models import SsoConnection
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
-from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
 
@@ -82,49 +81,8 @@ def connection_out(connection: SsoConnection) -> SsoConnectionOut:
     )
 
 
-# ---- problems ------------------------------------------------------------------------------------
-
-
 def _require_sso() -> None:
-    if not services.sso_configured(current_runtime().settings):
-        raise _not_configured()
-
-
-def _not_configured() -> Problem:
-    return Problem(
-        503,
-        "SSO is not configured",
-        detail="Single sign-on needs WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD.",
-        type_slug="sso-not-configured",
-    )
-
-
-def _unavailable() -> Problem:
-    return Problem(
-        502,
-        "Identity provider unavailable",
-        detail="WorkOS could not be reached or refused the request. Try again shortly.",
-        type_slug="sso-unavailable",
-    )
-
-
-def _invalid_state() -> Problem:
-    return Problem(
-        400,
-        "Invalid sign-in state",
-        detail="This sign-in link is invalid, was already used, or has expired. Start again.",
-        type_slug="invalid-sso-state",
-    )
-
-
-def _not_mapped() -> Problem:
-    return Problem(
-        403,
-        "Organization not set up for single sign-on",
-        detail="Your identity provider's organization is not connected to a Spectral organization. "
-        "Ask your administrator to connect it.",
-        type_slug="sso-not-mapped",
-    )
+    services.require_sso(current_runtime().settings)
 
 
 # ---- the flow ------------------------------------------------------------------------------------
@@ -146,21 +104,11 @@ def _not_mapped() -> Problem:
 def authorize() -> BaseResponse:
     _require_sso()
     query = parse_query(AuthorizeQuery)
-    try:
-        url = services.authorization_url(
-            current_runtime(),
-            organization_id=str(query.organization_id) if query.organization_id else None,
-            email=str(query.email) if query.email else None,
-        )
-    except services.SsoNotMapped:
-        raise Problem(
-            404,
-            "Single sign-on not set up",
-            detail="This organization has not connected an identity provider.",
-            type_slug="sso-not-mapped",
-        ) from None
-    except services.SsoNotConfigured:
-        raise _not_configured() from None
+    url = services.authorization_url(
+        current_runtime(),
+        organization_id=str(query.organization_id) if query.organization_id else None,
+        email=str(query.email) if query.email else None,
+    )
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -184,34 +132,8 @@ def callback() -> tuple[Response, int]:
     _require_sso()
     query = parse_query(CallbackQuery)
     if query.code is None:  # the person cancelled, or WorkOS refused before issuing a code
-        raise Problem(
-            400,
-            "Sign-in not completed",
-            detail=f"The identity provider answered: {query.error_description or query.error}",
-            type_slug="sso-not-completed",
-        )
-    try:
-        grant = services.complete_sign_in(current_runtime(), code=query.code, state=query.state)
-    except services.InvalidSsoState:
-        raise _invalid_state() from None
-    except services.InvalidSsoCode:
-        raise Problem(
-            400,
-            "Invalid authorization code",
-            detail="The identity provider did not accept this code; it may be used or expired. "
-            "Start again.",
-            type_slug="invalid-sso-code",
-        ) from None
-    except services.SsoNotMapped:
-        raise _not_mapped() from None
-    except services.SsoRefused as exc:
-        raise Problem(
-            403, "Single sign-on refused", detail=str(exc), type_slug="sso-refused"
-        ) from None
-    except services.SsoUnavailable:
-        raise _unavailable() from None
-    except services.SsoNotConfigured:
-        raise _not_configured() from None
+        raise services.SsoNotCompleted(query.error_description or query.error)
+    grant = services.complete_sign_in(current_runtime(), code=query.code, state=query.state)
     response, status = json_response(TokenResponse.of(grant))
     response.headers["Cache-Control"] = "no-store"
     return response, status
@@ -238,11 +160,7 @@ def get_connection() -> tuple[Response, int]:
     ):  # the primary: right after a PUT it must show
         connection = services.sso_connection(session, current_identity().organization_id)
     if connection is None:
-        raise Problem(
-            404,
-            "Not found",
-            detail="Your organization has no WorkOS organization mapped.",
-        )
+        raise services.NoSsoConnection()
     return json_response(connection_out(connection))
 
 
@@ -265,36 +183,9 @@ def get_connection() -> tuple[Response, int]:
 def put_connection() -> tuple[Response, int]:
     _require_sso()
     body = parse_json_body(SsoConnectionRequest)
-    try:
-        connection = services.set_connection(
-            current_runtime(), current_identity(), body.workos_organization_id
-        )
-    except services.SsoConnectionTaken:
-        raise Problem(
-            409,
-            "WorkOS organization already mapped",
-            detail="This WorkOS organization is mapped to another Spectral organization.",
-            type_slug="sso-connection-taken",
-        ) from None
-    except services.UnknownWorkosOrganization:
-        raise Problem(
-            422,
-            "Your request is not valid",
-            detail="WorkOS has no organization with this id.",
-            type_slug="validation-error",
-            errors=[
-                {
-                    "field": "workos_organization_id",
-                    "pointer": "/workos_organization_id",
-                    "code": "unknown_workos_organization",
-                    "message": "WorkOS has no organization with this id.",
-                }
-            ],
-        ) from None
-    except services.SsoUnavailable:
-        raise _unavailable() from None
-    except services.SsoNotConfigured:
-        raise _not_configured() from None
+    connection = services.set_connection(
+        current_runtime(), current_identity(), body.workos_organization_id
+    )
     assert connection is not None
     return json_response(connection_out(connection))
 
@@ -307,8 +198,5 @@ def put_connection() -> tuple[Response, int]:
 @requires("sso:manage")
 def delete_connection() -> tuple[str, int]:
     _require_sso()
-    try:
-        services.set_connection(current_runtime(), current_identity(), None)
-    except services.SsoNotConfigured:
-        raise _not_configured() from None
+    services.set_connection(current_runtime(), current_identity(), None)
     return "", 204

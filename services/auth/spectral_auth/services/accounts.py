@@ -16,15 +16,15 @@ from spectral_auth import event_types as ev
 from spectral_auth.account_state import bump_account
 from spectral_auth.models import Invitation, MfaBackupCode, Organization, User, bus
 from spectral_auth.passwords import hash_password
-from spectral_auth.roles import OrganizationSettings, check_role_grant
+from spectral_auth.roles import OrganizationSettings, RoleRefused, check_role_grant
 from spectral_auth.services import api_keys, tokens
-from spectral_auth.services.errors import NotFound
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.bus.catalog import EventData, EventType
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
+from spectral_shared.errors import Conflict, DomainError, NotFound
 from spectral_shared.identity import Identity, Role
 
 __all__ = [
@@ -44,20 +44,29 @@ __all__ = [
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-class AlreadyMember(Exception):
-    pass
+class AlreadyMember(Conflict):
+    title = "Already a member or invited"
+    slug = "already-member"
+
+    def __init__(
+        self, detail: str = "This address already has an account or a pending invitation."
+    ) -> None:
+        super().__init__(detail)
 
 
-class InvalidInvitation(Exception):
-    pass
+class InvalidInvitation(DomainError):
+    title = "Invalid invitation"
+    slug = "invalid-token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This invitation is invalid, was already used or withdrawn, or has expired. "
+            "Ask for a new one."
+        )
 
 
-class SelfChangeRefused(Exception):
-    pass
-
-
-def _actor(identity: Identity) -> Actor:
-    return Actor(type="user", id=identity.subject_id)
+class SelfChangeRefused(RoleRefused):
+    """An admin acting on their own account where another admin must."""
 
 
 def _member(session: Session, identity: Identity, user_id: str) -> User:
@@ -67,7 +76,7 @@ def _member(session: Session, identity: Identity, user_id: str) -> User:
         .with_for_update()
     ).first()
     if user is None:
-        raise NotFound
+        raise NotFound("user")
     return user
 
 
@@ -83,7 +92,7 @@ def update_organization(
     with runtime.database.session() as session:
         organization = session.get(Organization, identity.organization_id, with_for_update=True)
         if organization is None:
-            raise NotFound
+            raise NotFound("organization")
         changes: dict[str, dict[str, object]] = {}
         if "name" in fields_set and name is not None and name != organization.name:
             changes["name"] = {"from": organization.name, "to": name}
@@ -104,7 +113,7 @@ def update_organization(
                 ev.ORGANIZATION_UPDATED,
                 ev.OrganizationUpdated(organization_id=organization.id, changes=changes),
                 organization_id=organization.id,
-                actor=_actor(identity),
+                actor=identity.actor,
             )
         return organization
 
@@ -117,12 +126,12 @@ def invite(
     with runtime.database.session() as session:
         organization = session.get(Organization, identity.organization_id)
         if organization is None:
-            raise NotFound
+            raise NotFound("organization")
         check_role_grant(
             actor_role=identity.role, target_role=role, organization_type=organization.type
         )
         if session.scalar(select(User.id).where(User.email == email)) is not None:
-            raise AlreadyMember(email)
+            raise AlreadyMember()
         now = utcnow()
         pending = session.scalars(
             select(Invitation).where(
@@ -134,7 +143,7 @@ def invite(
             )
         ).first()
         if pending is not None:
-            raise AlreadyMember(email)
+            raise AlreadyMember()
         invitation = Invitation(
             organization_id=organization.id,
             email=email,
@@ -154,7 +163,7 @@ def invite(
                 invitation_id=invitation.id, email=email, role=role, invited_by=identity.subject_id
             ),
             organization_id=organization.id,
-            actor=_actor(identity),
+            actor=identity.actor,
         )
         link = f"{runtime.settings.base_url.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
         queue_email(
@@ -187,7 +196,7 @@ def revoke_invitation(runtime: Runtime, identity: Identity, invitation_id: str) 
             or invitation.accepted_at is not None
             or invitation.revoked_at is not None
         ):
-            raise NotFound
+            raise NotFound("pending invitation")
         invitation.revoked_at = utcnow()
         record_event(
             session,
@@ -195,7 +204,7 @@ def revoke_invitation(runtime: Runtime, identity: Identity, invitation_id: str) 
             ev.INVITATION_REVOKED,
             ev.InvitationRevoked(invitation_id=invitation.id, email=invitation.email),
             organization_id=invitation.organization_id,
-            actor=_actor(identity),
+            actor=identity.actor,
         )
 
 
@@ -215,9 +224,9 @@ def accept_invitation(runtime: Runtime, *, token: str, name: str, password: str)
                 or invitation.revoked_at is not None
                 or invitation.expires_at <= now
             ):
-                raise InvalidInvitation
+                raise InvalidInvitation()
             if session.scalar(select(User.id).where(User.email == invitation.email)) is not None:
-                raise InvalidInvitation
+                raise InvalidInvitation()
             user = User(
                 organization_id=invitation.organization_id,
                 name=name,
@@ -243,7 +252,7 @@ def accept_invitation(runtime: Runtime, *, token: str, name: str, password: str)
             )
             return user
     except IntegrityError as exc:
-        raise InvalidInvitation from exc
+        raise InvalidInvitation() from exc
 
 
 def change_role(
@@ -275,7 +284,7 @@ def change_role(
                 ev.USER_ROLE_CHANGED,
                 ev.UserRoleChanged(user_id=user.id, before=before, after=after),
                 organization_id=user.organization_id,
-                actor=_actor(identity),
+                actor=identity.actor,
             )
         return user
 
@@ -298,14 +307,14 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
             user.deactivated_at = utcnow()
             user.status = "inactive"
             tokens.revoke_all_sessions(
-                runtime, session, user, reason="deactivated", actor=_actor(identity)
+                runtime, session, user, reason="deactivated", actor=identity.actor
             )
             api_keys.revoke_keys_created_by(
                 runtime,
                 session,
                 user_id=user.id,
                 organization_id=user.organization_id,
-                actor=_actor(identity),
+                actor=identity.actor,
             )
             event_type, data = ev.USER_DEACTIVATED, ev.UserDeactivated(user_id=user.id)
         record_event(
@@ -314,7 +323,7 @@ def set_active(runtime: Runtime, identity: Identity, user_id: str, *, active: bo
             event_type,
             data,
             organization_id=user.organization_id,
-            actor=_actor(identity),
+            actor=identity.actor,
         )
         return user
 
@@ -331,16 +340,14 @@ def reset_mfa(runtime: Runtime, identity: Identity, user_id: str) -> User:
         user.mfa_secret = user.mfa_pending_secret = None
         user.mfa_enabled_at = None
         session.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user.id))
-        tokens.revoke_all_sessions(
-            runtime, session, user, reason="mfa_reset", actor=_actor(identity)
-        )
+        tokens.revoke_all_sessions(runtime, session, user, reason="mfa_reset", actor=identity.actor)
         record_event(
             session,
             bus,
             ev.MFA_RESET,
             ev.MfaChanged(user_id=user.id),
             organization_id=user.organization_id,
-            actor=_actor(identity),
+            actor=identity.actor,
         )
         return user
 

@@ -14,7 +14,6 @@ import hmac
 import json
 import re
 import secrets
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,12 +28,12 @@ from spectral_auth import event_types as ev
 from spectral_auth.account_state import bump_api_key
 from spectral_auth.models import ApiKey, bus
 from spectral_auth.roles import API_KEY_SCOPES
-from spectral_auth.services.errors import NotFound
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
 from spectral_shared.crypto import derive_key
 from spectral_shared.db import utcnow
+from spectral_shared.errors import NotFound, RuleBroken
 from spectral_shared.identity import Identity
 
 __all__ = [
@@ -60,13 +59,8 @@ _NO_SUCH_KEY = "0" * 64
 RevocationReason = Literal["revoked", "user_deactivated"]
 
 
-class ApiKeyRefused(ValueError):
+class ApiKeyRefused(RuleBroken):
     """A field of a key request that the rules refuse, in words fit for a per-field problem."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -95,18 +89,6 @@ def _secret_hmac(settings: Settings, secret: str) -> str:
 def _new_secret(settings: Settings) -> str:
     mode = "live" if settings.is_production else "test"
     return f"spk_{mode}_{secrets.token_urlsafe(32)}"
-
-
-def _actor(identity: Identity) -> Actor:
-    return Actor.subject(identity.subject_type, identity.subject_id)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
 
 
 def _clean_scopes(scopes: Iterable[str]) -> list[str]:
@@ -178,7 +160,7 @@ def create_api_key(
                         expires_at=expires_at.isoformat() if expires_at else None,
                     ),
                     organization_id=key.organization_id,
-                    actor=_actor(identity),
+                    actor=identity.actor,
                 )
                 return key, secret
         except IntegrityError:
@@ -203,8 +185,6 @@ def _record_revocation(
 
 def revoke_api_key(runtime: Runtime, identity: Identity, key_id: str) -> ApiKey:
     """Revoke a key of the caller's organization; another organization's or a revoked one is NotFound."""
-    if not _is_uuid(key_id):
-        raise NotFound
     with runtime.database.session() as session:
         key = session.scalars(
             select(ApiKey)
@@ -212,10 +192,10 @@ def revoke_api_key(runtime: Runtime, identity: Identity, key_id: str) -> ApiKey:
             .with_for_update()
         ).first()
         if key is None or key.revoked_at is not None:
-            raise NotFound
+            raise NotFound("unrevoked API key")
         key.revoked_at = utcnow()
         bump_api_key(session, runtime.kv, key.prefix)
-        _record_revocation(session, key, reason="revoked", actor=_actor(identity))
+        _record_revocation(session, key, reason="revoked", actor=identity.actor)
         return key
 
 

@@ -17,11 +17,17 @@ from spectral_auth.account_state import account_version_key, api_key_version_key
 from spectral_auth.models import Organization, User
 from spectral_auth.quotas import Quota, quota_for
 from spectral_auth.services.api_keys import PREFIX_LENGTH, ApiKeyPrincipal, authenticate_api_key
-from spectral_auth.services.sessions import csrf_ok, load_session
+from spectral_auth.services.sessions import CsrfRefused, csrf_ok, load_session
 from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
 from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
-from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, Identity, TokenVerifier
+from spectral_shared.errors import DomainError
+from spectral_shared.identity import (
+    ACCESS_TOKEN_AUDIENCE,
+    DENIAL_HEADER,
+    Identity,
+    TokenVerifier,
+)
 from spectral_shared.ratelimit import Decision, Guard, GuardMoved, RateLimiter, rate_limiter
 from spectral_shared.web.problems import Problem
 
@@ -38,17 +44,37 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class NotAuthenticated(Exception):
-    """No usable credential: missing, malformed, expired, revoked, or the account is inactive."""
+class NotAuthenticated(DomainError):
+    """No usable credential: missing, malformed, expired, revoked, or the account is inactive.
+    ``reason`` says which, for the problem's detail."""
+
+    status = 401
+    title = "Authentication required"
+
+    def __init__(self, reason: str, *, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"The credential is not valid: {reason}",
+            headers={
+                "WWW-Authenticate": 'Bearer realm="spectral"',
+                DENIAL_HEADER: "unauthenticated",
+            },
+        )
+        self.reason = reason
 
 
-class CsrfRefused(Exception):
-    """A cookie-authenticated unsafe request without the session's CSRF token."""
+class QuotaExceeded(DomainError):
+    """The organization's request quota is used up (429; a gateway asking through nginx's
+    ``auth_request`` gets it as a 403, the only refusal besides 401 nginx passes on)."""
 
+    status = 429
+    title = "Too many requests"
+    slug = "quota-exceeded"
 
-class QuotaExceeded(Exception):
     def __init__(self, decision: Decision) -> None:
-        super().__init__("quota exceeded")
+        super().__init__(
+            "Your organization's request quota is used up for now; retry after the given seconds.",
+            headers={**decision.headers(), DENIAL_HEADER: "quota"},
+        )
         self.decision = decision
 
 
@@ -232,7 +258,7 @@ class Authorizer:
         try:
             identity = self.verifier.verify(token)
         except Problem as exc:
-            raise NotAuthenticated(exc.detail) from None
+            raise NotAuthenticated(str(exc.detail)) from None
         _bounded(self._verified)[token] = identity
         return identity
 
@@ -251,7 +277,7 @@ class Authorizer:
         if record is None:
             raise NotAuthenticated("no live session")
         if not csrf_ok(record, method, csrf_token):
-            raise CsrfRefused
+            raise CsrfRefused(headers={DENIAL_HEADER: "csrf"})
         return self._authorized_user(
             record.user_id, record.organization_id, record.created.timestamp()
         )

@@ -25,6 +25,7 @@ from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
+from spectral_shared.errors import DomainError, Forbidden
 from spectral_shared.identity import Identity
 
 __all__ = [
@@ -39,12 +40,22 @@ __all__ = [
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 
 
-class InvalidResetToken(Exception):
-    pass
+class InvalidResetToken(DomainError):
+    title = "Invalid reset link"
+    slug = "invalid-token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is invalid, was already used, or has expired. Ask for a new one."
+        )
 
 
-class WrongCurrentPassword(Exception):
-    pass
+class WrongCurrentPassword(Forbidden):
+    title = "Current password is wrong"
+    slug = "wrong-password"
+
+    def __init__(self) -> None:
+        super().__init__("Enter your current password to change it.")
 
 
 def request_password_reset(runtime: Runtime, email: str) -> None:
@@ -103,10 +114,10 @@ def reset_password(runtime: Runtime, *, token: str, password: str) -> User:
         ).first()
         now = utcnow()
         if record is None or record.used_at is not None or record.expires_at <= now:
-            raise InvalidResetToken
+            raise InvalidResetToken()
         user = session.get(User, record.user_id, with_for_update=True)
         if user is None or user.deactivated_at is not None:
-            raise InvalidResetToken
+            raise InvalidResetToken()
         user.password_hash = password_hash
         user.password_changed_at = now
         user.failed_login_count = 0
@@ -143,7 +154,7 @@ def change_password(
             .with_for_update()
         ).first()
         if user is None or user.deactivated_at is not None:
-            raise WrongCurrentPassword
+            raise WrongCurrentPassword()
         current_ok = verify_password(user.password_hash, current_password)
         if not current_ok:  # a guessed current password counts toward the lockout like a sign-in
             count_failed_attempt(session, user, utcnow())
@@ -151,7 +162,7 @@ def change_password(
             user.password_hash = new_hash
             user.password_changed_at = utcnow()
             tokens.revoke_all_sessions(
-                runtime, session, user, reason="password_changed", actor=Actor.user(user.id)
+                runtime, session, user, reason="password_changed", actor=identity.actor
             )
             grant = grant_for(session, runtime, user)
             record_event(
@@ -160,10 +171,10 @@ def change_password(
                 ev.PASSWORD_CHANGED,
                 ev.PasswordChanged(user_id=user.id),
                 organization_id=user.organization_id,
-                actor=Actor.user(user.id),
+                actor=identity.actor,
             )
     if not current_ok:
-        raise WrongCurrentPassword
+        raise WrongCurrentPassword()
     return grant
 
 

@@ -31,6 +31,7 @@ from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
+from spectral_shared.errors import Conflict, DomainError
 from spectral_shared.identity import Identity, Role
 
 __all__ = [
@@ -58,37 +59,101 @@ __all__ = [
 VERIFICATION_TOKEN_LIFETIME = timedelta(hours=24)
 
 
-class EmailAlreadyRegistered(Exception):
-    pass
+class EmailAlreadyRegistered(Conflict):
+    title = "E-mail already registered"
+    slug = "email-already-registered"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An account with this e-mail address exists. Sign in, or reset your password."
+        )
 
 
-class InvalidVerificationToken(Exception):
-    pass
+class InvalidVerificationToken(DomainError):
+    title = "Invalid verification link"
+    slug = "invalid-token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is invalid, was already used, or has expired. Ask for a new one."
+        )
 
 
-class LoginRefused(Exception):
-    """Deliberately says nothing about why: the caller must not learn whether the account exists."""
+class LoginRefused(DomainError):
+    """Deliberately says nothing about why: the caller must not learn whether the account exists.
+    The same problem answers token sign-in and browser sign-in; only refusals the right password
+    reaches (the subclasses) say more than 'invalid'."""
+
+    status = 401
+    title = "Invalid credentials"
+    slug = "invalid-credentials"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The e-mail address or password is incorrect, or the account is not active yet.",
+            headers={"WWW-Authenticate": 'Bearer realm="spectral"'},
+        )
 
 
 class AccountLocked(LoginRefused):
+    status = 423
+    title = "Account locked"
+    slug = "account-locked"
+
     def __init__(self, until: datetime) -> None:
-        super().__init__(until)
+        retry_after = max(1, int((until - utcnow()).total_seconds()))
+        DomainError.__init__(
+            self,
+            f"Too many failed sign-ins. Try again after {until.isoformat()} or reset your password.",
+            headers={"Retry-After": str(retry_after)},
+            locked_until=until.isoformat(),
+        )
         self.until = until
 
 
 class PasswordExpired(LoginRefused):
     """Only ever raised after the right password: the account holder must set a new one."""
 
+    status = 403
+    title = "Password expired"
+    slug = "password-expired"
+
+    def __init__(self) -> None:
+        DomainError.__init__(
+            self,
+            "Your organization requires a new password. Reset it through 'forgot password'.",
+        )
+
 
 class MfaRequired(LoginRefused):
     """The right password; now the TOTP or a backup code (the client asks the user for it)."""
+
+    status = 401
+    title = "Second factor required"
+    slug = "mfa-required"
+
+    def __init__(self) -> None:
+        DomainError.__init__(
+            self,
+            "Send the code from your authenticator app as mfa_code (or a backup_code).",
+            mfa_required=True,
+        )
 
 
 class MfaEnrollmentRequired(LoginRefused):
     """The organization requires MFA and this user has none: enrol with this short-lived token."""
 
+    status = 403
+    title = "MFA enrolment required"
+    slug = "mfa-enrollment-required"
+
     def __init__(self, enrollment_token: str) -> None:
-        super().__init__("mfa enrollment required")
+        DomainError.__init__(
+            self,
+            "Your organization requires MFA. Enrol with this token at POST /api/v1/auth/mfa/enroll, "
+            "then confirm at /api/v1/auth/mfa/confirm to finish signing in.",
+            enrollment_token=enrollment_token,
+        )
         self.enrollment_token = enrollment_token
 
 
@@ -126,7 +191,7 @@ def register(
     try:
         with runtime.database.session() as session:
             if session.scalar(select(User.id).where(User.email == email)) is not None:
-                raise EmailAlreadyRegistered(email)
+                raise EmailAlreadyRegistered()
             organization = Organization(name=organization_name, type=organization_type)
             session.add(organization)
             session.flush()
@@ -170,7 +235,7 @@ def register(
             )
             queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token))
     except IntegrityError as exc:  # two registrations raced for the same e-mail
-        raise EmailAlreadyRegistered(email) from exc
+        raise EmailAlreadyRegistered() from exc
     return Registration(organization, user)
 
 
@@ -196,10 +261,10 @@ def verify_email(runtime: Runtime, token: str) -> User:
             .with_for_update()
         ).first()
         if record is None or record.used_at is not None or record.expires_at <= utcnow():
-            raise InvalidVerificationToken
+            raise InvalidVerificationToken()
         user = session.get(User, record.user_id)
         if user is None:
-            raise InvalidVerificationToken
+            raise InvalidVerificationToken()
         now = utcnow()
         record.used_at = now
         user.email_verified_at = now
@@ -381,7 +446,7 @@ def refresh(runtime: Runtime, refresh_token: str) -> AccessGrant:
         else:
             grant = grant_for(session, runtime, user, refresh_token=next_token)
     if reused:
-        raise tokens.InvalidRefreshToken
+        raise tokens.InvalidRefreshToken()
     return grant
 
 
@@ -399,7 +464,7 @@ def sign_out_everywhere(runtime: Runtime, identity: Identity) -> None:
         ).first()
         if user is not None:
             tokens.revoke_all_sessions(
-                runtime, session, user, reason="sign_out_everywhere", actor=Actor.user(user.id)
+                runtime, session, user, reason="sign_out_everywhere", actor=identity.actor
             )
 
 

@@ -19,22 +19,47 @@ from sqlalchemy import select
 from spectral_auth import event_types as ev
 from spectral_auth.models import Organization, User, bus
 from spectral_auth.roles import OrganizationSettings
+from spectral_auth.services.registration import login
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
+from spectral_shared.errors import DomainError, Forbidden
 
 __all__ = [
     "SESSION_COOKIE",
     "BrowserSession",
+    "CsrfRefused",
+    "NoSession",
     "csrf_ok",
     "end_session",
     "load_session",
+    "sign_in_browser",
+    "sign_out_browser",
     "start_session",
 ]
 
 SESSION_COOKIE = "spectral_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class NoSession(DomainError):
+    status = 401
+    title = "Not signed in"
+    slug = "no-session"
+
+    def __init__(self) -> None:
+        super().__init__("No live session: sign in again.")
+
+
+class CsrfRefused(Forbidden):
+    """A cookie-authenticated unsafe request without the session's CSRF token."""
+
+    title = "CSRF token missing or wrong"
+    slug = "csrf"
+
+    def __init__(self, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__("Send the session's csrf_token as X-CSRF-Token.", headers=headers)
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,27 @@ def start_session(
         _key(session_id), json.dumps(asdict(record)).encode(), ttl_seconds=record.idle_seconds
     )
     return session_id, record
+
+
+def sign_in_browser(
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str,
+    mfa_code: str | None = None,
+    backup_code: str | None = None,
+) -> tuple[str, BrowserSession]:
+    """Sign in with the same checks as token sign-in (lockout, MFA, expiry) and start a browser
+    session; returns the cookie value and the session."""
+    grant = login(
+        runtime,
+        email=email,
+        password=password,
+        mfa_code=mfa_code,
+        backup_code=backup_code,
+        browser=True,
+    )
+    return start_session(runtime, user_id=grant.user_id, organization_id=grant.organization_id)
 
 
 def load_session(
@@ -132,6 +178,16 @@ def end_session(runtime: Runtime, session_id: str) -> None:
             organization_id=record.organization_id,
             actor=Actor.user(record.user_id),
         )
+
+
+def sign_out_browser(runtime: Runtime, session_id: str, *, csrf_token: str | None) -> None:
+    """End the browser session of this cookie; the request must echo its CSRF token."""
+    record = load_session(runtime, session_id, touch=False)
+    if record is None:
+        raise NoSession()
+    if not csrf_ok(record, "DELETE", csrf_token):
+        raise CsrfRefused()
+    end_session(runtime, session_id)
 
 
 def csrf_ok(record: BrowserSession, method: str, presented: str | None) -> bool:

@@ -30,6 +30,7 @@ from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
+from spectral_shared.errors import Conflict, DomainError, Forbidden, NotFound
 from spectral_shared.identity import Identity, Role
 from spectral_shared.logging import get_logger
 
@@ -42,14 +43,18 @@ __all__ = [
     "CALLBACK_PATH",
     "InvalidSsoCode",
     "InvalidSsoState",
+    "NoSsoConnection",
     "SsoConnectionTaken",
+    "SsoNotCompleted",
     "SsoNotConfigured",
     "SsoNotMapped",
+    "SsoNotSetUp",
     "SsoRefused",
     "SsoUnavailable",
     "UnknownWorkosOrganization",
     "authorization_url",
     "complete_sign_in",
+    "require_sso",
     "set_connection",
     "sso_configured",
     "sso_connection",
@@ -65,36 +70,134 @@ PROVIDER = "workos"
 PROVISIONABLE_ROLES = frozenset({Role.VIEWER, Role.ANALYST, Role.COMPLIANCE_OFFICER})
 
 
-class SsoNotConfigured(Exception):
+class SsoNotConfigured(DomainError):
     """WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD are not all set."""
 
+    status = 503
+    title = "SSO is not configured"
+    slug = "sso-not-configured"
 
-class SsoNotMapped(Exception):
-    """No Spectral organization is mapped to this (WorkOS) organization."""
+    def __init__(self) -> None:
+        super().__init__(
+            "Single sign-on needs WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD."
+        )
 
 
-class InvalidSsoState(Exception):
+class SsoNotSetUp(DomainError):
+    """Sign-in asked for by organization id, and that organization has no WorkOS organization."""
+
+    status = 404
+    title = "Single sign-on not set up"
+    slug = "sso-not-mapped"
+
+    def __init__(self) -> None:
+        super().__init__("This organization has not connected an identity provider.")
+
+
+class SsoNotMapped(Forbidden):
+    """No Spectral organization is mapped to the WorkOS organization the person signed in to."""
+
+    title = "Organization not set up for single sign-on"
+    slug = "sso-not-mapped"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your identity provider's organization is not connected to a Spectral organization. "
+            "Ask your administrator to connect it."
+        )
+
+
+class InvalidSsoState(DomainError):
     """Unknown, expired or already used ``state``: a forged or replayed callback."""
 
+    title = "Invalid sign-in state"
+    slug = "invalid-sso-state"
 
-class InvalidSsoCode(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            "This sign-in link is invalid, was already used, or has expired. Start again."
+        )
+
+
+class InvalidSsoCode(DomainError):
     """WorkOS refused the authorization code (unknown, expired or already exchanged)."""
 
+    title = "Invalid authorization code"
+    slug = "invalid-sso-code"
 
-class SsoRefused(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            "The identity provider did not accept this code; it may be used or expired. "
+            "Start again."
+        )
+
+
+class SsoNotCompleted(DomainError):
+    """The callback came without a code: the person cancelled, or WorkOS refused first."""
+
+    title = "Sign-in not completed"
+    slug = "sso-not-completed"
+
+    def __init__(self, answer: str | None) -> None:
+        super().__init__(f"The identity provider answered: {answer}")
+
+
+class SsoRefused(Forbidden):
     """The identity is proven but may not sign in here; the message is fit for the person."""
 
+    title = "Single sign-on refused"
+    slug = "sso-refused"
 
-class SsoUnavailable(Exception):
+
+class SsoUnavailable(DomainError):
     """WorkOS could not be reached or refused our credentials."""
 
+    status = 502
+    title = "Identity provider unavailable"
+    slug = "sso-unavailable"
 
-class SsoConnectionTaken(Exception):
+    def __init__(self) -> None:
+        super().__init__("WorkOS could not be reached or refused the request. Try again shortly.")
+
+
+class SsoConnectionTaken(Conflict):
     """The WorkOS organization is already mapped to another Spectral organization."""
 
+    title = "WorkOS organization already mapped"
+    slug = "sso-connection-taken"
 
-class UnknownWorkosOrganization(Exception):
+    def __init__(self) -> None:
+        super().__init__("This WorkOS organization is mapped to another Spectral organization.")
+
+
+class UnknownWorkosOrganization(DomainError):
     """WorkOS has no organization with this id in our environment."""
+
+    status = 422
+    title = "Your request is not valid"
+    slug = "validation-error"
+
+    def __init__(self) -> None:
+        message = "WorkOS has no organization with this id."
+        super().__init__(
+            message,
+            errors=[
+                {
+                    "field": "workos_organization_id",
+                    "pointer": "/workos_organization_id",
+                    "code": "unknown_workos_organization",
+                    "message": message,
+                }
+            ],
+        )
+
+
+class NoSsoConnection(NotFound):
+    """The organization has no WorkOS organization mapped."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(self, "Your organization has no WorkOS organization mapped.")
+        self.what = "WorkOS organization"
 
 
 @dataclass(frozen=True)
@@ -102,6 +205,11 @@ class _WorkOS:
     api_key: str
     client_id: str
     base_url: str
+
+
+def require_sso(settings: Settings) -> None:
+    """Refuse at once (503) when single sign-on is not configured."""
+    _workos(settings)
 
 
 def sso_configured(settings: Settings) -> bool:
@@ -120,7 +228,7 @@ def _workos(settings: Settings) -> _WorkOS:
         else ""
     )
     if not (api_key and settings.workos_client_id and cookie_password):
-        raise SsoNotConfigured
+        raise SsoNotConfigured()
     return _WorkOS(api_key, settings.workos_client_id, settings.workos_base_url)
 
 
@@ -152,7 +260,6 @@ def set_connection(
     config = _workos(runtime.settings)
     if workos_organization_id is not None:
         _check_workos_organization(config, workos_organization_id)
-    actor = Actor.user(identity.subject_id)
     try:
         with runtime.database.session() as session:
             current = session.scalars(
@@ -173,7 +280,7 @@ def set_connection(
                     )
                 )
                 if taken is not None:
-                    raise SsoConnectionTaken(workos_organization_id)
+                    raise SsoConnectionTaken()
                 if current is not None and current.workos_organization_id == workos_organization_id:
                     return current  # already so
                 if current is None:
@@ -193,11 +300,11 @@ def set_connection(
                 ev.SSO_CONNECTION_CHANGED,
                 ev.SsoConnectionChanged(workos_organization_id=workos_organization_id),
                 organization_id=identity.organization_id,
-                actor=actor,
+                actor=identity.actor,
             )
             return connection
     except IntegrityError as exc:  # two admins raced for the same WorkOS organization
-        raise SsoConnectionTaken(workos_organization_id) from exc
+        raise SsoConnectionTaken() from exc
 
 
 def _check_workos_organization(config: _WorkOS, workos_organization_id: str) -> None:
@@ -208,10 +315,10 @@ def _check_workos_organization(config: _WorkOS, workos_organization_id: str) -> 
         with _client(config) as client:
             client.organizations.get_organization(workos_organization_id)
     except NotFoundError as exc:
-        raise UnknownWorkosOrganization(workos_organization_id) from exc
+        raise UnknownWorkosOrganization() from exc
     except (WorkOSError, ValueError) as exc:
         log.warning("sso.workos_unavailable", operation="get_organization", error=str(exc))
-        raise SsoUnavailable from exc
+        raise SsoUnavailable() from exc
 
 
 # ---- the flow ------------------------------------------------------------------------------------
@@ -233,7 +340,7 @@ def authorization_url(
         if organization_id is not None:
             connection = sso_connection(session, organization_id)
             if connection is None:
-                raise SsoNotMapped
+                raise SsoNotSetUp()
         elif email is not None:
             owner = session.scalar(
                 select(User.organization_id).where(User.email == normalize_email(email))
@@ -278,12 +385,12 @@ def _consume_state(runtime: Runtime, state: str) -> _PendingSignIn:
     key = _state_key(state)
     stored = runtime.kv.get(key)
     if stored is None:
-        raise InvalidSsoState
+        raise InvalidSsoState()
     # The key-value store has no atomic get-and-delete; SET NX on a marker makes "first one wins".
     if not runtime.kv.set(
         key + ":used", b"1", ttl_seconds=STATE_LIFETIME_SECONDS, only_if_absent=True
     ):
-        raise InvalidSsoState
+        raise InvalidSsoState()
     runtime.kv.delete(key)
     document = json.loads(stored)
     return _PendingSignIn(document.get("workos_organization_id"), document["code_verifier"])
@@ -311,10 +418,10 @@ def _exchange_code(config: _WorkOS, code: str, code_verifier: str) -> Authentica
                 code=code, code_verifier=code_verifier
             )
     except BadRequestError as exc:  # invalid_grant: unknown, expired or spent code
-        raise InvalidSsoCode from exc
+        raise InvalidSsoCode() from exc
     except (WorkOSError, ValueError) as exc:
         log.warning("sso.workos_unavailable", operation="authenticate", error=str(exc))
-        raise SsoUnavailable from exc
+        raise SsoUnavailable() from exc
 
 
 def _sign_in(
@@ -335,7 +442,7 @@ def _sign_in(
             else None
         )
         if connection is None:
-            raise SsoNotMapped
+            raise SsoNotMapped()
         if pending.workos_organization_id not in (None, workos_organization_id):
             raise SsoRefused(
                 "You signed in to a different organization than the one you asked for."

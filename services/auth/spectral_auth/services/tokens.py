@@ -23,6 +23,7 @@ from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
+from spectral_shared.errors import DomainError
 
 __all__ = [
     "REFRESH_TOKEN_LIFETIME",
@@ -38,8 +39,15 @@ __all__ = [
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
 
 
-class InvalidRefreshToken(Exception):
-    pass
+class InvalidRefreshToken(DomainError):
+    status = 401
+    title = "Invalid refresh token"
+    slug = "invalid-token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This refresh token is invalid, already used, revoked or expired. Sign in again."
+        )
 
 
 def issue_refresh_token(session: Session, user: User, *, family_id: str | None = None) -> str:
@@ -103,12 +111,12 @@ def use_refresh_token(session: Session, token: str) -> tuple[User, str]:
     ).first()
     now = utcnow()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
-        raise InvalidRefreshToken
+        raise InvalidRefreshToken()
     user = session.get(User, record.user_id)
     if user is None or user.deactivated_at is not None:
-        raise InvalidRefreshToken
+        raise InvalidRefreshToken()
     if user.sessions_revoked_at is not None and record.created_at <= user.sessions_revoked_at:
-        raise InvalidRefreshToken
+        raise InvalidRefreshToken()
     if record.rotated_at is not None:
         revoke_refresh_family(session, record.family_id)
         record_event(
@@ -119,7 +127,7 @@ def use_refresh_token(session: Session, token: str) -> tuple[User, str]:
             organization_id=user.organization_id,
             actor=Actor.user(user.id),
         )
-        raise RefreshTokenReused
+        raise RefreshTokenReused()
     record.rotated_at = now
     return user, issue_refresh_token(session, user, family_id=record.family_id)
 
