@@ -16,7 +16,7 @@ Before and after the load, the page (200, 50 systems, a next_cursor) must list e
 query below returns, and its cursor must lead to the 51st, or the benchmark fails.
 
 The baseline is the query for the page's rows run directly in this process: the statement the
-view's own builders make (`_filtered` and `_ordered` with the default `AISystemQuery`, limit 51: 26
+view's own builder makes (`listed` with the default `AISystemQuery`, limit 51: 26
 columns, this organization, not deleted, by created_at and id), executed with SQLAlchemy Core on
 governance's `Database` engine, a pooled connection per query in autocommit (the pool's pre-ping,
 then the SELECT), all rows fetched; on one thread for latency, on two for throughput, and on one
@@ -87,14 +87,13 @@ from spectral_governance.directory.use_cases import apply_directory_event
 from spectral_governance.inventory import rules as inventory
 from spectral_governance.inventory.schemas import AISystemCreate, AISystemQuery, create_values
 from spectral_governance.inventory.use_cases import create_system
-from spectral_governance.inventory.views import _cursor_value, _filtered, _ordered, system_out
+from spectral_governance.inventory.views import keyset, listed, system_out
 from spectral_governance.web import orjson_response
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.db import Database
 from spectral_shared.identity import Identity
 from spectral_shared.logging import get_logger
-from spectral_shared.web.pagination import encode_cursor
 
 TITLE = "GET /api/v1/ai-systems: a page of the AI-system inventory under load"
 COMPONENTS = ("auth", "governance")
@@ -271,7 +270,7 @@ def page_statement(organization_id: str) -> sa.Select[Any]:
     """The rows of the page for ``?limit=50``, as the list view's own builders select them (the
     statement it runs on SQLite), with its limit + 1."""
     query = AISystemQuery(limit=PAGE)
-    return _ordered(_filtered(query, organization_id), query).limit(query.limit + 1)
+    return listed(query, organization_id)
 
 
 @contextlib.contextmanager
@@ -436,7 +435,7 @@ def breakdown(
 
         def python_page() -> None:
             page = [system_out(row) for row in rows[:PAGE]]
-            cursor = encode_cursor([_cursor_value(page[-1], query.sort), page[-1]["id"]])
+            cursor = keyset(query.sort).cursor_after(page[-1])
             orjson_response({"data": page, "next_cursor": cursor})
 
         def select_one() -> None:
@@ -693,7 +692,7 @@ def report(
         ),
         (
             "python_page",
-            "Step: 50 fetched rows to the response (system_out, encode_cursor, _json)",
+            "Step: 50 fetched rows to the response (system_out, the next cursor, orjson_response)",
             "the view module's own functions for the body",
         ),
         (

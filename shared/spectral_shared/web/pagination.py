@@ -58,20 +58,24 @@ class Keyset(Generic[Row]):
     keys: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
     descending: bool = False
     values: Callable[[Row], Sequence[Any]] | None = None
+    # What a refused cursor's problem says (a list with several orders names the sort too).
+    hint: str = "Pass next_cursor from a previous page as is."
 
     def apply(self, statement: Select[Any], query: PageQuery) -> Select[Any]:
         """The statement continued after the query's cursor, ordered, one row over the limit."""
-        if query.cursor:
-            after = tuple_(*self.keys)
-            bound = tuple_(
-                *(
-                    literal(v, k.type)
-                    for k, v in zip(self.keys, self.decode(query.cursor), strict=True)
-                )
-            )
-            statement = statement.where(after < bound if self.descending else after > bound)
-        order = [key.desc() if self.descending else key for key in self.keys]
-        return statement.order_by(*order).limit(query.limit + 1)
+        return self.ordered(self.after(statement, query)).limit(query.limit + 1)
+
+    def after(self, statement: Select[Any], query: PageQuery) -> Select[Any]:
+        """Only the rows strictly after the query's cursor (all of them without one)."""
+        if not query.cursor:
+            return statement
+        values = self.decode(query.cursor)
+        after = tuple_(*self.keys)
+        bound = tuple_(*(literal(v, k.type) for k, v in zip(self.keys, values, strict=True)))
+        return statement.where(after < bound if self.descending else after > bound)
+
+    def ordered(self, statement: Select[Any]) -> Select[Any]:
+        return statement.order_by(*(key.desc() if self.descending else key for key in self.keys))
 
     def page(self, rows: Sequence[Row], query: PageQuery) -> tuple[list[Row], str | None]:
         """The rows of the page and the cursor of the next one (None on the last page)."""
@@ -86,10 +90,13 @@ class Keyset(Generic[Row]):
 
     def decode(self, cursor: str) -> list[Any]:
         """The key a cursor continues after, each value checked against its column's type."""
-        after = decode_cursor(cursor)
-        if not isinstance(after, list) or len(after) != len(self.keys):
-            raise invalid_cursor()
-        return [_typed(key, value) for key, value in zip(self.keys, after, strict=True)]
+        try:
+            after = decode_cursor(cursor)
+            if not isinstance(after, list) or len(after) != len(self.keys):
+                raise invalid_cursor()
+            return [_typed(key, value) for key, value in zip(self.keys, after, strict=True)]
+        except Problem:
+            raise invalid_cursor(self.hint) from None
 
 
 def _typed(key: ColumnElement[Any] | InstrumentedAttribute[Any], value: Any) -> Any:

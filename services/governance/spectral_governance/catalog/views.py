@@ -18,12 +18,14 @@ from spectral_governance.catalog.schemas import (
 )
 from spectral_governance.web import api
 from spectral_shared.identity import requires
-from spectral_shared.web.pagination import decode_cursor, encode_cursor, invalid_cursor
+from spectral_shared.web.pagination import Keyset
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_query
 
 bp = Blueprint("catalog", __name__)
+# A framework's controls page in catalog order.
+CATALOG_ORDER: Keyset[ControlRow] = Keyset((ControlRow.position, ControlRow.id))
 
 
 def _aliases() -> dict[str, list[str]]:
@@ -103,22 +105,14 @@ def list_controls(framework_id: str) -> tuple[Response, int]:
     )
     if query.severity:
         statement = statement.where(ControlRow.severity == query.severity)
-    if query.cursor:
-        after = decode_cursor(query.cursor)
-        if not isinstance(after, int):
-            raise invalid_cursor()
-        statement = statement.where(ControlRow.position > after)
     with current_runtime().database.read_session() as session:
         if session.get(FrameworkRow, framework_id) is None:
             raise Problem(404, "Not found", detail=f"No framework {framework_id!r}.")
-        rows = list(session.scalars(statement.order_by(ControlRow.position).limit(query.limit + 1)))
-    page = rows[: query.limit]
+        rows = session.scalars(CATALOG_ORDER.apply(statement, query)).all()
+    page, cursor = CATALOG_ORDER.page(rows, query)
     aliases = _aliases()
     return json_response(
-        ControlPage(
-            data=[_control_out(r, aliases) for r in page],
-            next_cursor=encode_cursor(page[-1].position) if len(rows) > query.limit else None,
-        )
+        ControlPage(data=[_control_out(r, aliases) for r in page], next_cursor=cursor)
     )
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, case, func, select
 
 from spectral_governance.inventory import csv_format, use_cases
 from spectral_governance.inventory import rules as inventory
@@ -34,7 +33,7 @@ from spectral_shared.errors import NotFound
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.converters import is_uuid
 from spectral_shared.web.idempotency import idempotent
-from spectral_shared.web.pagination import decode_cursor, encode_cursor, invalid_cursor
+from spectral_shared.web.pagination import Keyset
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
@@ -108,7 +107,7 @@ def _row(system: AISystem) -> dict[str, Any]:
     return system_out(tuple(getattr(system, c) for c in COLUMNS))
 
 
-def _filtered(query: AISystemQuery, organization_id: str) -> Select[Any]:
+def filtered(query: AISystemQuery, organization_id: str) -> Select[Any]:
     statement = _SELECT_SYSTEMS.where(AISystem.organization_id == organization_id)
     if not query.include_deleted:
         statement = statement.where(AISystem.deleted_at.is_(None))
@@ -139,44 +138,30 @@ def _like_escaped(text: str) -> str:
     return text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _after(query: AISystemQuery) -> tuple[Any, str]:
-    """The sort key and id a cursor continues after."""
-    try:
-        value, last_id = decode_cursor(query.cursor or "")
-        if query.sort.lstrip("-") in ("created_at", "updated_at"):
-            value = datetime.fromisoformat(value)
-        elif query.sort.lstrip("-") == "risk_level" and not isinstance(value, int):
-            raise ValueError("risk rank")
-        elif query.sort.lstrip("-") == "name" and not isinstance(value, str):
-            raise ValueError("name")
-        return value, str(uuid.UUID(last_id))
-    except (TypeError, ValueError):
-        raise invalid_cursor(
-            "Pass next_cursor from a previous page as is, with the same sort."
-        ) from None
-
-
-def _ordered(statement: Select[Any], query: AISystemQuery) -> Select[Any]:
-    descending = query.sort.startswith("-")
-    key = SORT_KEYS[query.sort.lstrip("-")]
-    if query.cursor:
-        value, last_id = _after(query)
-        if descending:
-            statement = statement.where(or_(key < value, and_(key == value, AISystem.id < last_id)))
-        else:
-            statement = statement.where(or_(key > value, and_(key == value, AISystem.id > last_id)))
-    if descending:
-        return statement.order_by(key.desc(), AISystem.id.desc())
-    return statement.order_by(key, AISystem.id)
-
-
-def _cursor_value(row: dict[str, Any], sort: str) -> Any:
-    field = sort.lstrip("-")
+def cursor_value(row: dict[str, Any], field: str) -> Any:
+    """The value of a listed system (``system_out``) that its page's cursor continues after."""
     if field == "name":
         return row["name"].strip().lower()
     if field == "risk_level":
         return inventory.RISK_RANKS[row["risk_level"]]
-    return row[field].isoformat()
+    return row[field]
+
+
+@cache
+def keyset(sort: str) -> Keyset[dict[str, Any]]:
+    """The order of a list sorted by ``sort`` (``-`` for descending), the id breaking ties."""
+    field = sort.lstrip("-")
+    return Keyset(
+        (SORT_KEYS[field], AISystem.id),
+        descending=sort.startswith("-"),
+        values=lambda row: (cursor_value(row, field), row["id"]),
+        hint="Pass next_cursor from a previous page as is, with the same sort.",
+    )
+
+
+def listed(query: AISystemQuery, organization_id: str) -> Select[Any]:
+    """The page's statement: filtered, after the cursor, ordered, one row over the limit."""
+    return keyset(query.sort).apply(filtered(query, organization_id), query)
 
 
 @bp.get(BASE)
@@ -194,15 +179,10 @@ def list_systems() -> Response:
     if database.is_postgres:
         rows = _pg_page_rows(database, query)
     else:
-        statement = _ordered(_filtered(query, current_identity().organization_id), query)
+        statement = listed(query, current_identity().organization_id)
         with database.read_connection() as connection:
-            rows = list(connection.execute(statement.limit(query.limit + 1)))
-    page = [system_out(row) for row in rows[: query.limit]]
-    cursor = (
-        encode_cursor([_cursor_value(page[-1], query.sort), page[-1]["id"]])
-        if len(rows) > query.limit
-        else None
-    )
+            rows = list(connection.execute(statement))
+    page, cursor = keyset(query.sort).page([system_out(row) for row in rows], query)
     return orjson_response({"data": page, "next_cursor": cursor})
 
 
@@ -264,7 +244,7 @@ def _pg_page_rows(database: Database, query: AISystemQuery) -> list[Any]:
         else:
             params["vendor_name"] = vendor.lower()
     if query.cursor:
-        params["after_key"], params["after_id"] = _after(query)
+        params["after_key"], params["after_id"] = keyset(query.sort).decode(query.cursor)
     return database.read_rows(_pg_page_sql(query.sort, bool(query.cursor)), params)
 
 
@@ -280,7 +260,10 @@ def _pg_page_rows(database: Database, query: AISystemQuery) -> list[Any]:
 @requires("ai_systems:read")
 def export_systems() -> Response:
     query = parse_query(ExportQuery)
-    statement = _ordered(_filtered(query, current_identity().organization_id), query)
+    order = keyset(query.sort)
+    statement = order.ordered(
+        order.after(filtered(query, current_identity().organization_id), query)
+    )
     database = current_runtime().database
 
     def rows() -> Iterator[dict[str, Any]]:
