@@ -103,6 +103,7 @@ def test_the_procfile_runs_every_target_of_every_service_behind_nginx() -> None:
 
 def test_env_example_and_readme_name_every_setting() -> None:
     names = {name.upper() for name in Settings.model_fields}
+    names |= {n.upper() for c in installed_components().values() for n in c.settings.model_fields}
     example = (ROOT / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
     for name in names:

@@ -27,7 +27,7 @@ from spectral_shared.bus.retention import PRUNE_EVERY, prune_bus_tables
 from spectral_shared.bus.tables import BusTables
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.bus.worker import Worker
-from spectral_shared.config import Settings
+from spectral_shared.config import ServiceSettings, Settings
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database
 from spectral_shared.delivery import DeliveryPolicy, SlackSender, WebhookSender, deliver_due
@@ -71,6 +71,8 @@ class Component:
     # the current role, or None when the account was deactivated or its tokens revoked.
     current_identity: Callable[[Runtime, Identity], Identity | None] | None = None
     production_requires: tuple[str, ...] = ()
+    # The settings this service alone reads (its own class, from the same environment).
+    settings: type[ServiceSettings] = ServiceSettings
     # After a restore (``spectral db restore``): what is wrong with the restored data, if anything.
     restore_check: Callable[[Database], list[str]] | None = None
     commands: click.Group | None = None
@@ -107,6 +109,11 @@ class Runtime:
         if key not in self._extensions:
             self._extensions[key] = build(self)
         return cast(T, self._extensions[key])
+
+    @cached_property
+    def service_settings(self) -> ServiceSettings:
+        """This service's own settings (``Component.settings``)."""
+        return self.component.settings.of(self.settings)
 
     @cached_property
     def cipher(self) -> FieldCipher:

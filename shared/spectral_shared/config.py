@@ -15,7 +15,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,7 +53,8 @@ def sqlalchemy_url(url: str) -> str:
 class Settings(BaseSettings):
     """Every setting Spectral reads. ``.env.example`` and the README list the same names."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+    # Names a service declares for itself (ServiceSettings) are kept as extras for it to read.
+    model_config = SettingsConfigDict(extra="allow", case_sensitive=False, frozen=True)
 
     spectral_env: Environment = Field(
         default="development", validation_alias=AliasChoices("SPECTRAL_ENV", "NODE_ENV")
@@ -100,8 +101,6 @@ class Settings(BaseSettings):
     bus_retention_days: int = Field(default=7, ge=1)
     # Failed sends of an outgoing message (e-mail, Slack, webhook) before it is dead (ADR 0032).
     delivery_max_attempts: int = Field(default=30, ge=1)
-    # How often the governance worker carries out automated required actions (notify, escalate).
-    action_executor_interval_seconds: float = Field(default=60.0, gt=0)
 
     # E-mail
     sendgrid_api_key: SecretStr | None = None
@@ -307,10 +306,20 @@ class Settings(BaseSettings):
             )
         return problems
 
-    def ensure_runnable(self, services: list[str], extra_required: list[str] | None = None) -> None:
+    def ensure_runnable(
+        self,
+        services: list[str],
+        extra_required: list[str] | None = None,
+        service_problems: list[str] | None = None,
+    ) -> None:
+        """Refuse a production configuration that is unfit; ``service_problems`` are what the
+        services' own settings found (``ServiceSettings.production_problems``)."""
         if not self.is_production:
             return
-        problems = self.production_problems(services, extra_required or [])
+        problems = [
+            *self.production_problems(services, extra_required or []),
+            *(service_problems or []),
+        ]
         if problems:
             raise ConfigurationError(
                 "refusing to start with SPECTRAL_ENV=production:\n  - " + "\n  - ".join(problems)
@@ -328,6 +337,23 @@ def _blank(value: object) -> bool:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+class ServiceSettings(BaseSettings):
+    """The settings one service alone reads, declared by its component (``Component.settings``)
+    so a new service adds its own without touching the shared ``Settings``. Read from the same
+    environment; values given to ``Settings(...)`` in code (tests) are passed on by name."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        given = {k: v for k, v in (settings.model_extra or {}).items() if k in cls.model_fields}
+        return cls(**given)
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unfit for production, in words an operator acts on."""
+        return []
 
 
 def load_settings(**overrides: object) -> Settings:

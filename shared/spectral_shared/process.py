@@ -27,8 +27,9 @@ def boot(service: str, services: list[str]) -> Settings:
     configure_tracing(service)
     components = installed_components()
     extra = [name for s in services for name in components[s].production_requires]
+    own = [p for s in services for p in components[s].settings.of(settings).production_problems()]
     try:
-        settings.ensure_runnable(services, extra)
+        settings.ensure_runnable(services, extra, own)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     return settings

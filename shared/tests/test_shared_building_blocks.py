@@ -183,3 +183,21 @@ def test_the_acting_identity_is_one_actor_value() -> None:
     assert key.actor == Actor(type="api_key", id="k1")
     assert service.actor == Actor(type="service", id="s1")
     assert user.acting_as == "user:u1"
+
+
+def test_a_service_reads_its_own_settings_from_the_environment_or_from_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from spectral_shared.component import Runtime, installed_components
+    from spectral_shared.config import Settings
+
+    governance = installed_components()["governance"]
+    monkeypatch.setenv("ACTION_EXECUTOR_INTERVAL_SECONDS", "15")
+    from_env = Runtime(governance, Settings(var_dir=tmp_path)).service_settings
+    assert from_env.action_executor_interval_seconds == 15.0  # type: ignore[attr-defined]
+    given = Settings(var_dir=tmp_path, action_executor_interval_seconds=2)  # type: ignore[call-arg]
+    in_code = Runtime(governance, given).service_settings
+    assert in_code.action_executor_interval_seconds == 2.0  # type: ignore[attr-defined]
+    monkeypatch.setenv("ACTION_EXECUTOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValueError, match="greater than 0"):
+        _ = Runtime(governance, Settings(var_dir=tmp_path)).service_settings

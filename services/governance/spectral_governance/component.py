@@ -7,6 +7,7 @@ from pathlib import Path
 from spectral_governance.commands import commands
 from spectral_governance.consumers import schedules, subscriptions
 from spectral_governance.published import catalog
+from spectral_governance.settings import GovernanceSettings
 from spectral_governance.tables import bus, metadata
 from spectral_shared.component import Component
 from spectral_shared.routing import Route
@@ -38,4 +39,5 @@ component = Component(
     subscriptions=subscriptions,
     schedules=schedules,
     commands=commands,
+    settings=GovernanceSettings,
 )

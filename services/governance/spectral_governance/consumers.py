@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from spectral_governance.actions.executor import run_due_actions
 from spectral_governance.alerts.use_cases import watch_sla
 from spectral_governance.directory.use_cases import handlers as directory
+from spectral_governance.settings import governance_settings
 from spectral_governance.telemetry.events import TELEMETRY_RECEIVED, TelemetryReceived
 from spectral_governance.translation.use_cases import translate_events
 from spectral_shared.bus import Envelope
@@ -56,7 +57,7 @@ def schedules(runtime: Runtime) -> list[Schedule]:
     def watch_alert_sla() -> None:
         watch_sla(runtime)
 
-    every = runtime.settings.action_executor_interval_seconds
+    every = governance_settings(runtime).action_executor_interval_seconds
     return [
         Schedule("governance.action_executor", every, carry_out_actions),
         Schedule("governance.sla_watch", 30.0, watch_alert_sla),
