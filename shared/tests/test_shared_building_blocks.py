@@ -201,3 +201,20 @@ def test_a_service_reads_its_own_settings_from_the_environment_or_from_code(
     monkeypatch.setenv("ACTION_EXECUTOR_INTERVAL_SECONDS", "0")
     with pytest.raises(ValueError, match="greater than 0"):
         _ = Runtime(governance, Settings(var_dir=tmp_path)).service_settings
+
+
+def test_a_list_built_in_memory_pages_by_its_items_keys() -> None:
+    from spectral_shared.web.pagination import page_of_list
+
+    items = [f"C-{i}" for i in range(7)]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = page_of_list(items, PageQuery(limit=3, cursor=cursor), key=str)
+        seen += page
+        if cursor is None:
+            break
+    assert seen == items
+    with pytest.raises(Problem) as refused:
+        page_of_list(items, PageQuery(limit=3, cursor=encode_cursor("C-99")), key=str)
+    assert refused.value.status == 400

@@ -99,6 +99,23 @@ class Keyset(Generic[Row]):
             raise invalid_cursor(self.hint) from None
 
 
+def page_of_list(
+    items: Sequence[Row], query: PageQuery, key: Callable[[Row], str]
+) -> tuple[list[Row], str | None]:
+    """A page of a list built in memory (in a fixed order, each item's ``key`` unique), continued
+    after the item whose key the cursor names: for lists that are not one query's rows."""
+    start = 0
+    if query.cursor:
+        after = decode_cursor(query.cursor)
+        index = next((i for i, item in enumerate(items) if key(item) == after), None)
+        if index is None:
+            raise invalid_cursor()
+        start = index + 1
+    page = list(items[start : start + query.limit])
+    more = start + query.limit < len(items)
+    return page, encode_cursor(key(page[-1])) if more and page else None
+
+
 def _typed(key: ColumnElement[Any] | InstrumentedAttribute[Any], value: Any) -> Any:
     column_type = getattr(key.type, "impl_instance", key.type)  # a TypeDecorator's own type
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from flask import Blueprint, Response
 
@@ -19,7 +18,7 @@ from spectral_governance.controls.schemas import (
 from spectral_governance.inventory import queries
 from spectral_governance.web import AI_SYSTEMS, api
 from spectral_shared.identity import current_identity, requires
-from spectral_shared.web.pagination import decode_cursor, encode_cursor, invalid_cursor
+from spectral_shared.web.pagination import page_of_list
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import parse_json_body, parse_query
@@ -69,15 +68,7 @@ def system_controls(system_id: str) -> tuple[Response, int]:
                 assessed_at=assessed.updated_at if assessed else None,
             )
         )
-    start = 0
-    if query.cursor:
-        after: Any = decode_cursor(query.cursor)
-        index = next((i for i, r in enumerate(rows) if r.control_id == after), None)
-        if index is None:
-            raise invalid_cursor()
-        start = index + 1
-    page = rows[start : start + query.limit]
-    more = start + query.limit < len(rows)
+    page, cursor = page_of_list(rows, query, key=lambda row: row.control_id)
     return json_response(
         SystemControlPage(
             ai_system_id=system.id,
@@ -91,7 +82,7 @@ def system_controls(system_id: str) -> tuple[Response, int]:
                 for v in verdicts.frameworks
             ],
             data=page,
-            next_cursor=encode_cursor(page[-1].control_id) if more and page else None,
+            next_cursor=cursor,
         )
     )
 
