@@ -124,7 +124,7 @@ def test_the_delivery_outbox_takes_over_unsent_mail_and_slack_messages(empty_pg_
                         "abandoned": abandoned_at,
                     },
                 )
-        migrations.upgrade(database, component.migrations)
+        migrations.upgrade(database, component.migrations, "0006")  # the delivery outbox's
 
         def moved() -> list[tuple[str, int, bool]]:
             with database.engine.connect() as conn:
@@ -145,7 +145,7 @@ def test_the_delivery_outbox_takes_over_unsent_mail_and_slack_messages(empty_pg_
                     text("SELECT body, abandoned_at IS NOT NULL FROM notifications ORDER BY seq")
                 )
             ] == [("pending", False), ("abandoned", True)]
-        migrations.upgrade(database, component.migrations)
+        migrations.upgrade(database, component.migrations, "0006")  # the delivery outbox's
         assert moved() == [("email", 2, False), ("slack", 1, False), ("slack", 1, True)]
 
         sent: list[tuple[str, str, Mapping[str, object]]] = []
