@@ -268,3 +268,21 @@ def test_refused_credentials_do_not_use_up_the_quota(api: Any) -> None:
         api.client.get(AUTHORIZE, headers=api.bearer(admin)).headers["X-RateLimit-Remaining"]
     )
     assert after == before - 1  # only the admin's own second request
+
+
+def test_a_fresh_sign_in_after_a_revocation_is_accepted_on_auths_own_routes_at_once(
+    api: Any,
+) -> None:
+    """Internal tokens are reused for 30 s per caller; one minted before the caller's revocation
+    must not be handed out after it, or auth's own routes (which check revocation) refuse the
+    fresh sign-in while every other service accepts it."""
+    created, token = api.onboard()
+    before = api.client.get(AUTHORIZE, headers=api.bearer(token))
+    assert before.status_code == 200  # an internal token is now cached for this caller
+    api.client.post("/api/v1/auth/sign-out-everywhere", headers=api.bearer(token))
+    fresh = api.login(created["user"]["email"])
+    granted = api.client.get(AUTHORIZE, headers=api.bearer(fresh))
+    assert granted.status_code == 200
+    internal = granted.headers["X-Spectral-Internal-Token"]
+    assert internal != before.headers["X-Spectral-Internal-Token"]
+    assert api.client.get("/api/v1/auth/me", headers=api.bearer(internal)).status_code == 200

@@ -106,6 +106,9 @@ class _Subject:
     organization_id: str
     role: str
     scopes: tuple[str, ...]
+    # When the account's credentials were last revoked: an internal token minted before then is
+    # refused by auth's own routes, so a cached one is never reused across a revocation.
+    revoked_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ class Authorizer:
             if facts.revoked_at is not None and (issued_at or 0) < facts.revoked_at:
                 raise NotAuthenticated("the credential was revoked")
             # The current role, not the one the credential was issued with.
-            return _Subject("user", user_id, organization_id, facts.role, ())
+            return _Subject("user", user_id, organization_id, facts.role, (), facts.revoked_at)
 
         return self._authorized(
             self._accounts,
