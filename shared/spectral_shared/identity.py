@@ -287,6 +287,21 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def forbidden(identity: Identity, permission: str) -> Problem:
+    """The 403 for a permission the caller lacks, naming what decides it: a person's role, an
+    API key's scopes."""
+    if identity.subject_type == "api_key":
+        return Problem(
+            403,
+            "Forbidden",
+            detail=f"This API key's scopes do not include {permission}; create a key with that "
+            "scope.",
+            type_slug="insufficient-scope",
+            required_scope=permission,
+        )
+    return Problem(403, "Forbidden", detail=f"Your role does not grant {permission}.")
+
+
 def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """The one decorator that checks permissions. The verifier is taken from the app."""
     if permission not in PERMISSIONS:
@@ -310,7 +325,7 @@ def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     )
                 identity = g.identity = current
             if not identity.can(permission):
-                raise Problem(403, "Forbidden", detail=f"Your role does not grant {permission}.")
+                raise forbidden(identity, permission)
             return view(*args, **kwargs)
 
         wrapper.required_permission = permission  # type: ignore[attr-defined]

@@ -392,3 +392,15 @@ def test_a_refused_token_is_never_cached(signer: Signer, jwks: dict[str, Any]) -
     for _ in range(2):
         _rejected(verifier, forged)
     assert keys.lookups == 2
+
+
+def test_an_api_key_without_the_scope_is_told_about_its_scopes_not_a_role(
+    client: FlaskClient, signer: Signer
+) -> None:
+    token = signer.token(sub_type="api_key", sub="key-7", jti=None, scopes=["telemetry:write"])
+    response = client.get("/audit", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    body = response.get_json()
+    assert "role" not in body["detail"] and "scopes" in body["detail"]
+    assert body["type"].endswith("/insufficient-scope")
+    assert body["required_scope"] == "audit_log:read"
