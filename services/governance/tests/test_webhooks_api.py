@@ -165,3 +165,12 @@ def test_a_model_name_does_not_classify_a_generation(gov: Governance) -> None:
     [event] = gov.request("GET", "/api/v1/telemetry/events").get_json()["data"]
     assert event["metric"] == "clinical-llama-8b"
     assert event["canonical_type"] != "clinical_accuracy_failure"
+
+
+def test_an_unknown_source_is_named_as_such(gov: Governance) -> None:
+    system = gov.create()
+    refused = deliver(gov, "datadog", system["id"], {}, secret_for(gov, system["id"]))
+    assert refused.status_code == 404
+    problem = refused.get_json()
+    assert "datadog" in problem["detail"] and "AI system" not in problem["detail"]
+    assert problem["sources"] == ["arize", "langfuse", "langsmith", "wandb"]

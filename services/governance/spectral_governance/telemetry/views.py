@@ -232,7 +232,14 @@ def _verified(body: bytes, signature: str, keys: list[str]) -> bool:
 )
 def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
     if source not in sources.SOURCES:
-        raise not_found("AI system")
+        raise Problem(
+            404,
+            "Not found",
+            detail=f"No webhook source {source!r}; Spectral takes "
+            f"{', '.join(sorted(sources.SOURCES))}.",
+            type_slug="unknown-webhook-source",
+            sources=sorted(sources.SOURCES),
+        )
     runtime = current_runtime()
     body = request.get_data(cache=True)
     signature = request.headers.get(_signature_header(source))
