@@ -244,9 +244,18 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "org", "role"]},
                 leeway=5,
             )
+        except jwt.ExpiredSignatureError:
+            raise invalid_token(
+                "The access token expired",
+                "The access token expired: get a new one with your refresh token "
+                "(POST /api/v1/auth/token/refresh), or sign in again.",
+                slug="token-expired",
+            ) from None
         except jwt.PyJWTError as exc:
-            raise Problem(
-                401, "Invalid credentials", detail=f"The access token is not valid: {exc}"
+            raise invalid_token(
+                "The access token is not valid",
+                f"The access token is not valid: {exc}. Sign in again.",
+                slug="invalid-token",
             ) from exc
         return Identity(
             subject_type=claims.get("sub_type", "user"),
@@ -266,6 +275,35 @@ def _bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def bearer_challenge(
+    error: str | None = None, description: str | None = None, scope: str | None = None
+) -> str:
+    """A ``WWW-Authenticate`` value as RFC 6750 section 3 has it: no error code when the request
+    carried no credential; ``invalid_token`` (expired, revoked, malformed: refresh or sign in
+    again) or ``insufficient_scope`` otherwise, with a description a developer reads."""
+    parts = ['Bearer realm="spectral"']
+    for name, value in (("error", error), ("error_description", description), ("scope", scope)):
+        if value:
+            parts.append(f'{name}="{value.replace(chr(92), "").replace(chr(34), "")}"')
+    return ", ".join(parts)
+
+
+def invalid_token(
+    description: str, detail: str, *, slug: str, title: str = "Invalid credentials"
+) -> Problem:
+    """The 401 for a credential that was sent but cannot be used (RFC 6750 ``invalid_token``);
+    ``slug`` tells a client whether refreshing can help (``token-expired``) or not."""
+    return Problem(
+        401,
+        title,
+        detail=detail,
+        type_slug=slug,
+        headers={"WWW-Authenticate": bearer_challenge("invalid_token", description)},
+        error="invalid_token",
+        error_description=description,
+    )
 
 
 def authenticate(verifier: TokenVerifier) -> Identity:
@@ -297,6 +335,12 @@ def forbidden(identity: Identity, permission: str) -> Problem:
             detail=f"This API key's scopes do not include {permission}; create a key with that "
             "scope.",
             type_slug="insufficient-scope",
+            headers={
+                "WWW-Authenticate": bearer_challenge(
+                    "insufficient_scope", "The API key lacks a scope", scope=permission
+                )
+            },
+            error="insufficient_scope",
             required_scope=permission,
         )
     return Problem(403, "Forbidden", detail=f"Your role does not grant {permission}.")
@@ -318,10 +362,11 @@ def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             if recheck is not None:
                 current = recheck(runtime, identity)
                 if current is None:
-                    raise Problem(
-                        401,
-                        "Authentication required",
-                        detail="This account's tokens are no longer valid.",
+                    raise invalid_token(
+                        "The credentials were revoked or the account is not active",
+                        "This account's tokens are no longer valid. Sign in again.",
+                        slug="credentials-revoked",
+                        title="Authentication required",
                     )
                 identity = g.identity = current
             if not identity.can(permission):

@@ -404,3 +404,40 @@ def test_an_api_key_without_the_scope_is_told_about_its_scopes_not_a_role(
     assert "role" not in body["detail"] and "scopes" in body["detail"]
     assert body["type"].endswith("/insufficient-scope")
     assert body["required_scope"] == "audit_log:read"
+
+
+def test_an_expired_token_says_refresh_and_a_bad_one_says_sign_in_again(
+    client: FlaskClient, signer: Signer
+) -> None:
+    """RFC 6750 section 3: a client tells "refresh" from "sign in again" by the error description
+    and the problem type, and a request without a credential carries no error code."""
+    now = int(time.time())
+    expired = client.get(
+        "/audit",
+        headers={"Authorization": f"Bearer {signer.token(iat=now - 3600, exp=now - 60)}"},
+    )
+    forged = client.get(
+        "/audit", headers={"Authorization": f"Bearer {Signer('key-unknown').token()}"}
+    )
+    assert (expired.status_code, forged.status_code) == (401, 401)
+    assert expired.headers["WWW-Authenticate"] == (
+        'Bearer realm="spectral", error="invalid_token", '
+        'error_description="The access token expired"'
+    )
+    assert expired.get_json()["type"].endswith("/token-expired")
+    assert expired.get_json()["error"] == "invalid_token"
+    assert "refresh" in expired.get_json()["detail"]
+    assert 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
+    assert forged.get_json()["type"].endswith("/invalid-token")
+    assert "Sign in again" in forged.get_json()["detail"]
+    missing = client.get("/audit")
+    assert "error=" not in missing.headers["WWW-Authenticate"]
+
+
+def test_an_api_key_without_the_scope_gets_the_insufficient_scope_challenge(
+    client: FlaskClient, signer: Signer
+) -> None:
+    token = signer.token(sub_type="api_key", sub="key-7", jti=None, scopes=["telemetry:write"])
+    response = client.get("/audit", headers={"Authorization": f"Bearer {token}"})
+    challenge = response.headers["WWW-Authenticate"]
+    assert 'error="insufficient_scope"' in challenge and 'scope="audit_log:read"' in challenge

@@ -286,3 +286,17 @@ def test_a_fresh_sign_in_after_a_revocation_is_accepted_on_auths_own_routes_at_o
     internal = granted.headers["X-Spectral-Internal-Token"]
     assert internal != before.headers["X-Spectral-Internal-Token"]
     assert api.client.get("/api/v1/auth/me", headers=api.bearer(internal)).status_code == 200
+
+
+def test_a_refused_credential_says_why_in_rfc_6750_terms_even_to_the_gateway(api: Any) -> None:
+    _, token = api.onboard()
+    api.client.post("/api/v1/auth/sign-out-everywhere", headers=api.bearer(token))
+    for headers in ({}, {"X-Spectral-Auth-Request": "1"}):
+        refused = api.client.get(AUTHORIZE, headers={**api.bearer(token), **headers})
+        assert refused.status_code == 401
+        challenge = refused.headers["WWW-Authenticate"]
+        assert 'error="invalid_token"' in challenge and "revoked" in challenge
+    body = api.client.get(AUTHORIZE, headers=api.bearer(token)).json
+    assert body["type"].endswith("/credentials-revoked") and body["error"] == "invalid_token"
+    missing = api.client.get(AUTHORIZE)
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="spectral"'

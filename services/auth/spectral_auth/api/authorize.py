@@ -94,4 +94,5 @@ def _grant() -> Authorization:
     raise NotAuthenticated(
         "no credential",
         detail="Send 'Authorization: Bearer <access token or API key>' or a session cookie.",
+        error=None,  # RFC 6750: no error code when the request carried no credential
     )

@@ -27,6 +27,7 @@ from spectral_shared.identity import (
     DENIAL_HEADER,
     Identity,
     TokenVerifier,
+    bearer_challenge,
 )
 from spectral_shared.ratelimit import Decision, Guard, GuardMoved, RateLimiter, rate_limiter
 from spectral_shared.web.problems import Problem
@@ -51,14 +52,29 @@ class NotAuthenticated(DomainError):
     status = 401
     title = "Authentication required"
 
-    def __init__(self, reason: str, *, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        detail: str | None = None,
+        error: str | None = "invalid_token",
+        description: str | None = None,
+        slug: str | None = None,
+    ) -> None:
+        """``error`` is RFC 6750's code: ``invalid_token`` for a credential that was sent and
+        cannot be used, None when none was sent; ``description`` says which (and so whether a
+        refresh can help)."""
+        description = description or (reason[:1].upper() + reason[1:] if error else None)
         super().__init__(
             detail or f"The credential is not valid: {reason}",
+            slug=slug or ("invalid-token" if error else None),
             headers={
-                "WWW-Authenticate": 'Bearer realm="spectral"',
+                "WWW-Authenticate": bearer_challenge(error, description),
                 DENIAL_HEADER: "unauthenticated",
             },
         )
+        if error:
+            self.extensions.update(error=error, error_description=description)
         self.reason = reason
 
 
@@ -242,7 +258,11 @@ class Authorizer:
             if facts is None or facts.organization_id != organization_id or not facts.active:
                 raise NotAuthenticated("the account is not active")
             if facts.revoked_at is not None and (issued_at or 0) < facts.revoked_at:
-                raise NotAuthenticated("the credential was revoked")
+                raise NotAuthenticated(
+                    "the credential was revoked",
+                    description="The credentials were revoked; sign in again",
+                    slug="credentials-revoked",
+                )
             # The current role, not the one the credential was issued with.
             return _Subject("user", user_id, organization_id, facts.role, (), facts.revoked_at)
 
@@ -261,7 +281,11 @@ class Authorizer:
         try:
             identity = self.verifier.verify(token)
         except Problem as exc:
-            raise NotAuthenticated(str(exc.detail)) from None
+            raise NotAuthenticated(
+                str(exc.detail),
+                description=exc.extensions.get("error_description"),
+                slug=exc.type.rsplit("/", 1)[-1] if exc.type != "about:blank" else None,
+            ) from None
         _bounded(self._verified)[token] = identity
         return identity
 
@@ -278,7 +302,9 @@ class Authorizer:
     ) -> Authorization:
         record = load_session(self.runtime, session_id, check_account=False)
         if record is None:
-            raise NotAuthenticated("no live session")
+            raise NotAuthenticated(
+                "no live session", description="The session ended; sign in again"
+            )
         if not csrf_ok(record, method, csrf_token):
             raise CsrfRefused(headers={DENIAL_HEADER: "csrf"})
         return self._authorized_user(
