@@ -119,8 +119,9 @@ def test_dry_run_and_the_plan_limit(gov: Governance) -> None:
     assert gov.request("GET", BASE).get_json()["data"] == []
     gov.allow(10)
     rehearsal = upload(gov, text, dry_run=True)
+    # The rehearsal says what the file would do: 4 systems, none of them kept.
     assert rehearsal.status_code == 200 and rehearsal.get_json() == {
-        "imported": 0,
+        "imported": 4,
         "ids": [],
         "dry_run": True,
     }

@@ -196,8 +196,8 @@ class ExportQuery(AISystemQuery):
 
 
 class ImportResult(BaseModel):
-    """Every row imported."""
+    """Every row imported; with ``dry_run``, every row would be (nothing was kept)."""
 
-    imported: int
+    imported: int = Field(description="Systems added; with dry_run, systems the file would add.")
     ids: list[str]
     dry_run: bool

@@ -334,17 +334,23 @@ def delete_system(runtime: Runtime, identity: Identity, system_id: str) -> None:
 
 
 class _Rehearsal(Exception):
-    """Leaves a checked import's transaction, rolling it back."""
+    """Leaves a checked import's transaction, rolling it back; ``count`` systems passed."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 def check_import(
     runtime: Runtime, identity: Identity, rows: Sequence[dict[str, Any] | list[RowError]]
-) -> None:
-    """Everything ``import_systems`` checks, without keeping anything."""
+) -> int:
+    """Everything ``import_systems`` checks, without keeping anything; how many systems the
+    import would add."""
     try:
         import_systems(runtime, identity, rows, rehearse=True)
-    except _Rehearsal:
-        return
+    except _Rehearsal as rehearsal:
+        return rehearsal.count
+    raise AssertionError("a rehearsal always rolls back")
 
 
 def import_systems(
@@ -386,7 +392,7 @@ def import_systems(
             raise ImportRefused(sorted(errors, key=lambda e: (e.row, e.field)))
         _check_limit(session, organization, 0)  # the new rows are flushed: they count
         if rehearse:
-            raise _Rehearsal
+            raise _Rehearsal(len(created))
         return created
 
 

@@ -361,7 +361,8 @@ def delete_system(system_id: str) -> tuple[str, int]:
         422: "Errors per row (row 1 is the first row after the header); nothing imported",
     },
     description="The export's columns; name, department, category, uses_phi and risk_level "
-    "are required. serves_states is separated by ';'. ?dry_run=true checks without importing.",
+    "are required. serves_states is separated by ';'. ?dry_run=true checks without importing "
+    "and answers how many systems the file would add (imported, with dry_run true and no ids).",
 )
 @requires("ai_systems:write")
 def import_systems() -> tuple[Response, int]:
@@ -379,8 +380,8 @@ def import_systems() -> tuple[Response, int]:
     except UnicodeDecodeError:
         raise Problem(400, "Unreadable file", detail="The file must be UTF-8 text.") from None
     if dry_run:
-        use_cases.check_import(current_runtime(), current_identity(), rows)
-        return json_response(ImportResult(imported=0, ids=[], dry_run=True))
+        would = use_cases.check_import(current_runtime(), current_identity(), rows)
+        return json_response(ImportResult(imported=would, ids=[], dry_run=True))
     created = use_cases.import_systems(current_runtime(), current_identity(), rows)
     return json_response(
         ImportResult(imported=len(created), ids=[s.id for s in created], dry_run=False), 201
