@@ -87,6 +87,10 @@ bench: $(SYNCED) ## Run the benchmarks in bench/ and rewrite docs/benchmarks.md
 events-doc: $(SYNCED) ## Print the generated part of docs/events.md
 	$(BIN)/spectral events catalog
 
+.PHONY: telemetry-doc
+telemetry-doc: $(SYNCED) ## Print the generated part of docs/telemetry.md
+	$(BIN)/spectral governance telemetry-doc
+
 .PHONY: rules-doc
 rules-doc: $(SYNCED) ## Print the generated part of docs/rules.md
 	$(BIN)/spectral governance rules-doc

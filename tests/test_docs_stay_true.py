@@ -134,3 +134,15 @@ def test_docs_rules_md_shows_the_rule_tables_the_engine_runs() -> None:
     assert documented == render_rules(), (
         "docs/rules.md is stale: regenerate it with `make rules-doc`"
     )
+
+
+def test_docs_telemetry_md_shows_the_tables_the_normalizer_and_mapping_run() -> None:
+    from spectral_governance.engine.telemetry_doc import BEGIN as T_BEGIN
+    from spectral_governance.engine.telemetry_doc import END as T_END
+    from spectral_governance.engine.telemetry_doc import render_telemetry
+
+    text = (ROOT / "docs" / "telemetry.md").read_text()
+    documented = text[text.index(T_BEGIN) : text.index(T_END) + len(T_END)] + "\n"
+    assert documented == render_telemetry(), (
+        "docs/telemetry.md is stale: regenerate it with `make telemetry-doc`"
+    )

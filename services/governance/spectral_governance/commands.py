@@ -43,3 +43,12 @@ def rules_doc() -> None:
     from spectral_governance.engine.rules_doc import render_rules
 
     click.echo(render_rules(), nl=False)
+
+
+@commands.command("telemetry-doc")
+def telemetry_doc() -> None:
+    """Print the telemetry reference's tables (event types, numbers, aliases), as
+    docs/telemetry.md holds them."""
+    from spectral_governance.engine.telemetry_doc import render_telemetry
+
+    click.echo(render_telemetry(), nl=False)

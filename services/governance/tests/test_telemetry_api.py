@@ -512,3 +512,42 @@ def test_two_workers_translating_the_same_events_do_not_double_them(pg_gov: Gove
     assert sorted(counts) == [0, 60]
     assert len(rows(gov, "/api/v1/violations", control_id="MANAGE-4.1", limit=200)) == 60
     assert len(rows(gov, "/api/v1/alerts")) == 3  # one per system, repeats counted on it
+
+
+def test_metrics_are_checked_against_their_unit_and_times_against_the_calendar(
+    gov: Governance,
+) -> None:
+    """accuracy_drop 12 (meant as 12 points) was read as a 1,200% drop; "12%" was dropped
+    silently; a year-0001 time was accepted. Each is refused on its own, pointing at the field;
+    the batch's good events still go in."""
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    answer = gov.report(
+        drift(system["id"], 12),
+        {**drift(system["id"], 0.12), "payload": {"accuracy_drop": "12%"}},
+        {**drift(system["id"], 0.12), "payload": {"accuracy_drop": -0.1}},
+        {
+            "ai_system_id": system["id"],
+            "event_type": "phi_exposure",
+            "payload": {"phi_count": 2.5},
+        },
+        drift(system["id"], 0.12, occurred_at="0001-01-01T00:00:00Z"),
+        drift(system["id"], 0.12),
+    ).get_json()
+    results = answer["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 5 + ["accepted"]
+    assert results[0]["errors"] == [
+        {
+            "field": "payload.accuracy_drop",
+            "pointer": "/events/0/payload/accuracy_drop",
+            "code": "metric_out_of_range",
+            "message": "must be a fraction of 1: 0.12 is a 12-point drop; got 12",
+        }
+    ]
+    assert results[1]["errors"][0]["pointer"] == "/events/1/payload/accuracy_drop"
+    assert "12%" not in results[1]["errors"][0]["message"]  # text is never quoted back
+    assert results[2]["errors"][0]["pointer"] == "/events/2/payload/accuracy_drop"
+    assert results[3]["errors"][0]["pointer"] == "/events/3/payload/phi_count"
+    assert results[4]["errors"][0]["pointer"] == "/events/4/occurred_at"
+    assert "plausible" in results[4]["errors"][0]["message"]
+    with gov.runtime.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(TelemetryEvent)) == 1

@@ -72,10 +72,18 @@ class Fallback(_Closed):
     confidence: float = Field(gt=0, le=1)
 
 
+class MetricUnit(_Closed):
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    unit: str
+
+
 class NormalizerRules(_Closed):
     keyword_rules: list[KeywordRule] = Field(min_length=1)
     fallback: Fallback
     severity_scales: dict[str, list[tuple[float | None, Severity]]]
+    metric_units: dict[Metric, MetricUnit] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,47 @@ def _severity(spec: Severity | Scaled, metrics: Mapping[str, float], table: Norm
 def _own_severity(severity: Any) -> str | None:
     text = str(severity).strip().lower() if severity is not None else ""
     return text if text in SEVERITIES else None
+
+
+def metric_problems(
+    event_type: str, *, metric: str | None = None, payload: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """The payload keys the rules for this event would read a number from whose value is not a
+    number in the metric's range, each with what is wrong; never quoting text (it may be PHI)."""
+    table = rules()
+    data = payload if isinstance(payload, Mapping) else {}
+    exact = table.canonical(event_type or "")
+    if exact is not None:
+        rule = next((r for r in table.normalizer.keyword_rules if r.type == exact), None)
+    else:
+        text = f"{event_type or ''} {metric or ''}".lower()
+        rule = next(
+            (
+                r
+                for r, p in zip(table.normalizer.keyword_rules, _patterns(), strict=True)
+                if p.search(text)
+            ),
+            None,
+        )
+    problems: list[tuple[str, str]] = []
+    for name, source in (rule.metrics if rule else NO_METRICS).items():
+        unit = table.normalizer.metric_units.get(name)
+        if unit is None:
+            continue
+        for key in source.keys:
+            if key not in data or data[key] is None:
+                continue
+            value = data[key]
+            measured = number(value)
+            if measured is None:
+                problems.append((key, f"must be a number, {unit.unit}"))
+            elif (
+                (unit.min is not None and measured < unit.min)
+                or (unit.max is not None and measured > unit.max)
+                or (unit.integer and not measured.is_integer())
+            ):
+                problems.append((key, f"must be {unit.unit}; got {measured:g}"))
+    return problems
 
 
 def normalize(

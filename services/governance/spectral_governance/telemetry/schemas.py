@@ -20,6 +20,8 @@ Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 # How far in the future a client's clock may be before its occurred_at is refused.
 CLOCK_SKEW = timedelta(minutes=5)
+# Nothing Spectral governs ran before this: an earlier occurred_at is a broken clock or a default.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class TelemetryEventIn(Request):
@@ -68,6 +70,8 @@ class TelemetryEventIn(Request):
     def _not_future(cls, value: datetime | None) -> datetime | None:
         if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError("is in the future")
+        if value is not None and value < EARLIEST:
+            raise ValueError(f"is before {EARLIEST:%Y-%m-%d}: not a plausible time for an event")
         return value.astimezone(UTC) if value is not None else None
 
 

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, request
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
+from spectral_governance.engine.normalizer import metric_problems
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.telemetry import sources, use_cases
 from spectral_governance.telemetry.models import TelemetryEvent
@@ -65,6 +66,22 @@ def _item_errors(index: int, exc: ValidationError) -> use_cases.Result:
     return {"index": index, "status": "rejected", "errors": errors}
 
 
+def _metric_errors(index: int, problems: list[tuple[str, str]]) -> use_cases.Result:
+    return {
+        "index": index,
+        "status": "rejected",
+        "errors": [
+            {
+                "field": f"payload.{key}",
+                "pointer": f"/events/{index}/payload/{key}",
+                "code": "metric_out_of_range",
+                "message": message,
+            }
+            for key, message in problems
+        ],
+    }
+
+
 @bp.post(EVENTS)
 @api.operation(
     "Report telemetry: a batch of up to 1,000 events",
@@ -106,9 +123,15 @@ def report_events() -> Response:
     incoming: list[use_cases.Incoming] = []
     for index, raw in enumerate(events):
         try:
-            incoming.append(use_cases.Incoming(index, _ITEM.validate_python(raw)))
+            item = _ITEM.validate_python(raw)
         except ValidationError as exc:
             results.append(_item_errors(index, exc))
+            continue
+        problems = metric_problems(item.event_type, metric=item.metric, payload=item.payload)
+        if problems:
+            results.append(_metric_errors(index, problems))
+            continue
+        incoming.append(use_cases.Incoming(index, item))
     identity = current_identity()
     runtime = current_runtime()
     results += use_cases.store(
