@@ -90,6 +90,15 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
     raised = datetime.fromisoformat(alert["raised_at"])
     assert datetime.fromisoformat(alert["ack_due_at"]) - raised == timedelta(minutes=15)
 
+    # The automated notify reaches the privacy officer by e-mail (before anyone resolves it).
+    from spectral_governance.actions import executor
+
+    assert executor.run_due_actions(gov.runtime) >= 1
+    done = rows(gov, "/api/v1/actions", violation_id=found["164.402"]["id"], status="completed")
+    assert any(a["details"]["execution"]["emailed"] == 1 for a in done)
+    assert privacy
+    assert gov.outbox("governance.action.status_changed")
+
     # The control is non-compliant on the system until the violation is resolved.
     with gov.runtime.database.session() as session:
         status = session.get(ControlStatus, (system["id"], "164.402"))
@@ -105,15 +114,6 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
         "POST", f"/api/v1/violations/{found['164.402']['id']}/resolve", {"note": "Twice."}
     )
     assert again.status_code == 409
-
-    # The automated notify reaches the privacy officer by e-mail.
-    from spectral_governance.actions import executor
-
-    assert executor.run_due_actions(gov.runtime) >= 1
-    done = rows(gov, "/api/v1/actions", violation_id=found["164.402"]["id"], status="completed")
-    assert any(a["details"]["execution"]["emailed"] == 1 for a in done)
-    assert privacy
-    assert gov.outbox("governance.action.status_changed")
 
 
 def test_model_drift_of_twelve_points(gov: Governance) -> None:
@@ -551,3 +551,34 @@ def test_metrics_are_checked_against_their_unit_and_times_against_the_calendar(
     assert "plausible" in results[4]["errors"][0]["message"]
     with gov.runtime.database.session() as session:
         assert session.scalar(select(func.count()).select_from(TelemetryEvent)) == 1
+
+
+def test_resolving_a_violation_cancels_its_automated_actions_that_have_not_run(
+    gov: Governance,
+) -> None:
+    """A violation resolved as a false positive must not be escalated afterwards: its pending
+    automated actions are cancelled with the reason; the executor finds nothing of it to do."""
+    gov.member("ciso@hospital.example", role="admin", personas=("ciso",))
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report({"ai_system_id": system["id"], "event_type": "phi_exposure"})
+    gov.translate()
+    violation = next(v for v in rows(gov, "/api/v1/violations") if v["control_id"] == "164.402")
+    pending = rows(gov, "/api/v1/actions", violation_id=violation["id"], status="pending")
+    automated = {a["id"] for a in pending if a["automated"]}
+    assert automated, pending
+    resolved = gov.request(
+        "POST", f"/api/v1/violations/{violation['id']}/resolve", {"note": "A false positive."}
+    )
+    assert resolved.status_code == 200
+    after = {a["id"]: a for a in rows(gov, "/api/v1/actions", violation_id=violation["id"])}
+    for action_id in automated:
+        assert after[action_id]["status"] == "cancelled"
+        assert after[action_id]["details"]["cancelled_because"] == "Its violation was resolved"
+    # The people's own actions stay with them.
+    assert all(a["status"] == "pending" for a in after.values() if a["id"] not in automated)
+    from spectral_governance.actions import executor
+
+    executor.run_due_actions(gov.runtime)
+    assert not [
+        a for a in rows(gov, "/api/v1/actions", violation_id=violation["id"], status="completed")
+    ]

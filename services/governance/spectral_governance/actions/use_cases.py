@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spectral_governance.actions.events import ACTION_STATUS_CHANGED, ActionStatusChanged
@@ -102,3 +103,24 @@ def record_status_change(
         organization_id=action.organization_id,
         actor=actor,
     )
+
+
+def cancel_automated_actions(
+    session: Session, violation_id: str, *, because: str, by: str, actor: Actor, now: datetime
+) -> int:
+    """Cancel the violation's automated actions that have not run (an escalation must not go out
+    for a violation someone resolved); the reason is kept in each action's details."""
+    pending = session.scalars(
+        select(RequiredAction)
+        .where(
+            RequiredAction.violation_id == violation_id,
+            RequiredAction.automated.is_(True),
+            RequiredAction.status == "pending",
+        )
+        .with_for_update()
+    ).all()
+    for action in pending:
+        action.details = {**action.details, "cancelled_because": because}
+        finish_action(action, "cancelled", by=by, now=now)
+        record_status_change(session, action, "pending", actor)
+    return len(pending)

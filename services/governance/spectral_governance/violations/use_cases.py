@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from spectral_governance.actions.use_cases import cancel_automated_actions
 from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlStatusChanged
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.db import bus, owned_for_update
@@ -21,7 +22,7 @@ from spectral_shared.identity import Identity
 def resolve_violation(
     runtime: Runtime, identity: Identity, violation_id: str, note: str
 ) -> Violation:
-    """Resolve it; its control goes back to not assessed when no other open violation of it on
+    """Resolve it; its automated actions that have not run are cancelled; its control goes back to not assessed when no other open violation of it on
     the system remains and the status came from violations (a user's assessment stays)."""
     with runtime.database.session() as session:
         violation: Violation = owned_for_update(
@@ -32,6 +33,14 @@ def resolve_violation(
         now = utcnow()
         violation.resolved_at, violation.resolved_by = now, identity.acting_as
         violation.resolution_note = redacted_text(note)
+        cancel_automated_actions(
+            session,
+            violation.id,
+            because="Its violation was resolved",
+            by=identity.acting_as,
+            actor=identity.actor,
+            now=now,
+        )
         session.flush()
         still_open = session.scalar(
             select(func.count())
