@@ -582,3 +582,18 @@ def test_resolving_a_violation_cancels_its_automated_actions_that_have_not_run(
     assert not [
         a for a in rows(gov, "/api/v1/actions", violation_id=violation["id"], status="completed")
     ]
+
+
+def test_the_note_given_on_resolving_an_alert_is_kept_without_phi(gov: Governance) -> None:
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    gov.report(drift(system["id"], 0.12))
+    gov.translate()
+    [alert] = rows(gov, "/api/v1/alerts")
+    refused = gov.request("POST", f"/api/v1/alerts/{alert['id']}/resolve", {"reason": "x"})
+    assert refused.status_code == 422  # the body is a note or nothing
+    note = "Retrained; patient MRN 00481234 was in the eval set, removed."
+    resolved = gov.request("POST", f"/api/v1/alerts/{alert['id']}/resolve", {"note": note})
+    assert resolved.status_code == 200, resolved.get_json()
+    kept = resolved.get_json()["note"]
+    assert kept.startswith("Retrained;") and "00481234" not in kept
+    assert gov.request("GET", f"/api/v1/alerts/{alert['id']}").get_json()["note"] == kept

@@ -51,3 +51,5 @@ class Alert(Base):
     dismissed_at: Mapped[datetime | None]
     dismissed_by: Mapped[str | None] = mapped_column(String(64))
     sla_breached_at: Mapped[datetime | None]
+    # What the person who last acknowledged, resolved or dismissed it wrote (PHI-redacted).
+    note: Mapped[str | None] = mapped_column(Text)

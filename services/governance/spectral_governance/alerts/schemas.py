@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from spectral_governance.web import Request, Severity
+from spectral_governance.web import Note, Request, Severity
 from spectral_shared.web.pagination import PageQuery
 
 AlertStatus = Literal["active", "acknowledged", "resolved", "dismissed"]
@@ -33,6 +33,7 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     response_time_seconds: int | None
     dismissed_at: datetime | None
+    note: str | None = None
 
 
 class AlertPage(BaseModel):
@@ -59,3 +60,9 @@ class AlertSettings(Request):
 class AlertSettingsOut(BaseModel):
     slack_webhook_set: bool
     sla_minutes: dict[str, int]
+
+
+class AlertMove(Request):
+    """Optional with acknowledge, resolve and dismiss: what the responder found or did."""
+
+    note: Note | None = None

@@ -29,6 +29,7 @@ from spectral_governance.directory.models import Organization
 from spectral_governance.directory.use_cases import organization_row, recipients
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.notifications import outgoing
+from spectral_governance.telemetry.redaction import redacted_text
 from spectral_shared.bus import Actor, PendingEvent, record_event, record_events
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import FieldCipher
@@ -177,7 +178,10 @@ _ALERT_EVENTS = {
 }
 
 
-def move_alert(runtime: Runtime, identity: Identity, alert_id: str, action: str) -> Alert:
+def move_alert(
+    runtime: Runtime, identity: Identity, alert_id: str, action: str, note: str | None = None
+) -> Alert:
+    """Acknowledge, resolve or dismiss an alert; a ``note`` is kept with it (PHI-redacted)."""
     with runtime.database.session() as session:
         alert: Alert = owned_for_update(session, Alert, identity.organization_id, alert_id, "alert")
         try:
@@ -186,6 +190,8 @@ def move_alert(runtime: Runtime, identity: Identity, alert_id: str, action: str)
             raise Conflict(str(refused), slug="invalid-transition") from None
         now, who = utcnow(), identity.acting_as
         alert.status = status
+        if note:
+            alert.note = redacted_text(note)
         if status == "acknowledged":
             alert.acknowledged_at, alert.acknowledged_by = now, who
         elif status == "resolved":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from sqlalchemy import select
 
 from spectral_governance.alerts import use_cases
 from spectral_governance.alerts.models import Alert
 from spectral_governance.alerts.schemas import (
+    AlertMove,
     AlertOut,
     AlertPage,
     AlertQuery,
@@ -44,6 +45,7 @@ def alert_out(row: Alert) -> AlertOut:
         resolved_by=row.resolved_by,
         response_time_seconds=row.response_time_seconds,
         dismissed_at=row.dismissed_at,
+        note=row.note,
     )
 
 
@@ -103,12 +105,17 @@ def get_alert(alert_id: str) -> tuple[Response, int]:
 
 
 def _alert_move(alert_id: str, action: str) -> tuple[Response, int]:
-    row = use_cases.move_alert(current_runtime(), current_identity(), alert_id, action)
+    body = parse_json_body(AlertMove) if request.get_data() else AlertMove()
+    row = use_cases.move_alert(current_runtime(), current_identity(), alert_id, action, body.note)
     return json_response(alert_out(row))
 
 
 @bp.post("/api/v1/alerts/<uuid:alert_id>/acknowledge")
-@api.operation("Acknowledge an alert", responses={200: AlertOut, 409: "Not active"})
+@api.operation(
+    "Acknowledge an alert (optionally with a note)",
+    request=AlertMove,
+    responses={200: AlertOut, 409: "Not active"},
+)
 @requires("alerts:respond")
 def acknowledge_alert(alert_id: str) -> tuple[Response, int]:
     return _alert_move(alert_id, "acknowledge")
@@ -116,7 +123,9 @@ def acknowledge_alert(alert_id: str) -> tuple[Response, int]:
 
 @bp.post("/api/v1/alerts/<uuid:alert_id>/resolve")
 @api.operation(
-    "Resolve an alert (records the response time)", responses={200: AlertOut, 409: "Finished"}
+    "Resolve an alert (records the response time; optionally with a note)",
+    request=AlertMove,
+    responses={200: AlertOut, 409: "Finished"},
 )
 @requires("alerts:respond")
 def resolve_alert(alert_id: str) -> tuple[Response, int]:
@@ -124,7 +133,11 @@ def resolve_alert(alert_id: str) -> tuple[Response, int]:
 
 
 @bp.post("/api/v1/alerts/<uuid:alert_id>/dismiss")
-@api.operation("Dismiss an alert", responses={200: AlertOut, 409: "Finished"})
+@api.operation(
+    "Dismiss an alert (optionally with a note)",
+    request=AlertMove,
+    responses={200: AlertOut, 409: "Finished"},
+)
 @requires("alerts:respond")
 def dismiss_alert(alert_id: str) -> tuple[Response, int]:
     return _alert_move(alert_id, "dismiss")
