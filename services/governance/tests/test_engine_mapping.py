@@ -263,3 +263,25 @@ def test_any_event_maps_deterministically(
         assert violation.severity in SEVERITIES
         assert violation.type in ("breach", "deviation", "threshold_exceeded")
         assert violation.requires_reporting or violation.reporting_deadline_days is None
+
+
+def test_a_failed_run_is_read_by_its_error_rate() -> None:
+    """Issue 17: LangSmith's failed runs come as "error"; the error-rate rules fire on the rate
+    (NIST MANAGE-1.1; for a device, FDA post-market surveillance, reportable above the high rate),
+    and a control two rules raise is one violation."""
+    failed = normalize("error", severity="high", payload={"error_rate": 0.03})
+    assert failed.event_type == "prediction_accuracy_drop" and failed.matched_by == "alias"
+    assert ("MANAGE-1.1", "threshold_exceeded", "medium", False, None) in rows(
+        map_event(failed, SEPSIS)
+    )
+    assert ("FDA-PMS.GMLP10", "deviation", "high", False, None) in rows(map_event(failed, IMAGING))
+    spike = normalize("error", severity="high", payload={"error_rate": 0.2})
+    assert ("MANAGE-1.1", "threshold_exceeded", "high", False, None) in rows(
+        map_event(spike, SEPSIS)
+    )
+    assert ("FDA-PMS.GMLP10", "deviation", "high", True, 30) in rows(map_event(spike, IMAGING))
+    both = normalize("error", payload={"error_rate": 0.2, "accuracy_drop": 0.2})
+    controls = [v.control_id for v in map_event(both, IMAGING)]
+    assert controls.count("FDA-PMS.GMLP10") == 1
+    quiet = normalize("error", severity="low", payload={"error_rate": 0.005})
+    assert map_event(quiet, IMAGING) == []

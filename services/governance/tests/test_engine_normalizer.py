@@ -34,6 +34,8 @@ def test_the_taxonomy_is_domains_twenty_types_in_six_categories() -> None:
         "drift": "model_drift",
         "phi_leakage": "phi_exposure",
         "bias": "bias_detected",
+        # LangSmith's failed runs (issue 17): the performance rules read their error_rate.
+        "error": "prediction_accuracy_drop",
     }
 
 

@@ -78,10 +78,11 @@ def alert_type_for(event_type: str, category: str) -> str:
     """The alert type for a telemetry event: by its canonical type (aliases accepted), else an
     error-sounding name raises ``error_spike``, a fairness event ``bias_detection``, and anything
     else a ``compliance_violation``."""
-    canonical = rules().canonical(event_type or "")
-    if canonical is not None:
+    name = (event_type or "").strip().lower()
+    canonical = rules().canonical(name)
+    if canonical is not None and (canonical == name or not _ERRORISH.search(name)):
         return EVENT_ALERT_TYPES[canonical]
-    if _ERRORISH.search((event_type or "").lower()):
+    if _ERRORISH.search(name):  # an error-sounding name, even one that is an alias ("error")
         return "error_spike"
     if (category or "").strip().lower() == "fairness":
         return "bias_detection"

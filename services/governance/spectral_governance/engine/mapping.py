@@ -6,7 +6,7 @@ with the organization's thresholds. Pure: the rules are ``rules/mapping.yaml`` a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -44,6 +44,7 @@ class Stronger(_Closed):
     when: When
     type: ViolationType
     severity: Severity
+    reporting_days: int | None = Field(default=None, ge=1, le=365)
 
 
 class ViolationRule(_Closed):
@@ -69,6 +70,9 @@ class Bound(_Closed):
 
 class ThresholdRefused(ValueError):
     """A threshold outside its allowed range, or one that does not exist."""
+
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,9 @@ def _holds(
 def map_event(
     event: Normalized, facts: SystemFacts, limits: Mapping[str, float] | None = None
 ) -> list[Violation]:
-    """The violations of one normalized event of this system, in the rule table's order."""
+    """The violations of one normalized event of this system, in the rule table's order; a
+    control two rules raise (an accuracy drop and an error rate, say) is one violation, as
+    severe and as urgent as the stronger of the two."""
     limits = limits if limits is not None else thresholds()
     catalog = load_catalog()
     found: list[Violation] = []
@@ -168,20 +174,38 @@ def map_event(
         if not _holds(rule.when, event, facts, limits):
             continue
         kind, severity = rule.type, rule.severity
+        reporting, days = rule.reporting, rule.reporting_days
         if rule.stronger is not None and _holds(rule.stronger.when, event, facts, limits):
             kind, severity = rule.stronger.type, rule.stronger.severity
+            days = rule.stronger.reporting_days or days
         resolved = catalog.control(rule.control)
         assert resolved is not None  # checked when the table loaded
         framework, control = resolved
-        found.append(
-            Violation(
-                framework_id=framework.id,
-                control_id=control.id,
-                control_name=rule.name,
-                type=kind,
-                severity=event.severity if severity == "event" else severity,
-                requires_reporting=rule.reporting or rule.reporting_days is not None,
-                reporting_deadline_days=rule.reporting_days,
-            )
+        violation = Violation(
+            framework_id=framework.id,
+            control_id=control.id,
+            control_name=rule.name,
+            type=kind,
+            severity=event.severity if severity == "event" else severity,
+            requires_reporting=reporting or days is not None,
+            reporting_deadline_days=days,
         )
+        earlier = next((i for i, v in enumerate(found) if v.control_id == control.id), None)
+        if earlier is None:
+            found.append(violation)
+        else:
+            found[earlier] = _stronger(found[earlier], violation)
     return found
+
+
+def _stronger(first: Violation, second: Violation) -> Violation:
+    """One violation of a control two rules raised: the more severe, reportable if either is,
+    by the earlier of their deadlines."""
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    kept = first if rank.get(first.severity, 99) <= rank.get(second.severity, 99) else second
+    days = [d for d in (first.reporting_deadline_days, second.reporting_deadline_days) if d]
+    return replace(
+        kept,
+        requires_reporting=first.requires_reporting or second.requires_reporting,
+        reporting_deadline_days=min(days) if days else None,
+    )

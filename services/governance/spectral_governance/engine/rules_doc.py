@@ -221,6 +221,14 @@ def _control_section(
                 kind = f"{rule.type}; {rule.stronger.type} when {stronger}"
             if rule.stronger.severity != rule.severity:
                 severity = f"{severity}; {rule.stronger.severity} when {stronger}"
+        reported = _reporting(
+            rule.reporting_days, rule.reporting, catalogued, reporting.default_days
+        )
+        if rule.stronger is not None and rule.stronger.reporting_days:
+            reported = (
+                f"{reported}; within {rule.stronger.reporting_days} days when "
+                f"{_condition(rule.stronger.when, bounds)}"
+            )
         lines.append(
             _row(
                 f"mapping, as {rule.name}",
@@ -228,7 +236,7 @@ def _control_section(
                 _condition(rule.when, bounds),
                 kind,
                 severity,
-                _reporting(rule.reporting_days, rule.reporting, catalogued, reporting.default_days),
+                reported,
             )
         )
     for regulation in entry.state_law:
