@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from spectral_governance.actions.executor import run_due_actions
 from spectral_governance.alerts.use_cases import watch_sla
 from spectral_governance.directory.use_cases import handlers as directory
+from spectral_governance.inventory.posture import refresh_scored_systems
 from spectral_governance.settings import governance_settings
 from spectral_governance.telemetry.events import TELEMETRY_RECEIVED, TelemetryReceived
 from spectral_governance.translation.use_cases import translate_events
@@ -20,6 +21,8 @@ from spectral_shared.schedule import Schedule
 
 # How many telemetry batches one translation transaction takes.
 TRANSLATION_BATCH = 8
+# How often postures are recomputed as the day's events age out (seconds).
+POSTURE_EVERY = 300.0
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -57,8 +60,12 @@ def schedules(runtime: Runtime) -> list[Schedule]:
     def watch_alert_sla() -> None:
         watch_sla(runtime)
 
+    def age_postures() -> None:
+        refresh_scored_systems(runtime)
+
     every = governance_settings(runtime).action_executor_interval_seconds
     return [
         Schedule("governance.action_executor", every, carry_out_actions),
         Schedule("governance.sla_watch", 30.0, watch_alert_sla),
+        Schedule("governance.posture", POSTURE_EVERY, age_postures),
     ]

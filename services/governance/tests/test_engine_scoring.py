@@ -178,3 +178,19 @@ def test_any_violations_score_consistently(violations: list[Violation]) -> None:
     assert ("Regulatory reporting required" in risk.factors) == any(
         v.requires_reporting for v in violations
     )
+
+
+# --- a system's standing (issue 17, section 5) ---------------------------------------------------
+
+
+def test_a_systems_posture_follows_its_findings() -> None:
+    from spectral_governance.engine.scoring import SystemRisk, system_risk
+
+    assert system_risk([], []) == SystemRisk(0, "ok")
+    assert system_risk([], ["low", "low"]) == SystemRisk(2, "ok")
+    assert system_risk(["medium"] * 5, []) == SystemRisk(10, "drift")
+    assert system_risk(["high"], []) == SystemRisk(5, "drift")
+    # Four critical open violations (a PHI exposure's) are a critical system.
+    assert system_risk(["critical"] * 4, ["critical"]) == SystemRisk(50, "critical")
+    assert system_risk(["critical"] * 3, []) == SystemRisk(30, "critical")
+    assert system_risk(["critical"] * 20, []).score == 100  # capped

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.telemetry.models import TelemetryEvent
@@ -597,3 +597,55 @@ def test_the_note_given_on_resolving_an_alert_is_kept_without_phi(gov: Governanc
     kept = resolved.get_json()["note"]
     assert kept.startswith("Retrained;") and "00481234" not in kept
     assert gov.request("GET", f"/api/v1/alerts/{alert['id']}").get_json()["note"] == kept
+
+
+def _posture(gov: Governance, system_id: str) -> tuple[str, int]:
+    body = gov.request("GET", f"/api/v1/ai-systems/{system_id}").get_json()
+    return body["compliance_posture"], body["risk_score"]
+
+
+def test_posture_and_risk_follow_the_findings_and_the_inventory_lists_by_them(
+    gov: Governance,
+) -> None:
+    """Issue 17: compliance_posture stayed ok with four critical open violations."""
+    gov.event(
+        "auth.organization.updated",
+        {"organization_id": gov.organization, "changes": {"state": {"from": None, "to": "CA"}}},
+    )
+    exposed = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    quiet = gov.create(name="Bed Forecast", department="Operations")
+    gov.report({"ai_system_id": exposed["id"], "event_type": "phi_exposure"})
+    gov.translate()
+    posture, score = _posture(gov, exposed["id"])
+    assert posture == "critical" and score >= 30
+    assert _posture(gov, quiet["id"]) == ("ok", 0)
+    [changed] = gov.outbox("governance.ai_system.posture_changed")
+    assert (changed["data"]["from_posture"], changed["data"]["to_posture"]) == ("ok", "critical")
+
+    listed = gov.request("GET", "/api/v1/ai-systems", query_string={"posture": "critical"})
+    assert [s["id"] for s in listed.get_json()["data"]] == [exposed["id"]]
+    by_risk = gov.request(
+        "GET", "/api/v1/ai-systems", query_string={"sort": "-risk_score", "limit": 1}
+    ).get_json()
+    assert by_risk["data"][0]["id"] == exposed["id"]
+    rest = gov.request(
+        "GET",
+        "/api/v1/ai-systems",
+        query_string={"sort": "-risk_score", "limit": 1, "cursor": by_risk["next_cursor"]},
+    ).get_json()
+    assert [s["id"] for s in rest["data"]] == [quiet["id"]]
+
+    # Resolving every violation leaves only the day's event: still drift, not critical.
+    for violation in rows(gov, "/api/v1/violations", ai_system_id=exposed["id"]):
+        gov.request("POST", f"/api/v1/violations/{violation['id']}/resolve", {"note": "Done."})
+    assert _posture(gov, exposed["id"]) == ("drift", 10)
+
+    # A day later the event has aged out: the worker's job brings the system back to ok.
+    from spectral_governance.inventory import posture
+
+    with gov.runtime.database.session() as session:
+        session.execute(
+            update(TelemetryEvent).values(occurred_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    assert posture.refresh_scored_systems(gov.runtime) == 1
+    assert _posture(gov, exposed["id"]) == ("ok", 0)

@@ -77,3 +77,30 @@ def score_event(violations: Sequence[Violation]) -> EventRisk:
     else:
         path = DEFAULT_PATH
     return EventRisk(score, level, factors, escalate, path)
+
+
+# ---- a system's standing (docs/domain.md#system-risk-and-posture) --------------------------------
+
+Posture = Literal["ok", "drift", "critical"]
+SYSTEM_SCORE_CAP = 100
+
+
+@dataclass(frozen=True)
+class SystemRisk:
+    score: int  # 0 to 100
+    posture: Posture
+
+
+def system_risk(open_violations: Sequence[str], recent_events: Sequence[str]) -> SystemRisk:
+    """A system's risk from the severities of its open violations and of its events of the last
+    24 hours: 10 points per critical, 5 per high, 2 per medium, 1 per low, at most 100. Critical
+    from 50 points or three critical findings; drift from 10 points, or any critical or high, or
+    five medium; else ok."""
+    severities = [*open_violations, *recent_events]
+    score = min(SYSTEM_SCORE_CAP, sum(POINTS.get(s, 0) for s in severities))
+    critical, high = severities.count("critical"), severities.count("high")
+    if score >= 50 or critical >= 3:
+        return SystemRisk(score, "critical")
+    if score >= 10 or critical or high or severities.count("medium") >= 5:
+        return SystemRisk(score, "drift")
+    return SystemRisk(score, "ok")

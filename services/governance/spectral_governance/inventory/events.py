@@ -86,3 +86,21 @@ AI_SYSTEM_STATUS_CHANGED = catalog.define(
     AISystemStatusChanged,
     "An AI system moved in its lifecycle (testing, active, paused, deprecated).",
 )
+
+
+class AISystemPostureChanged(EventData):
+    """The system's standing, as its findings make it: posture and risk score (0 to 100)."""
+
+    ai_system_id: str
+    name: str
+    from_posture: str
+    to_posture: str
+    risk_score: int
+
+
+AI_SYSTEM_POSTURE_CHANGED = catalog.define(
+    "governance.ai_system.posture_changed",
+    AISystemPostureChanged,
+    "An AI system's compliance posture (ok, drift, critical) changed with its open violations "
+    "and recent events.",
+)

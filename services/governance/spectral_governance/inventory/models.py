@@ -31,6 +31,7 @@ class AISystem(Base):
         ),
         Index("ix_ai_systems_org_created", "organization_id", "created_at", "id"),
         Index("ix_ai_systems_org_name", "organization_id", "name_key", "id"),
+        Index("ix_ai_systems_org_risk_score", "organization_id", "risk_score", "id"),
     )
 
     id: Mapped[str] = mapped_column(UUIDString, primary_key=True, default=new_id)
@@ -51,6 +52,8 @@ class AISystem(Base):
     risk_level: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(12))
     compliance_posture: Mapped[str] = mapped_column(String(10), default="ok")
+    # Computed by the worker from open violations and the last day's events (0 to 100).
+    risk_score: Mapped[int] = mapped_column(default=0, server_default="0")
     monitoring_enabled: Mapped[bool]
     serves_states: Mapped[list[str]] = mapped_column(StateCodes, default=list)
     owner_user_id: Mapped[str | None] = mapped_column(UUIDString)

@@ -142,8 +142,9 @@ class AISystemOut(BaseModel):
     risk_level: str
     status: Lifecycle
     compliance_posture: Posture = Field(
-        description="Computed from violations; not a lifecycle state."
+        description="Computed from open violations and the last day's events; not a lifecycle state."
     )
+    risk_score: int = Field(description="0 to 100, computed with the posture.")
     monitoring_enabled: bool
     requires_monitoring: bool = Field(description="High or critical risk, or uses PHI.")
     serves_states: list[str]
@@ -173,6 +174,8 @@ Sort = Literal[
     "-updated_at",
     "risk_level",
     "-risk_level",
+    "risk_score",
+    "-risk_score",
 ]
 
 
@@ -184,6 +187,7 @@ class AISystemQuery(PageQuery):
         default=None, description="Vendor name (case-insensitive) or vendor organization id."
     )
     uses_phi: bool | None = None
+    posture: Posture | None = Field(default=None, description="ok, drift or critical.")
     q: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="Search: part of the name, case-insensitive."
     )

@@ -49,6 +49,7 @@ COLUMNS = (
     "id",
     *use_cases.FIELDS,
     "compliance_posture",
+    "risk_score",
     "created_by",
     "created_at",
     "updated_at",
@@ -80,6 +81,7 @@ SORT_KEYS: dict[str, Any] = {
     "created_at": AISystem.created_at,
     "updated_at": AISystem.updated_at,
     "risk_level": RISK_RANK,
+    "risk_score": AISystem.risk_score,
 }
 
 
@@ -126,6 +128,8 @@ def filtered(query: AISystemQuery, organization_id: str) -> Select[Any]:
         )
     if query.uses_phi is not None:
         statement = statement.where(AISystem.uses_phi.is_(query.uses_phi))
+    if query.posture:
+        statement = statement.where(AISystem.compliance_posture == query.posture)
     if query.q:
         statement = statement.where(
             AISystem.name_key.like(f"%{_like_escaped(query.q)}%", escape="\\")
@@ -144,6 +148,8 @@ def cursor_value(row: dict[str, Any], field: str) -> Any:
         return row["name"].strip().lower()
     if field == "risk_level":
         return inventory.RISK_RANKS[row["risk_level"]]
+    if field == "risk_score":
+        return row["risk_score"]
     return row[field]
 
 
@@ -190,6 +196,7 @@ _PG_KEYS = {
     "name": ("name_key", "text"),
     "created_at": ("created_at", "timestamptz"),
     "updated_at": ("updated_at", "timestamptz"),
+    "risk_score": ("risk_score", "integer"),
     "risk_level": (
         "CASE risk_level "
         + " ".join(f"WHEN '{level}' THEN {rank}" for level, rank in inventory.RISK_RANKS.items())
@@ -218,6 +225,7 @@ WHERE organization_id = %(organization_id)s
   AND (%(vendor_id)s::text IS NULL OR vendor_organization_id = %(vendor_id)s::text)
   AND (%(vendor_name)s::text IS NULL OR lower(vendor_name) = %(vendor_name)s::text)
   AND (%(uses_phi)s::boolean IS NULL OR uses_phi = %(uses_phi)s::boolean)
+  AND (%(posture)s::text IS NULL OR compliance_posture = %(posture)s::text)
   AND (%(name_like)s::text IS NULL OR name_key LIKE %(name_like)s::text ESCAPE '\\')
   {keyset}
 ORDER BY {key} {direction}, id {direction}
@@ -234,6 +242,7 @@ def _pg_page_rows(database: Database, query: AISystemQuery) -> list[Any]:
         "vendor_id": None,
         "vendor_name": None,
         "uses_phi": query.uses_phi,
+        "posture": query.posture,
         "name_like": f"%{_like_escaped(query.q)}%" if query.q else None,
         "limit": query.limit + 1,
     }

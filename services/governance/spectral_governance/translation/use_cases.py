@@ -33,6 +33,7 @@ from spectral_governance.engine.mapping import Violation as Found
 from spectral_governance.engine.normalizer import Normalized, rules
 from spectral_governance.engine.translate import Translation, translate
 from spectral_governance.inventory.models import AISystem
+from spectral_governance.inventory.posture import refresh_posture
 from spectral_governance.inventory.queries import facts_of
 from spectral_governance.telemetry.models import TelemetryEvent
 from spectral_governance.violations.events import VIOLATION_DETECTED, ViolationDetected
@@ -358,4 +359,5 @@ def translate_events(
             )
     writes.flush()
     update_rows(session, _EVENTS, done, _EVENTS.c.id)
+    refresh_posture(session, systems, now)
     return len(done)

@@ -9,6 +9,7 @@ from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlS
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.inventory.models import AISystem
+from spectral_governance.inventory.posture import refresh_posture
 from spectral_governance.telemetry.redaction import redacted_text
 from spectral_governance.violations.events import VIOLATION_RESOLVED, ViolationResolved
 from spectral_governance.violations.models import Violation
@@ -87,5 +88,6 @@ def resolve_violation(
             organization_id=identity.organization_id,
             actor=identity.actor,
         )
+        refresh_posture(session, [violation.ai_system_id], now)
         session.expunge(violation)
         return violation
