@@ -226,7 +226,12 @@ def seed(database: Database, tenant: Tenant, count: int) -> None:
             type="auth.user.registered",
             organization_id=org,
             actor=Actor.user(user),
-            data={"user_id": user, "email": "bea.bench@bench.example", "role": "admin"},
+            data={
+                "user_id": user,
+                "email": "bea.bench@bench.example",
+                "name": "Bea Bench",
+                "role": "admin",
+            },
         ),
     ]
     for envelope in envelopes:

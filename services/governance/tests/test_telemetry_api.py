@@ -607,13 +607,20 @@ def _posture(gov: Governance, system_id: str) -> tuple[str, int]:
 def test_posture_and_risk_follow_the_findings_and_the_inventory_lists_by_them(
     gov: Governance,
 ) -> None:
-    """Issue 17: compliance_posture stayed ok with four critical open violations."""
+    """Issue 17: compliance_posture stayed ok with four critical open violations. Benign telemetry,
+    however much of it, moves nothing."""
     gov.event(
         "auth.organization.updated",
         {"organization_id": gov.organization, "changes": {"state": {"from": None, "to": "CA"}}},
     )
     exposed = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
     quiet = gov.create(name="Bed Forecast", department="Operations")
+    gov.report(
+        *(
+            {"ai_system_id": quiet["id"], "event_type": "latency", "severity": "low"}
+            for _ in range(60)
+        )
+    )
     gov.report({"ai_system_id": exposed["id"], "event_type": "phi_exposure"})
     gov.translate()
     posture, score = _posture(gov, exposed["id"])
@@ -635,17 +642,16 @@ def test_posture_and_risk_follow_the_findings_and_the_inventory_lists_by_them(
     ).get_json()
     assert [s["id"] for s in rest["data"]] == [quiet["id"]]
 
-    # Resolving every violation leaves only the day's event: still drift, not critical.
+    # Resolving every violation leaves only the day's critical alert: still drift, not critical.
     for violation in rows(gov, "/api/v1/violations", ai_system_id=exposed["id"]):
         gov.request("POST", f"/api/v1/violations/{violation['id']}/resolve", {"note": "Done."})
     assert _posture(gov, exposed["id"]) == ("drift", 10)
 
-    # A day later the event has aged out: the worker's job brings the system back to ok.
+    # A day later the alert has aged out: the worker's job brings the system back to ok.
+    from spectral_governance.alerts.models import Alert
     from spectral_governance.inventory import posture
 
     with gov.runtime.database.session() as session:
-        session.execute(
-            update(TelemetryEvent).values(occurred_at=datetime.now(UTC) - timedelta(days=2))
-        )
+        session.execute(update(Alert).values(last_seen_at=datetime.now(UTC) - timedelta(days=2)))
     assert posture.refresh_scored_systems(gov.runtime) == 1
     assert _posture(gov, exposed["id"]) == ("ok", 0)

@@ -91,12 +91,12 @@ class SystemRisk:
     posture: Posture
 
 
-def system_risk(open_violations: Sequence[str], recent_events: Sequence[str]) -> SystemRisk:
-    """A system's risk from the severities of its open violations and of its events of the last
+def system_risk(open_violations: Sequence[str], recent_alerts: Sequence[str]) -> SystemRisk:
+    """A system's risk from the severities of its open violations and of its alerts of the last
     24 hours: 10 points per critical, 5 per high, 2 per medium, 1 per low, at most 100. Critical
     from 50 points or three critical findings; drift from 10 points, or any critical or high, or
     five medium; else ok."""
-    severities = [*open_violations, *recent_events]
+    severities = [*open_violations, *recent_alerts]
     score = min(SYSTEM_SCORE_CAP, sum(POINTS.get(s, 0) for s in severities))
     critical, high = severities.count("critical"), severities.count("high")
     if score >= 50 or critical >= 3:

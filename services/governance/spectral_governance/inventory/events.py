@@ -102,5 +102,5 @@ AI_SYSTEM_POSTURE_CHANGED = catalog.define(
     "governance.ai_system.posture_changed",
     AISystemPostureChanged,
     "An AI system's compliance posture (ok, drift, critical) changed with its open violations "
-    "and recent events.",
+    "and recent alerts.",
 )

@@ -52,7 +52,7 @@ class AISystem(Base):
     risk_level: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(12))
     compliance_posture: Mapped[str] = mapped_column(String(10), default="ok")
-    # Computed by the worker from open violations and the last day's events (0 to 100).
+    # Computed by the worker from open violations and the last day's alerts (0 to 100).
     risk_score: Mapped[int] = mapped_column(default=0, server_default="0")
     monitoring_enabled: Mapped[bool]
     serves_states: Mapped[list[str]] = mapped_column(StateCodes, default=list)

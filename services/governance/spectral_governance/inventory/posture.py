@@ -1,6 +1,7 @@
 """An AI system's posture and risk score, kept current from its findings
-(docs/domain.md#system-risk-and-posture): recomputed when a translation stores violations, when a
-violation is resolved, and by a worker job as the day's events age out."""
+(docs/domain.md#system-risk-and-posture): its open violations and its alerts of the last day (one
+per problem event, repeats counted on it), never the volume of benign telemetry. Recomputed when a
+translation stores findings, when a violation is resolved, and by a worker job as alerts age."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from spectral_governance.alerts.models import Alert
 from spectral_governance.db import bus
 from spectral_governance.engine.scoring import system_risk
 from spectral_governance.inventory.events import AI_SYSTEM_POSTURE_CHANGED, AISystemPostureChanged
 from spectral_governance.inventory.models import AISystem
-from spectral_governance.telemetry.models import TelemetryEvent
 from spectral_governance.violations.models import Violation
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
@@ -41,8 +42,10 @@ def refresh_posture(session: Session, system_ids: Iterable[str], now: datetime) 
         open_violations[system_id].append(severity)
     recent: dict[str, list[str]] = defaultdict(list)
     for system_id, severity in session.execute(
-        select(TelemetryEvent.ai_system_id, TelemetryEvent.severity).where(
-            TelemetryEvent.ai_system_id.in_(ids), TelemetryEvent.occurred_at > now - RECENT
+        select(Alert.ai_system_id, Alert.severity).where(
+            Alert.ai_system_id.in_(ids),
+            Alert.last_seen_at > now - RECENT,
+            Alert.status != "dismissed",
         )
     ):
         recent[system_id].append(severity)
@@ -73,7 +76,7 @@ def refresh_posture(session: Session, system_ids: Iterable[str], now: datetime) 
 
 
 def refresh_scored_systems(runtime: Runtime) -> int:
-    """The worker job: systems with a score recomputed as their day's events age out (a system
+    """The worker job: systems with a score recomputed as their day's alerts age out (a system
     never scored keeps the posture it was given)."""
     now, changed, after = utcnow(), 0, None
     while True:

@@ -142,7 +142,7 @@ class AISystemOut(BaseModel):
     risk_level: str
     status: Lifecycle
     compliance_posture: Posture = Field(
-        description="Computed from open violations and the last day's events; not a lifecycle state."
+        description="Computed from open violations and the last day's alerts; not a lifecycle state."
     )
     risk_score: int = Field(description="0 to 100, computed with the posture.")
     monitoring_enabled: bool

@@ -305,6 +305,7 @@ def translate_events(
     limits: dict[tuple[str, str], Mapping[str, float]] = {}
     disabled: dict[str, frozenset[str]] = {}
     done: list[dict[str, Any]] = []
+    found_on: set[str] = set()  # systems given violations or alerts: their posture may move
     types = rules().types
     with session.no_autoflush:
         for row in rows:
@@ -337,6 +338,7 @@ def translate_events(
                 on=row.received_at.date(),
             )
             if translation.findings or event.severity in ("critical", "high"):
+                found_on.add(system.id)
                 _store(
                     writes,
                     event_id=row.id,
@@ -359,5 +361,5 @@ def translate_events(
             )
     writes.flush()
     update_rows(session, _EVENTS, done, _EVENTS.c.id)
-    refresh_posture(session, systems, now)
+    refresh_posture(session, found_on, now)
     return len(done)
