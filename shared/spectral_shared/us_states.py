@@ -74,3 +74,81 @@ def _us_state(code: str) -> str:
 
 
 USState = Annotated[str, AfterValidator(_us_state)]
+
+_EASTERN, _CENTRAL, _MOUNTAIN, _PACIFIC = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+)
+
+# The time zone where most of a state's people live: the day a deadline ends on. A state spanning
+# two zones (FL, IN, KY, MI, TN, TX, ...) is counted in its majority's.
+STATE_TIME_ZONES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "CT",
+            "DE",
+            "DC",
+            "FL",
+            "GA",
+            "KY",
+            "ME",
+            "MD",
+            "MA",
+            "NH",
+            "NJ",
+            "NY",
+            "NC",
+            "OH",
+            "PA",
+            "RI",
+            "SC",
+            "VT",
+            "VA",
+            "WV",
+        ],
+        _EASTERN,
+    ),
+    **dict.fromkeys(
+        [
+            "AL",
+            "AR",
+            "IL",
+            "IA",
+            "KS",
+            "LA",
+            "MN",
+            "MS",
+            "MO",
+            "NE",
+            "ND",
+            "OK",
+            "SD",
+            "TN",
+            "TX",
+            "WI",
+        ],
+        _CENTRAL,
+    ),
+    **dict.fromkeys(["CO", "MT", "NM", "UT", "WY"], _MOUNTAIN),
+    **dict.fromkeys(["CA", "NV", "OR", "WA"], _PACIFIC),
+    "AK": "America/Anchorage",
+    "AZ": "America/Phoenix",
+    "HI": "Pacific/Honolulu",
+    "ID": "America/Boise",
+    "IN": "America/Indiana/Indianapolis",
+    "MI": "America/Detroit",
+    "AS": "Pacific/Pago_Pago",
+    "GU": "Pacific/Guam",
+    "MP": "Pacific/Saipan",
+    "PR": "America/Puerto_Rico",
+    "VI": "America/St_Thomas",
+}
+DEFAULT_TIME_ZONE = _EASTERN
+
+
+def state_time_zone(state: str | None) -> str:
+    """The IANA time zone deadlines in ``state`` end in; Eastern for an organization without a
+    state (the earliest end of day in the contiguous states, so no deadline is shown late)."""
+    return STATE_TIME_ZONES.get(state or "", DEFAULT_TIME_ZONE)

@@ -128,7 +128,7 @@ def test_performance_monitoring() -> None:
 
 
 def test_fairness_monitoring() -> None:
-    actions = plan_actions(violation("MEASURE-2.1", "medium"))
+    actions = plan_actions(violation("MEASURE-2.11", "medium"))
     assert rows(actions) == [("document", "high", "compliance_officer", 10 * DAY, False)]
     assert actions[0].details["required_analyses"] == [
         "demographic_breakdown",
@@ -235,11 +235,11 @@ def test_nyc_bias_audit_with_its_90_days() -> None:
 @pytest.mark.parametrize(
     "control",
     [
-        "GOVERN-5.1",
+        "MEASURE-2.7",
         "164.312(d)",
         "164.308(a)(6)",
-        "MANAGE-4.2",
-        "MEASURE-2.3",
+        "MEASURE-2.4",
+        "MEASURE-2.9",
         "FDA-AV-1",
         "FDA-PCCP-1",
         "CO-AI-2",
@@ -457,7 +457,7 @@ def test_every_control_of_the_table_is_ours() -> None:
             "164.402",
             "164.312(b)",
             "MANAGE-4.1",
-            "MEASURE-2.1",
+            "MEASURE-2.11",
             "MANAGE-1.1",
             "FDA-PMS.GMLP10",
             "CA-BREACH",

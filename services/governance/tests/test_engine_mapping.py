@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spectral_governance.catalog import load_catalog
 from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.mapping import (
     ThresholdRefused,
@@ -60,11 +61,10 @@ def test_model_drift_with_an_accuracy_drop_of_twelve_points() -> None:
     assert event.severity == "high"
     assert rows(map_event(event, SEPSIS)) == [
         ("MANAGE-4.1", "deviation", "high", False, None),
-        ("164.312(b)", "threshold_exceeded", "high", False, None),
     ]
     imaging = map_event(event, IMAGING)
     assert rows(imaging)[-1] == ("FDA-PMS.GMLP10", "deviation", "high", True, 30)
-    assert imaging[-1].control_name == "Post-Market Surveillance - Model Performance"
+    assert imaging[-1].control_name == load_catalog().control("FDA-PCCP-2")[1].title  # type: ignore[index]
     small = normalize("model_drift", severity="low", payload={"accuracy_drop": 0.07})
     assert rows(map_event(small, IMAGING)) == [
         ("MANAGE-4.1", "threshold_exceeded", "medium", False, None)
@@ -87,7 +87,7 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
         None,
     )
     higher = thresholds({"drift": {"accuracy_drop_medium": 0.2, "accuracy_drop_fda": 0.2}})
-    assert [v.control_id for v in map_event(event, IMAGING, higher)] == ["164.312(b)"]
+    assert map_event(event, IMAGING, higher) == []
     with pytest.raises(ThresholdRefused, match=r"between 0\.01 and 0\.5"):
         thresholds({"drift": {"accuracy_drop_high": 0.6}})
     with pytest.raises(ThresholdRefused, match="no threshold"):
@@ -110,7 +110,7 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             SEPSIS,
             [("164.308(a)(6)", "deviation", "critical", False, None)],
         ),
-        ("prompt_injection_attempt", {}, SEPSIS, [("GOVERN-5.1", "breach", "high", False, None)]),
+        ("prompt_injection_attempt", {}, SEPSIS, [("MEASURE-2.7", "breach", "high", False, None)]),
         (
             "authentication_failure",
             {},
@@ -123,7 +123,12 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             SEPSIS,
             [("164.312(b)", "threshold_exceeded", "medium", False, None)],
         ),
-        ("input_validation_failure", {}, SEPSIS, [("MANAGE-4.2", "deviation", "low", False, None)]),
+        (
+            "input_validation_failure",
+            {},
+            SEPSIS,
+            [("MEASURE-2.7", "deviation", "low", False, None)],
+        ),
         (
             "model_version_mismatch",
             {},
@@ -166,20 +171,20 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             "bias_detected",
             {"bias_score": 0.07},
             SEPSIS,
-            [("MEASURE-2.1", "threshold_exceeded", "medium", False, None)],
+            [("MEASURE-2.11", "threshold_exceeded", "medium", False, None)],
         ),
         (
             "bias_detected",
             {"bias_score": 0.2},
             SEPSIS,
-            [("MEASURE-2.1", "threshold_exceeded", "high", False, None)],
+            [("MEASURE-2.11", "threshold_exceeded", "high", False, None)],
         ),
         (
             "disparate_impact",
-            {"impact_ratio": 0.06},
+            {"impact_ratio": 0.6},
             replace(SEPSIS, department="HR"),
             [
-                ("MEASURE-2.1", "threshold_exceeded", "medium", False, None),
+                ("MEASURE-2.11", "threshold_exceeded", "high", False, None),
                 ("NYC-LL144-1", "threshold_exceeded", "high", True, None),
             ],
         ),
@@ -193,7 +198,7 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             "data_quality_degradation",
             {},
             SEPSIS,
-            [("MANAGE-4.2", "threshold_exceeded", "medium", False, None)],
+            [("MEASURE-2.4", "threshold_exceeded", "medium", False, None)],
         ),
         (
             "explainability_failure",
@@ -201,7 +206,7 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             replace(SEPSIS, department="HR"),
             [("NYC-LL144-1", "deviation", "high", True, 90)],
         ),
-        ("explainability_failure", {}, SEPSIS, [("MEASURE-2.3", "deviation", "low", False, None)]),
+        ("explainability_failure", {}, SEPSIS, [("MEASURE-2.9", "deviation", "low", False, None)]),
     ],
 )
 def test_golden_mappings(
@@ -210,18 +215,62 @@ def test_golden_mappings(
     assert rows(map_event(normalize(event_type, payload=payload), facts)) == expected
 
 
-def test_the_164_312_b_row_follows_the_events_severity() -> None:
-    for severity, present in (
-        ("critical", True),
-        ("high", True),
-        ("medium", False),
-        ("low", False),
-    ):
-        event = normalize("model_drift", severity=severity, payload={"accuracy_drop": 0.01})
-        found = [v for v in map_event(event, SEPSIS) if v.control_id == "164.312(b)"]
-        assert bool(found) is present
-        if found:
-            assert found[0].severity == severity
+def test_a_drift_report_under_every_threshold_raises_nothing_whatever_its_severity() -> None:
+    """Issue 17: a 1-point drop, or no metric at all, is no finding; HIPAA 164.312(b) (audit
+    controls) is not a drift control, and an unlabelled drift event is not of high severity."""
+    for severity in (None, "low", "medium", "high", "critical"):
+        for payload in ({"accuracy_drop": 0.01}, {}):
+            event = normalize("model_drift", severity=severity, payload=payload)
+            assert map_event(event, IMAGING) == [], (severity, payload)
+    assert normalize("model_drift", payload={}).severity == "low"
+    assert normalize("prediction_accuracy_drop", payload={}).severity == "low"
+    assert normalize("bias_detected", payload={}).severity == "low"
+    assert normalize("model_drift", payload={"accuracy_drop": 0.01}).severity == "low"
+
+
+def test_every_rule_of_a_measured_type_needs_a_threshold() -> None:
+    types = rules().types
+    for event_type, violations in mapping_rules().rules.items():
+        if types[event_type].measured:
+            for rule in violations:
+                assert rule.when is not None and (rule.when.above or rule.when.below), rule
+
+
+@pytest.mark.parametrize(
+    ("ratio", "found"),
+    [
+        (1.0, False),
+        (0.85, False),
+        (0.8, False),
+        (0.79, True),
+        (0.04, True),
+        (1.25, False),
+        (1.3, True),
+        (3.0, True),
+    ],
+)
+def test_disparate_impact_follows_the_four_fifths_rule(ratio: float, found: bool) -> None:
+    """Issue 17: parity (1.0) is no finding; a ratio below 0.8, or above its inverse 1.25, is."""
+    event = normalize("disparate_impact", payload={"impact_ratio": ratio})
+    controls = [v.control_id for v in map_event(event, SEPSIS)]
+    assert controls == (["MEASURE-2.11"] if found else [])
+
+
+def test_violations_carry_the_catalogs_title() -> None:
+    """One control, one name: the NIST subcategory cited is the one that matches the rule."""
+    catalog = load_catalog()
+    cases = {
+        "prompt_injection_attempt": ("MEASURE-2.7", {}),
+        "bias_detected": ("MEASURE-2.11", {"bias_score": 0.2}),
+        "explainability_failure": ("MEASURE-2.9", {}),
+        "data_quality_degradation": ("MEASURE-2.4", {}),
+    }
+    for event_type, (control, payload) in cases.items():
+        (found,) = map_event(normalize(event_type, payload=payload), SEPSIS)
+        resolved = catalog.control(control)
+        assert resolved is not None
+        assert (found.control_id, found.control_name) == (control, resolved[1].title)
+    assert catalog.control("MEASURE-2.11")[1].title == "Fairness and bias evaluation"  # type: ignore[index]
 
 
 facts_strategy = st.builds(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectral_governance.engine.normalizer import SEVERITIES, normalize, number, rules
+from spectral_governance.engine.normalizer import SEVERITIES, known_types, normalize, number, rules
 
 
 def test_the_taxonomy_is_domains_twenty_types_in_six_categories() -> None:
@@ -36,6 +36,9 @@ def test_the_taxonomy_is_domains_twenty_types_in_six_categories() -> None:
         "bias": "bias_detected",
         # LangSmith's failed runs (issue 17): the performance rules read their error_rate.
         "error": "prediction_accuracy_drop",
+        # The sources' records of a run or a model call: observations of performance.
+        "run": "prediction_accuracy_drop",
+        "generation": "prediction_accuracy_drop",
     }
 
 
@@ -47,8 +50,10 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
         "exact",
         1.0,
     )
-    default = next(t.default_severity for t in rules().taxonomy.event_types if t.type == event_type)
-    assert normalized.severity == default
+    kind = rules().types[event_type]
+    # Unlabelled and unmeasured: a measured type is of low severity (its thresholds speak), any
+    # other type has its taxonomy default.
+    assert normalized.severity == ("low" if kind.measured else kind.default_severity)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +111,8 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
         ("data_drift", None, {"psi": 0.6}, "model_drift", "F1", "high", {"value": 0.6}),
         ("data_drift", None, {"psi": 0.35}, "model_drift", "F1", "medium", {"value": 0.35}),
         ("data_drift", None, {"psi": 0.1}, "model_drift", "F1", "low", {"value": 0.1}),
-        ("data_drift", None, {}, "model_drift", "F1", "medium", {}),
+        # Nothing measured and no severity stated: low (issue 17), not a default.
+        ("data_drift", None, {}, "model_drift", "F1", "low", {}),
         (
             "alert",
             "accuracy",
@@ -131,7 +137,7 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
             {"error_rate": 0.03},
             "prediction_accuracy_drop",
             "F2",
-            "medium",
+            "low",  # its scale reads the accuracy drop; the error rate speaks through MANAGE-1.1
             {"error_rate": 0.03},
         ),
         (
@@ -186,7 +192,7 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
             {"bias_score": 0.08},
             "bias_detected",
             "B1",
-            "high",
+            "medium",
             {"demographic_variance": 0.08},
         ),
         (
@@ -195,8 +201,8 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
             {"impact_ratio": 0.7},
             "disparate_impact",
             "B2",
-            "critical",
-            {"demographic_variance": 0.7},
+            "low",  # measured: its finding comes from the four-fifths thresholds, not a default
+            {"impact_ratio": 0.7},
         ),
         (
             "parity",
@@ -204,7 +210,7 @@ def test_a_canonical_name_is_never_reclassified(event_type: str) -> None:
             {"threshold_delta": 0.06},
             "fairness_threshold_violation",
             "B3",
-            "high",
+            "medium",
             {"demographic_variance": 0.06},
         ),
         (
@@ -250,7 +256,7 @@ def test_rules_are_tried_in_order_and_the_first_wins() -> None:
     assert normalize("patient_latency").event_type == "phi_exposure"
     # Keywords are whole words: no PHI breach from "demographic", no sign-in failure from "author".
     assert normalize("demographic_shift").event_type == "bias_detected"
-    assert normalize("author_changed").matched_by == "fallback"
+    assert normalize("author_changed").matched_by == "unclassified"
     assert normalize("phi-detected").event_type == "phi_exposure"
     assert normalize("alert", metric="Patient record").event_type == "phi_exposure"
 
@@ -266,19 +272,22 @@ def test_aliases_and_the_events_own_severity() -> None:
     assert stated.severity == "low"  # the event's own severity wins for an exact type
 
 
-def test_the_fallback() -> None:
+def test_an_event_nothing_recognises_is_unclassified() -> None:
+    """Issue 17: an unknown type is kept as "unclassified" (confidence 0), not guessed as drift."""
     unknown = normalize("training_complete", metric="val_accuracy_ok", metric_value="0.82")
-    # "accuracy" fires F2 here; a text with no keyword at all falls back:
+    # "accuracy" fires F2 here; a text with no keyword at all is unclassified:
     assert unknown.matched_by == "F2"
     fallback = normalize("experiment_run", metric_value="7", severity="critical")
     assert (fallback.event_type, fallback.matched_by, fallback.severity, fallback.confidence) == (
-        "model_drift",
-        "fallback",
+        "unclassified",
+        "unclassified",
         "critical",
-        0.5,
+        0.0,
     )
     assert fallback.metrics == {"value": 7.0}
-    assert normalize("experiment_run", severity="bogus").severity == "medium"
+    assert normalize("experiment_run", severity="bogus").severity == "low"
+    assert "model_drift" in known_types() and "drift" in known_types()
+    assert "unclassified" not in known_types()
 
 
 @pytest.mark.parametrize(
@@ -335,9 +344,9 @@ def test_any_input_normalizes_deterministically(
         event_type, metric=metric, metric_value=metric_value, severity=severity, payload=payload
     )
     assert first == again
-    assert first.event_type in rules().types
+    assert first.event_type in rules().types or first.event_type == "unclassified"
     assert first.severity in SEVERITIES
-    assert 0 < first.confidence <= 1
+    assert (0 < first.confidence <= 1) is (first.event_type != "unclassified")
     assert all(math.isfinite(v) for v in first.metrics.values())
 
 

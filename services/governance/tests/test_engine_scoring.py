@@ -70,9 +70,9 @@ def test_drift_in_an_fda_relevant_system() -> None:
     event = normalize("model_drift", payload={"accuracy_drop": 0.12})
     risk = score_event(map_event(event, IMAGING))
     assert risk == EventRisk(
-        15,
+        10,
         "critical",
-        ("3 high-severity violations", "Regulatory reporting required"),
+        ("2 high-severity violations", "Regulatory reporting required"),
         True,
         FDA_PATH,
     )
@@ -80,7 +80,13 @@ def test_drift_in_an_fda_relevant_system() -> None:
 
 def test_drift_elsewhere_goes_to_the_ciso() -> None:
     event = normalize("model_drift", payload={"accuracy_drop": 0.12})
-    risk = score_event(map_event(event, SEPSIS))
+    assert score_event(map_event(event, SEPSIS)) == EventRisk(
+        5, "high", ("1 high-severity violation",), False, ()
+    )
+    worse = normalize(
+        "prediction_accuracy_drop", payload={"accuracy_drop": 0.12, "error_rate": 0.08}
+    )
+    risk = score_event(map_event(worse, SEPSIS))
     assert risk == EventRisk(10, "critical", ("2 high-severity violations",), True, DEFAULT_PATH)
 
 

@@ -76,7 +76,7 @@ def test_ca_sb1047_1_drift_in_a_california_high_risk_department() -> None:
     found = state_law("model_drift", CALIFORNIA, payload={"accuracy_drop": 0.12})
     assert rows(found) == [("CA-SB1047-1", "state_regulation", "high", True, 30)]
     assert found[0].framework_id == "CA_SB1047"
-    assert found[0].control_name == "Safety Testing Requirements"
+    assert found[0].control_name == "Safety testing of high-risk AI"  # the catalog title
 
 
 def test_ca_sb1047_1_takes_the_rules_severity_unless_the_event_is_critical() -> None:
@@ -107,7 +107,7 @@ def test_ca_sb1047_2_incidents_in_california(event_type: str) -> None:
     found = state_law(event_type, CALIFORNIA)
     assert rows(found) == [("CA-SB1047-2", "state_regulation", "critical", True, 10)]
     assert found[0].framework_id == "CA_SB1047"
-    assert found[0].control_name == "Incident Reporting"
+    assert found[0].control_name == "AI safety incident reporting"
     stated_high = state_law(event_type, CALIFORNIA, severity="high")
     assert rows(stated_high)[0][2] == "critical"  # the rule's severity
 
@@ -150,7 +150,7 @@ def test_co_ai_1_gate_high_impact_department_or_risk() -> None:
 def test_co_ai_2_explainability_in_colorado() -> None:
     found = state_law("explainability_failure", COLORADO)
     assert rows(found) == [("CO-AI-2", "state_regulation", "medium", False, None)]
-    assert found[0].control_name == "Consumer Notice Requirements"
+    assert found[0].control_name == "Consumer notice of AI use"
     # the rule's own severity, even below the event's; critical stays critical
     assert rows(state_law("explainability_failure", COLORADO, severity="high"))[0][2] == "medium"
     assert rows(state_law("explainability_failure", COLORADO, severity="critical"))[0][2] == (
@@ -165,7 +165,7 @@ def test_nyc_ll144_1_bias_in_recruitment_ai_serving_new_york() -> None:
     found = state_law("bias_detected", RECRUITING, severity="medium")
     assert rows(found) == [("NYC-LL144-1", "state_regulation", "high", True, 90)]
     assert found[0].framework_id == "NYC_LL144"
-    assert found[0].control_name == "Bias Audit Requirement"
+    assert found[0].control_name == "AEDT bias audit"
     explain = state_law("explainability_failure", RECRUITING)
     assert [v.control_id for v in explain] == ["NYC-LL144-1", "NYC-LL144-2"]
 
@@ -195,7 +195,7 @@ def test_nyc_ll144_2_explainability_in_hiring_ai() -> None:
     """The mapping gives NYC-LL144-1 for an HR system; state law adds the candidate notice."""
     found = state_law("explainability_failure", HIRING, severity="high")
     assert rows(found) == [("NYC-LL144-2", "state_regulation", "medium", False, None)]
-    assert found[0].control_name == "Candidate Notice Requirement"
+    assert found[0].control_name == "AEDT candidate notice"
 
 
 # --- every rule: the state, the dates ------------------------------------------------------------

@@ -29,3 +29,7 @@ class ControlStatus(Base):
     source: Mapped[str] = mapped_column(String(16))  # user | violation
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A person's assessment a finding contradicts is kept; the open violation that contradicts it
+    # is recorded beside it, for the person to decide (cleared by a new assessment).
+    contested_by: Mapped[str | None] = mapped_column(UUIDString)
+    contested_at: Mapped[datetime | None]

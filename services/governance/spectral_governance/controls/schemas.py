@@ -46,6 +46,11 @@ class SystemControlOut(BaseModel):
     status_source: str | None
     assessed_by: str | None
     assessed_at: datetime | None
+    contested_by: str | None = Field(
+        default=None,
+        description="An open violation that contradicts a person's assessment of this control: "
+        "the assessment stands until they assess it again.",
+    )
 
 
 class SystemControlPage(BaseModel):

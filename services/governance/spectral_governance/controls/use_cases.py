@@ -73,6 +73,8 @@ def set_control_status(
             row.status, row.reason, row.source = status, reason, "user"
             row.updated_by = identity.acting_as
             row.updated_at = utcnow()
+            # A new assessment is the person's answer to the finding that contested the last.
+            row.contested_by, row.contested_at = None, None
         record_event(
             session,
             bus,

@@ -66,6 +66,7 @@ def system_controls(system_id: str) -> tuple[Response, int]:
                 status_source=assessed.source if assessed else None,
                 assessed_by=assessed.updated_by if assessed else None,
                 assessed_at=assessed.updated_at if assessed else None,
+                contested_by=assessed.contested_by if assessed else None,
             )
         )
     page, cursor = page_of_list(rows, query, key=lambda row: row.control_id)
@@ -125,5 +126,6 @@ def set_control_status(system_id: str, control_id: str) -> tuple[Response, int]:
             status_source=assessed.source if assessed else None,
             assessed_by=assessed.updated_by if assessed else None,
             assessed_at=assessed.updated_at if assessed else None,
+            contested_by=assessed.contested_by if assessed else None,
         )
     )

@@ -16,12 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spectral_governance.catalog import load_catalog
 from spectral_governance.catalog.applicability import SystemFacts, is_employment_ai, is_fda_relevant
-from spectral_governance.engine.normalizer import Metric, Normalized, Severity
+from spectral_governance.engine.deadlines import rule_ids as deadline_rule_ids
+from spectral_governance.engine.normalizer import Metric, Normalized, Severity, rules
 
 ViolationType = Literal["breach", "deviation", "threshold_exceeded", "state_regulation"]
 SystemCondition = Literal[
-    "fda_relevant", "employment", "employment_strict", "not_employment_strict"
+    "fda_relevant",
+    "fda_user_facility",
+    "fda_manufacturer",
+    "employment",
+    "employment_strict",
+    "not_employment_strict",
 ]
+Harm = Literal["death", "serious_injury", "malfunction"]
 
 
 class _Closed(BaseModel):
@@ -33,10 +40,17 @@ class Above(_Closed):
     threshold: str
 
 
+class Below(_Closed):
+    metric: Metric
+    threshold: str
+
+
 class When(_Closed):
     above: Above | None = None
+    below: Below | None = None
     event_severity: list[Severity] | None = None
     system: SystemCondition | None = None
+    harm: list[Harm] | None = None
     state: str | None = None
 
 
@@ -49,17 +63,20 @@ class Stronger(_Closed):
 
 class ViolationRule(_Closed):
     control: str
-    name: str
     type: ViolationType
     severity: Severity | Literal["event"]
     when: When | None = None
     stronger: Stronger | None = None
     reporting: bool = False
     reporting_days: int | None = Field(default=None, ge=1, le=365)
+    # The legal obligation whose deadlines the violation carries (engine/rules/deadlines.yaml).
+    obligation: str | None = None
 
 
 class MappingRules(_Closed):
     rules: dict[str, list[ViolationRule]]
+    # Rules for an event of any type (patient harm reported with it).
+    every_event: list[ViolationRule] = Field(default_factory=list)
 
 
 class Bound(_Closed):
@@ -79,11 +96,12 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low")
 class Violation:
     framework_id: str
     control_id: str  # the catalog's own id (an alias resolved)
-    control_name: str
+    control_name: str  # the catalog's title: one control, one name
     type: str
     severity: str
     requires_reporting: bool
     reporting_deadline_days: int | None
+    obligation: str | None = None  # a rule of engine/rules/deadlines.yaml
 
 
 def _table(name: str) -> Any:
@@ -105,13 +123,25 @@ def mapping_rules() -> MappingRules:
     table = MappingRules.model_validate(_table("mapping.yaml"))
     catalog = load_catalog()
     bounds = threshold_bounds()
-    for event_type, violations in table.rules.items():
+    types = rules().types
+    known = deadline_rule_ids()
+    for event_type, violations in [*table.rules.items(), ("every_event", table.every_event)]:
         for rule in violations:
+            if rule.obligation is not None and rule.obligation not in known:
+                raise ValueError(f"{event_type}: no deadline rule {rule.obligation}")
             if catalog.control(rule.control) is None:
                 raise ValueError(f"{event_type}: control {rule.control} is not in the catalog")
             for when in (rule.when, rule.stronger.when if rule.stronger else None):
-                if when and when.above and when.above.threshold not in bounds:
-                    raise ValueError(f"{event_type}: no threshold {when.above.threshold}")
+                for bound in (when.above, when.below) if when else ():
+                    if bound and bound.threshold not in bounds:
+                        raise ValueError(f"{event_type}: no threshold {bound.threshold}")
+            measured = types.get(event_type) if event_type != "every_event" else None
+            if (
+                measured
+                and measured.measured
+                and not (rule.when and (rule.when.above or rule.when.below))
+            ):
+                raise ValueError(f"{event_type} is measured: {rule.control} needs a threshold")
     return table
 
 
@@ -135,8 +165,11 @@ def thresholds(settings: Mapping[str, Mapping[str, float]] | None = None) -> dic
 
 def _system(condition: str, facts: SystemFacts) -> bool:
     strict = facts.department.strip().lower() == "hr" or "hiring" in facts.name.lower()
+    fda = is_fda_relevant(facts)
     return {
-        "fda_relevant": is_fda_relevant(facts),
+        "fda_relevant": fda,
+        "fda_user_facility": fda and facts.has_vendor,
+        "fda_manufacturer": fda and not facts.has_vendor,
         "employment": is_employment_ai(facts),
         "employment_strict": strict,
         "not_employment_strict": not strict,
@@ -152,9 +185,15 @@ def _holds(
         measured = event.metrics.get(when.above.metric)
         if measured is None or not measured > limits[when.above.threshold]:
             return False
+    if when.below is not None:
+        measured = event.metrics.get(when.below.metric)
+        if measured is None or not measured < limits[when.below.threshold]:
+            return False
     if when.event_severity is not None and event.severity not in when.event_severity:
         return False
     if when.system is not None and not _system(when.system, facts):
+        return False
+    if when.harm is not None and event.harm not in when.harm:
         return False
     return when.state is None or when.state in (
         {facts.organization_state} | set(facts.serves_states)
@@ -170,7 +209,8 @@ def map_event(
     limits = limits if limits is not None else thresholds()
     catalog = load_catalog()
     found: list[Violation] = []
-    for rule in mapping_rules().rules.get(event.event_type, []):
+    table = mapping_rules()
+    for rule in [*table.rules.get(event.event_type, []), *table.every_event]:
         if not _holds(rule.when, event, facts, limits):
             continue
         kind, severity = rule.type, rule.severity
@@ -184,11 +224,12 @@ def map_event(
         violation = Violation(
             framework_id=framework.id,
             control_id=control.id,
-            control_name=rule.name,
+            control_name=control.title,
             type=kind,
             severity=event.severity if severity == "event" else severity,
             requires_reporting=reporting or days is not None,
             reporting_deadline_days=days,
+            obligation=rule.obligation,
         )
         earlier = next((i for i, v in enumerate(found) if v.control_id == control.id), None)
         if earlier is None:
@@ -208,4 +249,5 @@ def _stronger(first: Violation, second: Violation) -> Violation:
         kept,
         requires_reporting=first.requires_reporting or second.requires_reporting,
         reporting_deadline_days=min(days) if days else None,
+        obligation=first.obligation or second.obligation,
     )

@@ -1,9 +1,12 @@
 """Normalizing a telemetry event (docs/domain.md#the-normalizer): its canonical type, severity,
 the confidence of the match, and the numbers the mapping rules use.
 
+An event nothing recognises is ``unclassified`` (confidence 0): kept and shown as such, never
+translated into findings, so that a misspelt type is visible instead of guessed.
+
 An exact canonical type or alias is taken as is; otherwise the ordered keyword rules of
 ``rules/normalizer.yaml`` decide (a keyword matches as a whole word: letters and digits around it
-break the match, underscores, spaces and punctuation do not), and the fallback when none fires. Pure: same input, same
+break the match, underscores, spaces and punctuation do not), and ``unclassified`` when none fires. Pure: same input, same
 output; any payload is accepted (unknown keys ignored, non-numbers skipped).
 """
 
@@ -28,8 +31,11 @@ Metric = Literal[
     "error_rate",
     "latency_increase_pct",
     "demographic_variance",
+    "impact_ratio",
     "phi_exposure_count",
 ]
+# The type of an event nothing recognises: kept and shown, never translated.
+UNCLASSIFIED = "unclassified"
 
 
 class _Closed(BaseModel):
@@ -41,6 +47,9 @@ class EventType(_Closed):
     category: Literal["privacy", "security", "performance", "safety", "fairness", "quality"]
     default_severity: Severity
     fields: list[str]
+    # Its findings come from measurements crossing thresholds: without a stated severity or a
+    # measurement it is of low severity, not its default.
+    measured: bool = False
 
 
 class Taxonomy(_Closed):
@@ -56,6 +65,8 @@ class MetricSource(_Closed):
 class Scaled(_Closed):
     scale: str
     of: Metric
+    # The scale to use when this one's metric was not measured.
+    otherwise: Scaled | None = None
 
 
 class KeywordRule(_Closed):
@@ -68,8 +79,7 @@ class KeywordRule(_Closed):
 
 
 class Fallback(_Closed):
-    type: str
-    confidence: float = Field(gt=0, le=1)
+    type: Literal["unclassified"]
 
 
 class MetricUnit(_Closed):
@@ -98,16 +108,16 @@ class Rules:
         named = [
             *self.taxonomy.aliases.values(),
             *(r.type for r in self.normalizer.keyword_rules),
-            self.normalizer.fallback.type,
         ]
         unknown = sorted({t for t in named if t not in types})
         if unknown:
             raise ValueError(f"rules name event types the taxonomy lacks: {unknown}")
-        scales = {
-            r.severity.scale
-            for r in self.normalizer.keyword_rules
-            if isinstance(r.severity, Scaled)
-        }
+        scales = set()
+        for r in self.normalizer.keyword_rules:
+            spec = r.severity if isinstance(r.severity, Scaled) else None
+            while spec is not None:
+                scales.add(spec.scale)
+                spec = spec.otherwise
         missing = sorted(scales - set(self.normalizer.severity_scales))
         if missing:
             raise ValueError(f"severity scales missing: {missing}")
@@ -150,8 +160,10 @@ class Normalized:
     category: str
     severity: str
     confidence: float
-    matched_by: str  # "exact", "alias", a keyword rule's id, or "fallback"
+    matched_by: str  # "exact", "alias", a keyword rule's id, or "unclassified"
     metrics: dict[str, float]
+    # Patient harm the source reported with the event: death, serious_injury or malfunction.
+    harm: str | None = None
 
 
 def number(value: Any) -> float | None:
@@ -202,9 +214,18 @@ def _scaled(scale: list[tuple[float | None, Severity]], measured: float | None) 
     return "low"
 
 
+def _measured_scale(spec: Scaled, metrics: Mapping[str, float]) -> Scaled | None:
+    """The first scale of the chain whose metric was measured."""
+    current: Scaled | None = spec
+    while current is not None and metrics.get(current.of) is None:
+        current = current.otherwise
+    return current
+
+
 def _severity(spec: Severity | Scaled, metrics: Mapping[str, float], table: NormalizerRules) -> str:
     if isinstance(spec, Scaled):
-        return _scaled(table.severity_scales[spec.scale], metrics.get(spec.of))
+        scale = _measured_scale(spec, metrics) or spec
+        return _scaled(table.severity_scales[scale.scale], metrics.get(scale.of))
     return spec
 
 
@@ -275,14 +296,14 @@ def normalize(
             stated is None
             and rule is not None
             and isinstance(rule.severity, Scaled)
-            and metrics.get(rule.severity.of) is not None
+            and _measured_scale(rule.severity, metrics) is not None
         ):
             stated = _severity(rule.severity, metrics, table.normalizer)
         kind = table.types[exact]
         return Normalized(
             exact,
             kind.category,
-            stated or kind.default_severity,
+            stated or ("low" if kind.measured else kind.default_severity),
             1.0,
             "exact" if exact == (event_type or "").strip().lower() else "alias",
             metrics,
@@ -291,20 +312,34 @@ def normalize(
     for rule, pattern in zip(table.normalizer.keyword_rules, _patterns(), strict=True):
         if pattern.search(text):
             metrics = _metrics(rule.metrics, data, metric_value)
+            kind = table.types[rule.type]
+            # A measured type takes its severity from its measurement; unmeasured, from what
+            # the source said, else low.
+            scaled = isinstance(rule.severity, Scaled) and _measured_scale(rule.severity, metrics)
+            severity_of = (
+                _own_severity(severity) or "low"
+                if kind.measured and not scaled
+                else _severity(rule.severity, metrics, table.normalizer)
+            )
             return Normalized(
                 rule.type,
-                table.types[rule.type].category,
-                _severity(rule.severity, metrics, table.normalizer),
+                kind.category,
+                severity_of,
                 rule.confidence,
                 rule.id,
                 metrics,
             )
-    fallback = table.normalizer.fallback
     return Normalized(
-        fallback.type,
-        table.types[fallback.type].category,
-        _own_severity(severity) or "medium",
-        fallback.confidence,
-        "fallback",
+        UNCLASSIFIED,
+        UNCLASSIFIED,
+        _own_severity(severity) or "low",
+        0.0,
+        UNCLASSIFIED,
         _metrics(NO_METRICS, data, metric_value),
     )
+
+
+def known_types() -> list[str]:
+    """Every event type and alias the normalizer takes as is, sorted."""
+    table = rules()
+    return sorted({*table.types, *table.taxonomy.aliases})

@@ -18,6 +18,7 @@ from spectral_governance.catalog.applicability import (
 )
 from spectral_governance.engine.actions import OTHERWISE, ActionRule, Reporting, action_rules
 from spectral_governance.engine.customization import mandatory_controls
+from spectral_governance.engine.deadlines import Part, deadline_rules
 from spectral_governance.engine.mapping import (
     Bound,
     ViolationRule,
@@ -30,6 +31,7 @@ from spectral_governance.engine.state_law import Regulation, state_law_rules
 from spectral_governance.engine.translate import SIGNIFICANT
 
 BEGIN = "<!-- BEGIN GENERATED RULES (spectral governance rules-doc) -->"
+EVERY_EVENT = "every event type"
 END = "<!-- END GENERATED RULES -->"
 
 
@@ -46,6 +48,10 @@ SYSTEM_CONDITIONS = {
         "the system is employment AI (department HR, or one naming employment or human "
         'resources, category workforce, or "hiring" or "recruitment" in its name)'
     ),
+    "fda_user_facility": "the system is FDA-relevant and another makes it (it has a vendor): "
+    "the organization is a device user facility",
+    "fda_manufacturer": "the system is FDA-relevant and made in house (no vendor): the "
+    "organization is its manufacturer",
     "employment_strict": 'the system\'s department is exactly HR or its name has "hiring"',
     "not_employment_strict": 'the system\'s department is not HR and its name has no "hiring"',
 }
@@ -90,6 +96,10 @@ def _condition(when: When | None, bounds: dict[str, Bound]) -> str:
     parts: list[str] = []
     if when.above is not None:
         parts.append(f"`{when.above.metric}` > {_threshold(when.above.threshold, bounds)}")
+    if when.below is not None:
+        parts.append(f"`{when.below.metric}` < {_threshold(when.below.threshold, bounds)}")
+    if when.harm is not None:
+        parts.append(f"the event reports patient harm: {' or '.join(when.harm)}")
     if when.event_severity is not None:
         parts.append(f"the event's severity is {' or '.join(when.event_severity)}")
     if when.system is not None:
@@ -103,7 +113,17 @@ def _severity(severity: str) -> str:
     return "the event's own" if severity == "event" else severity
 
 
-def _reporting(days: int | None, reporting: bool, catalogued: int | None, default: int) -> str:
+def _reporting(
+    days: int | None,
+    reporting: bool,
+    catalogued: int | None,
+    default: int,
+    obligation: str | None = None,
+) -> str:
+    if obligation is not None:
+        return (
+            f"yes, on the deadlines of [`{obligation}`](#deadline-{obligation.replace('.', '-')})"
+        )
     if days is not None:
         return f"yes, within {days} days"
     if not reporting:
@@ -141,7 +161,8 @@ def _entries(catalog: Catalog) -> dict[str, _Entry]:
         assert found is not None  # the tables check their ids when they load
         return entries.setdefault(found[1].id, _Entry())
 
-    for event_type, rules in mapping_rules().rules.items():
+    table = mapping_rules()
+    for event_type, rules in [*table.rules.items(), (EVERY_EVENT, table.every_event)]:
         for rule in rules:
             raised = entry(rule.control).raised
             same = next((r for r in raised if r.rule == rule), None)
@@ -164,8 +185,9 @@ def _thresholds_table(bounds: dict[str, Bound]) -> list[str]:
     for event_type, rules in mapping_rules().rules.items():
         for rule in rules:
             for when in (rule.when, rule.stronger.when if rule.stronger else None):
-                if when is not None and when.above is not None:
-                    used[when.above.threshold].add(event_type)
+                for compared in (when.above, when.below) if when is not None else ():
+                    if compared is not None:
+                        used[compared.threshold].add(event_type)
     lines = [
         "### Thresholds",
         "",
@@ -222,7 +244,11 @@ def _control_section(
             if rule.stronger.severity != rule.severity:
                 severity = f"{severity}; {rule.stronger.severity} when {stronger}"
         reported = _reporting(
-            rule.reporting_days, rule.reporting, catalogued, reporting.default_days
+            rule.reporting_days,
+            rule.reporting,
+            catalogued,
+            reporting.default_days,
+            rule.obligation,
         )
         if rule.stronger is not None and rule.stronger.reporting_days:
             reported = (
@@ -231,8 +257,8 @@ def _control_section(
             )
         lines.append(
             _row(
-                f"mapping, as {rule.name}",
-                ", ".join(f"`{t}`" for t in raised.event_types),
+                "mapping",
+                ", ".join(t if t == EVERY_EVENT else f"`{t}`" for t in raised.event_types),
                 _condition(rule.when, bounds),
                 kind,
                 severity,
@@ -301,6 +327,90 @@ def _control_section(
     return lines
 
 
+def _deadline_period(part: Part) -> str:
+    if part.days is None:
+        return "no fixed number of days"
+    if part.days == "given":
+        return "the rule's own number of days"
+    kind = "business" if part.counting == "business" else "calendar"
+    return f"{part.days} {kind} day{'s' if part.days != 1 else ''}"
+
+
+def _deadline_start(part: Part) -> str:
+    if part.after is not None:
+        return f"after `{part.after}` is due"
+    if part.start == "year_end":
+        return f"after December 31 of the year of {part.anchor}"
+    return f"after {part.anchor}"
+
+
+def _deadline_conditions(part: Part) -> str:
+    parts: list[str] = []
+    if part.discovered_from is not None:
+        parts.append(f"discovered from {part.discovered_from}")
+    if part.discovered_before is not None:
+        parts.append(f"discovered before {part.discovered_before}")
+    when = part.when
+    if when is not None and when.affected is not None:
+        count = {"total": "people affected", "each_state": "residents of a state affected"}.get(
+            when.affected.of, f"{when.affected.of} residents affected"
+        )
+        bounds = []
+        if when.affected.min is not None:
+            bounds.append(f"at least {when.affected.min}")
+        if when.affected.max is not None:
+            bounds.append(f"at most {when.affected.max}")
+        unknown = " (or not yet known)" if when.affected.unknown else ""
+        parts.append(f"{' and '.join(bounds)} {count}{unknown}")
+    if when is not None and when.harm is not None:
+        parts.append(f"harm: {' or '.join(when.harm)}")
+    if when is not None and when.manufacturer is not None:
+        parts.append(
+            "the organization made the device" if when.manufacturer else "another made the device"
+        )
+    if when is not None and when.remedial_action:
+        parts.append("remedial action needed")
+    return "; ".join(parts) or "always"
+
+
+def _deadlines_section() -> list[str]:
+    lines = [
+        "### Deadlines",
+        "",
+        "A reportable violation carries one obligation per part of its rule whose conditions "
+        "hold on the incident's facts. Day 1 is the day after the start; an obligation is due "
+        "at the end of its last day in the organization's time zone. Business days skip "
+        "weekends and the holidays of the calendars named.",
+        "",
+    ]
+    for rule, parts in deadline_rules().rules.items():
+        lines += [
+            f'<a id="deadline-{rule.replace(".", "-")}"></a>',
+            "",
+            f"#### `{rule}`",
+            "",
+            "| part | recipient | citation | within | counted | calendars | applies when "
+            "| mandatory |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for part in parts:
+            lines.append(
+                _row(
+                    f"`{part.id}`",
+                    part.recipient,
+                    part.citation,
+                    _deadline_period(part),
+                    _deadline_start(part),
+                    ", ".join(part.calendars) or "-",
+                    _deadline_conditions(part),
+                    ("yes" if part.mandatory else "no")
+                    + (" (Spectral's default)" if part.basis == "spectral" else ""),
+                )
+            )
+        lines.append("")
+    return lines
+
+
 def render_rules() -> str:
     """The generated part of docs/rules.md: thresholds, aliases, then one section per control
     that a rule raises or that has actions, by framework, in catalog order."""
@@ -321,5 +431,5 @@ def render_rules() -> str:
         lines += [f"### {file.framework.name} (`{file.framework.id}`)", ""]
         for control_id in listed:
             lines += _control_section(control_id, entries[control_id], catalog, bounds)
-    lines += [END, ""]
+    lines += [*_deadlines_section(), END, ""]
     return "\n".join(lines)

@@ -119,7 +119,7 @@ def apply_state_law(
             Violation(
                 framework_id=framework.id,
                 control_id=control.id,
-                control_name=row.name,
+                control_name=control.title,
                 type="state_regulation",
                 severity=_severity(row, event),
                 requires_reporting=row.reporting,

@@ -2,31 +2,73 @@
 with the organization's thresholds, leave out the controls it turned off, add the state-law
 violations, score it and decide escalation, and plan each violation's actions. Pure.
 
-State law applies to events that are a problem: ones the mapping found violations in, or of
-high or critical severity. The reference fired a state rule on the event type alone, so an
-hourly drift reading of 1% on a California high-risk system would have demanded a 30-day SB 1047
-safety report."""
+State law applies to events that are a problem: ones the mapping found violations in, or
+high or critical events of a type that is not measured (``noteworthy``). The reference fired a
+state rule on the event type alone, so an hourly drift reading of 1% on a California high-risk
+system would have demanded a 30-day SB 1047 safety report. An unclassified event gives
+nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from spectral_governance.catalog.applicability import SystemFacts
 from spectral_governance.engine.actions import PlannedAction, plan_actions
+from spectral_governance.engine.deadlines import IncidentFacts, Obligation, obligations
 from spectral_governance.engine.mapping import Violation, map_event
-from spectral_governance.engine.normalizer import Normalized
+from spectral_governance.engine.normalizer import Normalized, rules
 from spectral_governance.engine.scoring import EventRisk, score_event
 from spectral_governance.engine.state_law import apply_state_law
+from spectral_shared.us_states import DEFAULT_TIME_ZONE, state_time_zone
 
 SIGNIFICANT = frozenset({"critical", "high"})
+
+
+def noteworthy(event: Normalized) -> bool:
+    """Whether an event that raised no violation still matters (state law, an alert): a high or
+    critical event of a type that is not measured. A measured type speaks through its thresholds
+    only: a drift report under them is no problem, whatever severity its source put on it."""
+    kind = rules().types.get(event.event_type)
+    return event.severity in SIGNIFICANT and kind is not None and not kind.measured
 
 
 @dataclass(frozen=True)
 class Finding:
     violation: Violation
     actions: tuple[PlannedAction, ...]
+    # Who must be told by when (engine/deadlines.py), when the translation knew the discovery.
+    obligations: tuple[Obligation, ...] = ()
+
+    @property
+    def reporting_deadline(self) -> datetime | None:
+        """The earliest mandatory due date; None when no obligation has a fixed date."""
+        dues = [o.due for o in self.obligations if o.mandatory and o.due is not None]
+        return min(dues) if dues else None
+
+
+def obligations_of(
+    violation: Violation,
+    discovered: datetime,
+    incident: IncidentFacts,
+    tz: str = DEFAULT_TIME_ZONE,
+) -> tuple[Obligation, ...]:
+    """A reportable violation's obligations: its law's rule, else Spectral's own day count; due
+    at the end of the day in ``tz``, the organization's."""
+    if not violation.requires_reporting:
+        return ()
+    if violation.obligation is not None:
+        return obligations(violation.obligation, discovered=discovered, facts=incident, tz=tz)
+    if violation.reporting_deadline_days is not None:
+        return obligations(
+            "spectral.days",
+            discovered=discovered,
+            facts=incident,
+            tz=tz,
+            days=violation.reporting_deadline_days,
+        )
+    return ()
 
 
 @dataclass(frozen=True)
@@ -42,7 +84,11 @@ def translate(
     limits: Mapping[str, float] | None = None,
     disabled: frozenset[str] = frozenset(),
     on: date,
+    discovered: datetime | None = None,
+    incident: IncidentFacts | None = None,
 ) -> Translation:
+    """``on`` is the event's date (the law in force then); with ``discovered`` (aware) each
+    reportable finding gets its obligations, from the ``incident``'s facts."""
     mapped = [v for v in map_event(event, facts, limits) if v.control_id not in disabled]
     state = (
         [
@@ -50,11 +96,20 @@ def translate(
             for v in apply_state_law(event, facts, on, already=mapped)
             if v.control_id not in disabled
         ]
-        if mapped or event.severity in SIGNIFICANT
+        if mapped or noteworthy(event)
         else []
     )
     violations = [*mapped, *state]
+    facts_of_incident = incident or IncidentFacts(manufacturer=not facts.has_vendor)
+    tz = state_time_zone(facts.organization_state)
     return Translation(
-        tuple(Finding(v, tuple(plan_actions(v, facts.name))) for v in violations),
+        tuple(
+            Finding(
+                v,
+                tuple(plan_actions(v, facts.name)),
+                obligations_of(v, discovered, facts_of_incident, tz) if discovered else (),
+            )
+            for v in violations
+        ),
         score_event(violations),
     )

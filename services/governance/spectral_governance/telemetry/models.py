@@ -63,6 +63,8 @@ class TelemetryEvent(Base):
     metric_value: Mapped[float | None]
     threshold: Mapped[float | None]
     metrics: Mapped[dict[str, Any]]
+    # The incident's facts as reported (counts, state codes, harm): no PHI.
+    incident: Mapped[dict[str, Any] | None]
     run_id: Mapped[str | None] = mapped_column(String(200))
     client_event_id: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime]

@@ -7,9 +7,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from spectral_governance.web import Request, Severity
+from spectral_shared.us_states import USState
 from spectral_shared.web.pagination import PageQuery
 
 MAX_BATCH = 1000
@@ -22,6 +30,40 @@ Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 CLOCK_SKEW = timedelta(minutes=5)
 # Nothing Spectral governs ran before this: an earlier occurred_at is a broken clock or a default.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Incident(Request):
+    """The facts of an incident that reporting obligations depend on (docs/domain.md#required-actions-and-deadlines):
+    how many people and which states' residents it affected, and any harm to a patient."""
+
+    affected_count: int | None = Field(
+        default=None, ge=0, le=1_000_000_000, description="People whose information was involved."
+    )
+    affected_states: dict[USState, Annotated[int, Field(ge=0, le=1_000_000_000)]] = Field(
+        default_factory=dict,
+        max_length=60,
+        description='Residents affected per US state code, e.g. {"CA": 620, "NV": 12}.',
+    )
+    patient_harm: Literal["death", "serious_injury", "malfunction"] | None = Field(
+        default=None,
+        description="A device event: a death, a serious injury, or a malfunction that could "
+        "cause one (21 CFR 803).",
+    )
+    remedial_action: bool = Field(
+        default=False,
+        description="The event needs remedial action to prevent an unreasonable risk of "
+        "substantial harm to the public health (21 CFR 803.53).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Incident:
+        counted = sum(self.affected_states.values())
+        if self.affected_count is not None and counted > self.affected_count:
+            raise ValueError(
+                f"affected_states add up to {counted}, more than affected_count "
+                f"({self.affected_count})"
+            )
+        return self
 
 
 class TelemetryEventIn(Request):
@@ -51,6 +93,11 @@ class TelemetryEventIn(Request):
         default_factory=dict,
         description="Anything else. Numbers the rules use are kept; free text is PHI-redacted "
         "and the payload stored encrypted.",
+    )
+    incident: Incident | None = Field(
+        default=None,
+        description="Facts that decide who must be told by when: affected count and states, "
+        "patient harm.",
     )
 
     @field_validator("severity", mode="before")
@@ -88,6 +135,11 @@ class ItemResult(BaseModel):
         default=None, description="The stored event (the earlier one for a duplicate)."
     )
     errors: list[dict[str, str]] | None = None
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="For an accepted event of no known type: code unclassified, with the "
+        "known_types it could have been.",
+    )
 
 
 class BatchResult(BaseModel):
@@ -100,6 +152,10 @@ class BatchResult(BaseModel):
 class WebhookResult(BaseModel):
     id: str
     duplicate: bool
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="For a delivery of no known type: code unclassified, with the known_types.",
+    )
 
 
 class TelemetryEventOut(BaseModel):
@@ -121,6 +177,7 @@ class TelemetryEventOut(BaseModel):
     occurred_at: datetime
     received_at: datetime
     phi_redactions: dict[str, int]
+    incident: dict[str, Any] | None
     translated_at: datetime | None
     risk_score: int | None
     risk_level: str | None

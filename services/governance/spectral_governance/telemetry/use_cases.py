@@ -20,7 +20,7 @@ from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from spectral_governance.db import bus
-from spectral_governance.engine.normalizer import normalize
+from spectral_governance.engine.normalizer import UNCLASSIFIED, known_types, normalize
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.queries import locked_system
 from spectral_governance.telemetry.events import (
@@ -95,6 +95,7 @@ def _row(
         "metric_value": item.metric_value,
         "threshold": item.threshold,
         "metrics": normalized.metrics,
+        "incident": item.incident.model_dump() if item.incident else None,
         "run_id": item.run_id,
         "client_event_id": item.event_id,
         "occurred_at": item.occurred_at or now,
@@ -169,6 +170,21 @@ def unknown_system(index: int) -> Result:
     }
 
 
+def unclassified_warning(index: int | None, event_type: str) -> dict[str, Any]:
+    """What an accepted event of no known type is told: it is kept, visible as unclassified,
+    and raises nothing; with the types that would."""
+    return {
+        "field": "event_type",
+        "pointer": f"/events/{index}/event_type" if index is not None else "/event_type",
+        "code": "unclassified",
+        "message": (
+            "No known event type or keyword matches this event type: it is stored as "
+            "unclassified and produces no findings. Send one of known_types (docs/telemetry.md)."
+        ),
+        "known_types": known_types(),
+    }
+
+
 def store(
     runtime: Runtime,
     *,
@@ -203,6 +219,8 @@ def store(
         for index, row in rows:
             if row["id"] in stored:
                 results[index] = {"index": index, "status": "accepted", "id": row["id"]}
+                if row["canonical_type"] == UNCLASSIFIED:
+                    results[index]["warnings"] = [unclassified_warning(index, row["event_type"])]
             else:
                 results[index] = {
                     "index": index,

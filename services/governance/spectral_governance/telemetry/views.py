@@ -172,6 +172,7 @@ def _event_out(row: TelemetryEvent) -> TelemetryEventOut:
         occurred_at=row.occurred_at,
         received_at=row.received_at,
         phi_redactions=dict(row.phi_redactions or {}),
+        incident=row.incident,
         translated_at=row.translated_at,
         risk_score=row.risk_score,
         risk_level=row.risk_level,
@@ -323,7 +324,14 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
     )
     assert result["id"] is not None
     return json_response(
-        WebhookResult(id=result["id"], duplicate=result["status"] == "duplicate"), 202
+        WebhookResult(
+            id=result["id"],
+            duplicate=result["status"] == "duplicate",
+            warnings=[use_cases.unclassified_warning(None, event.event_type)]
+            if result.get("warnings")
+            else [],
+        ),
+        202,
     )
 
 

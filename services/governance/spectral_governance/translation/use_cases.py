@@ -3,8 +3,12 @@ the engine's violations, required actions and alerts are stored with their event
 consumer's transaction, so a crash before the commit leaves the message to be redelivered and
 nothing half-done, and a redelivery after it finds the events already translated.
 
-Deadlines count from when Spectral detected the problem (the event's arrival): a breach's
-reporting clock starts at discovery."""
+One open violation per (AI system, control): an event that raises a control already open on the
+system adds an occurrence to it (as severe and as urgent as the stronger of the two) and plans no
+new actions. Reporting deadlines count from discovery, the event's ``occurred_at`` (when the
+organization knew or should have known), not from its arrival: a back-filled event's clock has
+been running since it happened. A person's assessment of a control is never overwritten by a
+finding: the finding is recorded beside it (``contested_by``)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,12 @@ from spectral_governance.alerts import rules as alerting
 from spectral_governance.alerts.messages import alert_message, alert_metadata, highest
 from spectral_governance.alerts.use_cases import AlertBatch, raise_alert
 from spectral_governance.catalog.applicability import SystemFacts
-from spectral_governance.controls.events import CONTROL_STATUS_CHANGED, ControlStatusChanged
+from spectral_governance.controls.events import (
+    CONTROL_ASSESSMENT_CONTESTED,
+    CONTROL_STATUS_CHANGED,
+    ControlAssessmentContested,
+    ControlStatusChanged,
+)
 from spectral_governance.controls.models import ControlStatus
 from spectral_governance.customization.queries import active_customization
 from spectral_governance.directory.models import Organization
@@ -29,14 +38,20 @@ from spectral_governance.engine.customization import (
     disabled_controls,
     effective_limits,
 )
+from spectral_governance.engine.deadlines import IncidentFacts
 from spectral_governance.engine.mapping import Violation as Found
 from spectral_governance.engine.normalizer import Normalized, rules
-from spectral_governance.engine.translate import Translation, translate
+from spectral_governance.engine.translate import SIGNIFICANT, Finding, Translation, translate
 from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.posture import refresh_posture
 from spectral_governance.inventory.queries import facts_of
 from spectral_governance.telemetry.models import TelemetryEvent
-from spectral_governance.violations.events import VIOLATION_DETECTED, ViolationDetected
+from spectral_governance.violations.events import (
+    VIOLATION_DETECTED,
+    VIOLATION_RECURRED,
+    ViolationDetected,
+    ViolationRecurred,
+)
 from spectral_governance.violations.messages import describe
 from spectral_governance.violations.models import Violation
 from spectral_shared.bus import Actor
@@ -63,7 +78,10 @@ _COLUMNS = (
     _EVENTS.c.matched_by,
     _EVENTS.c.metrics,
     _EVENTS.c.received_at,
+    _EVENTS.c.occurred_at,
+    _EVENTS.c.incident,
 )
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 class Writes(AlertBatch):
@@ -76,6 +94,30 @@ class Writes(AlertBatch):
         self.violations: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
         self._statuses: dict[tuple[str, str], ControlStatus | None] = {}
+        self._open: dict[tuple[str, str], Violation | dict[str, Any]] | None = None
+
+    def open_violation(self, system_id: str, control_id: str) -> Violation | dict[str, Any] | None:
+        """The open violation of this control on the system: stored (locked, so that a person
+        resolving it waits for this transaction) or written earlier in this one."""
+        if self._open is None:
+            self._open = {}
+            if self._system_ids:
+                for row in self.session.scalars(
+                    select(Violation)
+                    .where(
+                        Violation.ai_system_id.in_(sorted(self._system_ids)),
+                        Violation.resolved_at.is_(None),
+                    )
+                    .order_by(Violation.id)
+                    .with_for_update()
+                ):
+                    self._open[(row.ai_system_id, row.control_id)] = row
+        return self._open.get((system_id, control_id))
+
+    def opened_violation(self, row: dict[str, Any]) -> None:
+        self.violations.append(row)
+        if self._open is not None:
+            self._open[(row["ai_system_id"], row["control_id"])] = row
 
     def status(self, system_id: str, control_id: str) -> ControlStatus | None:
         key = (system_id, control_id)
@@ -99,10 +141,28 @@ def _table(model: Any) -> Table:
     return table
 
 
-def _mark_non_compliant(writes: Writes, system: AISystem, found: Found) -> None:
+def _mark_non_compliant(writes: Writes, system: AISystem, found: Found, violation_id: str) -> None:
+    """The control is non-compliant while a violation is open; but a person's assessment stays,
+    with the violation that contradicts it recorded beside it for them to decide."""
     status = writes.status(system.id, found.control_id)
     before = status.status if status else "not_assessed"
     if before == "non_compliant":
+        return
+    if status is not None and status.source == "user":
+        if status.contested_by is None:
+            status.contested_by, status.contested_at = violation_id, writes.now
+            writes.record(
+                CONTROL_ASSESSMENT_CONTESTED,
+                ControlAssessmentContested(
+                    ai_system_id=system.id,
+                    ai_system_name=system.name,
+                    control_id=found.control_id,
+                    framework_id=found.framework_id,
+                    status=before,
+                    violation_id=violation_id,
+                ),
+                system.organization_id,
+            )
         return
     if status is None:
         status = ControlStatus(
@@ -130,12 +190,102 @@ def _mark_non_compliant(writes: Writes, system: AISystem, found: Found) -> None:
     )
 
 
+def _deadline(finding: Finding, discovered: datetime) -> datetime | None:
+    """The earliest mandatory obligation's due date; for a reportable violation whose
+    obligations have none (a law that says "without unreasonable delay"), None."""
+    if finding.obligations:
+        return finding.reporting_deadline
+    days = finding.violation.reporting_deadline_days
+    return discovered + timedelta(days=days) if days else None
+
+
+def _obligations_json(finding: Finding) -> list[dict[str, Any]] | None:
+    if not finding.obligations:
+        return None
+    return [
+        {
+            "rule": o.rule,
+            "part": o.part,
+            "recipient": o.recipient,
+            "citation": o.citation,
+            "anchor": o.anchor,
+            "counting": o.counting,
+            "days": o.days,
+            "due": o.due.isoformat() if o.due else None,
+            "due_local": o.due_local.isoformat() if o.due_local else None,
+            "tz": o.tz,
+            "counted_from": o.counted_from.isoformat(),
+            "calendars": list(o.calendars),
+            "basis": o.basis,
+            "mandatory": o.mandatory,
+            "state": o.state,
+            "note": o.note,
+        }
+        for o in finding.obligations
+    ]
+
+
+def _recur(
+    writes: Writes,
+    earlier: Violation | dict[str, Any],
+    finding: Finding,
+    *,
+    event_id: str,
+    system: AISystem,
+    discovered: datetime,
+    seen: datetime,
+) -> None:
+    """One more occurrence of an open violation: counted, and as severe and as urgent as the
+    stronger of the two; its actions are not planned again."""
+    found = finding.violation
+    row: Any = earlier if isinstance(earlier, dict) else None
+
+    def get(name: str) -> Any:
+        return row[name] if row is not None else getattr(earlier, name)
+
+    def put(name: str, value: Any) -> None:
+        if row is not None:
+            row[name] = value
+        else:
+            setattr(earlier, name, value)
+
+    put("occurrences", get("occurrences") + 1)
+    put("last_seen_at", max(get("last_seen_at") or seen, seen))
+    if SEVERITY_RANK.get(found.severity, 9) < SEVERITY_RANK.get(get("severity"), 9):
+        put("severity", found.severity)
+    if found.requires_reporting:
+        put("requires_reporting", True)
+        due = _deadline(finding, discovered)
+        if due is not None and (
+            get("reporting_deadline") is None or due < get("reporting_deadline")
+        ):
+            put("reporting_deadline", due)
+            put("obligations", _obligations_json(finding))
+            put("discovered_at", min(get("discovered_at") or discovered, discovered))
+    deadline = get("reporting_deadline")
+    writes.record(
+        VIOLATION_RECURRED,
+        ViolationRecurred(
+            violation_id=get("id"),
+            ai_system_id=system.id,
+            telemetry_event_id=event_id,
+            control_id=found.control_id,
+            occurrences=get("occurrences"),
+            severity=get("severity"),
+            requires_reporting=get("requires_reporting"),
+            reporting_deadline=deadline.isoformat() if deadline else None,
+        ),
+        system.organization_id,
+    )
+
+
 def _store(
     writes: Writes,
     *,
     event_id: str,
     event: Normalized,
     detected_at: datetime,
+    discovered: datetime,
     system: AISystem,
     organization: Organization | None,
     translation: Translation,
@@ -143,13 +293,21 @@ def _store(
     org = system.organization_id
     for finding in translation.findings:
         found = finding.violation
+        earlier = writes.open_violation(system.id, found.control_id)
+        if earlier is not None:
+            _recur(
+                writes,
+                earlier,
+                finding,
+                event_id=event_id,
+                system=system,
+                discovered=discovered,
+                seen=detected_at,
+            )
+            continue
         violation_id = new_id()
-        deadline = (
-            detected_at + timedelta(days=found.reporting_deadline_days)
-            if found.reporting_deadline_days
-            else None
-        )
-        writes.violations.append(
+        deadline = _deadline(finding, discovered)
+        writes.opened_violation(
             {
                 "id": violation_id,
                 "organization_id": org,
@@ -164,6 +322,10 @@ def _store(
                 "reporting_deadline": deadline,
                 "description": describe(found, event, system),
                 "detected_at": detected_at,
+                "discovered_at": discovered,
+                "occurrences": 1,
+                "last_seen_at": detected_at,
+                "obligations": _obligations_json(finding),
                 "resolved_at": None,
                 "resolved_by": None,
                 "resolution_note": None,
@@ -184,9 +346,16 @@ def _store(
             ),
             org,
         )
-        _mark_non_compliant(writes, system, found)
+        _mark_non_compliant(writes, system, found, violation_id)
         for planned in finding.actions:
-            action_id, due = new_id(), detected_at + planned.due_in
+            # An action due on the reporting deadline counts from discovery, like the deadline;
+            # the others (notify within 2 hours, escalate within 7 days) from detection.
+            on_deadline = "deadline_basis" in planned.details
+            action_id = new_id()
+            if on_deadline and deadline is not None:
+                due = deadline
+            else:
+                due = (discovered if on_deadline else detected_at) + planned.due_in
             writes.actions.append(
                 {
                     "id": action_id,
@@ -226,7 +395,9 @@ def _store(
                 org,
             )
     found_all = [f.violation for f in translation.findings]
-    if found_all or event.severity in ("critical", "high"):
+    # An alert for what raised findings, and for what its source itself called high or critical
+    # (a monitoring tool's own alert): people see it, though no threshold of ours was crossed.
+    if found_all or event.severity in SIGNIFICANT:
         alert_type = alerting.alert_type_for(event.event_type, event.category)
         severity = highest(
             [
@@ -247,6 +418,19 @@ def _store(
             now=writes.now,
             writes=writes,
         )
+
+
+def _incident(stored: Mapping[str, Any] | None, facts: SystemFacts) -> IncidentFacts:
+    """The facts an event reported (checked at intake), for its obligations; an in-house system
+    makes the organization the device's manufacturer."""
+    data = stored or {}
+    return IncidentFacts(
+        affected_count=data.get("affected_count"),
+        affected_by_state=data.get("affected_states") or {},
+        patient_harm=data.get("patient_harm"),
+        manufacturer=not facts.has_vendor,
+        remedial_action=bool(data.get("remedial_action")),
+    )
 
 
 def _serialize_per_organization(session: Session, organization_ids: Iterable[str]) -> None:
@@ -317,7 +501,19 @@ def translate_events(
                 disabled[system.id] = disabled_controls(
                     customization.toggles, ai_system_id=system.id
                 )
-            kind = row.canonical_type if row.canonical_type in types else "model_drift"
+            if row.canonical_type not in types:  # unclassified: kept, shown, not translated
+                done.append(
+                    {
+                        "id": row.id,
+                        "translated_at": now,
+                        "risk_score": 0,
+                        "risk_level": "low",
+                        "escalate": False,
+                        "escalation_path": None,
+                    }
+                )
+                continue
+            kind = row.canonical_type
             if (system.id, kind) not in limits:
                 limits[(system.id, kind)] = effective_limits(
                     customization.overrides, event_type=kind, ai_system_id=system.id, now=now
@@ -329,21 +525,26 @@ def translate_events(
                 row.confidence,
                 row.matched_by,
                 dict(row.metrics or {}),
+                harm=(row.incident or {}).get("patient_harm"),
             )
+            discovered = min(row.occurred_at, row.received_at)
             translation = translate(
                 event,
                 facts[system.id],
                 limits=limits[(system.id, kind)],
                 disabled=disabled[system.id],
-                on=row.received_at.date(),
+                on=discovered.date(),
+                discovered=discovered,
+                incident=_incident(row.incident, facts[system.id]),
             )
-            if translation.findings or event.severity in ("critical", "high"):
+            if translation.findings or event.severity in SIGNIFICANT:
                 found_on.add(system.id)
                 _store(
                     writes,
                     event_id=row.id,
                     event=event,
                     detected_at=row.received_at,
+                    discovered=discovered,
                     system=system,
                     organization=organization,
                     translation=translation,

@@ -18,6 +18,17 @@ class ViolationDetected(EventData):
     reporting_deadline: str | None
 
 
+class ViolationRecurred(EventData):
+    violation_id: str
+    ai_system_id: str
+    telemetry_event_id: str
+    control_id: str
+    occurrences: int
+    severity: str  # after the repeat: the stronger of the two
+    requires_reporting: bool
+    reporting_deadline: str | None
+
+
 class ViolationResolved(EventData):
     violation_id: str
     ai_system_id: str
@@ -29,6 +40,15 @@ VIOLATION_DETECTED = catalog.define(
     "governance.violation.detected",
     ViolationDetected,
     "The translation engine found a compliance violation in a telemetry event.",
+)
+
+
+VIOLATION_RECURRED = catalog.define(
+    "governance.violation.recurred",
+    ViolationRecurred,
+    "A telemetry event raised a control that already has an open violation on the AI system: "
+    "one more occurrence of it (as severe and as urgent as the stronger), no new violation and "
+    "no new actions.",
 )
 
 

@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from spectral_governance.web import Note, Request, Severity
 from spectral_shared.web.pagination import PageQuery
+
+
+class ObligationOut(BaseModel):
+    """One duty to notify that a finding carries, computed from its legal source's rule
+    (docs/domain.md#required-actions-and-deadlines)."""
+
+    rule: str = Field(description="The deadline rule, for example hipaa.breach.")
+    part: str = Field(description="The part of the rule, for example individuals or hhs.")
+    recipient: str
+    citation: str
+    anchor: Literal["discovery", "awareness", "detection"] = Field(
+        description="What the law calls the start of the clock."
+    )
+    counting: Literal["calendar", "business"] = Field(description="Calendar or business days.")
+    days: int | None
+    due: datetime | None = Field(
+        description="The end of the due day in the organization's time zone; null for a "
+        'duty without a fixed period ("most expedient time").'
+    )
+    due_local: date | None = Field(description="The due date in the organization's time zone.")
+    tz: str
+    counted_from: date | None = Field(description="The local date day 1 follows.")
+    calendars: list[str] = Field(
+        default_factory=list, description="The holiday calendars of business days."
+    )
+    basis: Literal["law", "spectral"] = Field(
+        description="law: a duty under a law in force; spectral: Spectral's own default period."
+    )
+    mandatory: bool = Field(
+        description="False: the law invites the report but does not require it."
+    )
+    state: str | None = Field(description="The state whose residents' count made it apply.")
+    note: str | None
 
 
 class ViolationOut(BaseModel):
@@ -23,8 +56,19 @@ class ViolationOut(BaseModel):
     severity: str
     description: str
     requires_reporting: bool
-    reporting_deadline: datetime | None
+    reporting_deadline: datetime | None = Field(
+        description="The earliest mandatory obligation's due date."
+    )
+    obligations: list[ObligationOut] = Field(
+        default_factory=list, description="Every notice this finding requires, with its basis."
+    )
+    discovered_at: datetime = Field(
+        description="When the organization knew or should have known: the first event's "
+        "occurred_at. Reporting clocks start here."
+    )
     detected_at: datetime
+    occurrences: int = Field(description="How many events raised it while it was open.")
+    last_seen_at: datetime
     status: Literal["open", "resolved"]
     resolved_at: datetime | None
     resolved_by: str | None

@@ -54,6 +54,8 @@ def resolve_violation(
         )
         status = session.get(ControlStatus, (violation.ai_system_id, violation.control_id))
         after = status.status if status else "not_assessed"
+        if status is not None and status.contested_by == violation.id:
+            status.contested_by, status.contested_at = None, None
         if not still_open and status is not None and status.source == "violation":
             system = session.get(AISystem, violation.ai_system_id)
             session.delete(status)

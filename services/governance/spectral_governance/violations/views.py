@@ -8,6 +8,7 @@ from sqlalchemy import select
 from spectral_governance.violations import use_cases
 from spectral_governance.violations.models import Violation
 from spectral_governance.violations.schemas import (
+    ObligationOut,
     ResolveViolation,
     ViolationOut,
     ViolationPage,
@@ -34,7 +35,11 @@ def violation_out(row: Violation) -> ViolationOut:
         description=row.description,
         requires_reporting=row.requires_reporting,
         reporting_deadline=row.reporting_deadline,
+        obligations=[ObligationOut.model_validate(o) for o in row.obligations or ()],
+        discovered_at=row.discovered_at or row.detected_at,
         detected_at=row.detected_at,
+        occurrences=row.occurrences,
+        last_seen_at=row.last_seen_at or row.detected_at,
         status="resolved" if row.resolved_at else "open",
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,

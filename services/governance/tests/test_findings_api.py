@@ -1,0 +1,324 @@
+"""Findings a compliance officer can trust (issue 17), over HTTP on SQLite and PostgreSQL: no
+finding without its trigger, one open violation per system and control, digested notifications,
+contested assessments, unclassified events, and deadlines computed from the facts and the
+calendar (docs/domain.md#required-actions-and-deadlines)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from spectral_governance.actions import executor
+from spectral_governance.testing import Governance
+
+EASTERN = ZoneInfo("America/New_York")
+
+
+def rows(gov: Governance, path: str, **params: Any) -> list[dict[str, Any]]:
+    response = gov.request("GET", path, query_string={"limit": 200, **params})
+    assert response.status_code == 200, response.get_json()
+    return list(response.get_json()["data"])
+
+
+def drift(system_id: str, **payload: Any) -> dict[str, Any]:
+    return {"ai_system_id": system_id, "event_type": "model_drift", "payload": payload}
+
+
+def emails(gov: Governance) -> int:
+    table = gov.runtime.component.tables.deliveries
+    with gov.runtime.database.session() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(table).where(table.c.channel == "email")
+            )
+            or 0
+        )
+
+
+def local_due(violation: dict[str, Any]) -> date:
+    due = datetime.fromisoformat(violation["reporting_deadline"])
+    return due.astimezone(EASTERN).date()
+
+
+def test_a_drift_under_the_thresholds_or_without_a_metric_raises_nothing(gov: Governance) -> None:
+    """A 1-point drop, or a drift report with no metric, crosses no threshold: no violation (no
+    HIPAA audit-control or state-law finding either), no alert, and no made-up high severity."""
+    system = gov.create(name="Sepsis Watch", risk_level="high", serves_states=["CA"])
+    answer = gov.report(drift(system["id"], accuracy_drop=0.01), drift(system["id"]))
+    assert answer.get_json()["accepted"] == 2
+    gov.translate()
+    assert rows(gov, "/api/v1/violations") == []
+    assert rows(gov, "/api/v1/alerts") == []
+    assert {e["severity"] for e in rows(gov, "/api/v1/telemetry/events")} == {"low"}
+
+
+def test_repeats_count_on_one_violation_and_multiply_nothing(gov: Governance) -> None:
+    """Three identical drift reports: one open violation per control with three occurrences,
+    the first report's actions only, one alert."""
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    gov.report(drift(system["id"], accuracy_drop=0.3))
+    gov.translate()
+    first = rows(gov, "/api/v1/violations", ai_system_id=system["id"])
+    actions = rows(gov, "/api/v1/actions", ai_system_id=system["id"])
+    assert first and actions
+    for _ in range(2):
+        gov.report(drift(system["id"], accuracy_drop=0.3))
+    assert gov.translate() == 2
+
+    again = rows(gov, "/api/v1/violations", ai_system_id=system["id"])
+    assert sorted(v["id"] for v in again) == sorted(v["id"] for v in first)
+    assert {v["occurrences"] for v in again} == {3}
+    assert all(v["last_seen_at"] > v["detected_at"] for v in again)
+    assert len(rows(gov, "/api/v1/actions", ai_system_id=system["id"])) == len(actions)
+    assert len(gov.outbox("governance.violation.recurred")) == 2 * len(first)
+    assert len(rows(gov, "/api/v1/alerts", ai_system_id=system["id"])) == 1
+
+    # Resolved, the next report opens a new violation.
+    resolved = gov.request(
+        "POST", f"/api/v1/violations/{first[0]['id']}/resolve", {"note": "Retrained."}
+    )
+    assert resolved.status_code == 200
+    gov.report(drift(system["id"], accuracy_drop=0.3))
+    gov.translate()
+    reopened = rows(gov, "/api/v1/violations", control_id=first[0]["control_id"], status="open")
+    assert [v["occurrences"] for v in reopened] == [1]
+    assert reopened[0]["id"] != first[0]["id"]
+
+
+def test_people_get_one_digest_per_system_not_one_mail_per_action(gov: Governance) -> None:
+    """A PHI exposure, a drift and a disparity plan several automated notifications and
+    escalations on one system. Nobody holds the personas they are addressed to, so all go to
+    the one admin: in one e-mail listing them all, with a link."""
+    gov.member("admin@hospital.example", role="admin")
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report(
+        {"ai_system_id": system["id"], "event_type": "phi_exposure", "severity": "critical"},
+        drift(system["id"], accuracy_drop=0.3),
+        {
+            "ai_system_id": system["id"],
+            "event_type": "disparate_impact",
+            "payload": {"impact_ratio": 0.5},
+        },
+    )
+    gov.translate()
+    actions = rows(gov, "/api/v1/actions", ai_system_id=system["id"])
+    automated = [
+        a for a in actions if a["automated"] and a["action_type"] in ("notify", "escalate")
+    ]
+    assert len(automated) >= 2, actions
+    before = emails(gov)
+    assert executor.run_due_actions(gov.runtime) == len(automated)
+    done = rows(gov, "/api/v1/actions", ai_system_id=system["id"], status="completed")
+    assert {a["id"] for a in done} == {a["id"] for a in automated}
+    assert all(a["details"]["execution"]["digest"] for a in done)
+    # One digest for the actions, one for the escalation alert they raised (an alert is told
+    # once per escalation step).
+    assert emails(gov) - before == 2
+    assert {a["details"]["execution"]["emailed"] for a in done} == {1}
+    escalated = {
+        a["details"]["execution"].get("escalation_alert_id")
+        for a in done
+        if a["action_type"] == "escalate"
+    }
+    assert len(escalated) <= 1
+    assert executor.run_due_actions(gov.runtime) == 0
+
+
+def test_a_finding_contradicting_an_assessment_records_both(gov: Governance) -> None:
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    assessed = gov.request(
+        "PUT",
+        f"/api/v1/ai-systems/{system['id']}/controls/MANAGE-4.1",
+        {"status": "compliant", "reason": "Reviewed by the model risk committee."},
+    )
+    assert assessed.status_code == 200, assessed.get_json()
+    gov.report(drift(system["id"], accuracy_drop=0.3))
+    gov.translate()
+    [violation] = rows(gov, "/api/v1/violations", control_id="MANAGE-4.1")
+    controls = rows(gov, f"/api/v1/ai-systems/{system['id']}/controls")
+    control = next(c for c in controls if c["control_id"] == "MANAGE-4.1")
+    assert (control["status"], control["status_source"]) == ("compliant", "user")
+    assert control["contested_by"] == violation["id"]
+    [contested] = gov.outbox("governance.control_assessment.contested")
+    assert contested["data"]["violation_id"] == violation["id"]
+    # Assessed again, the person has decided: no longer contested.
+    again = gov.request(
+        "PUT",
+        f"/api/v1/ai-systems/{system['id']}/controls/MANAGE-4.1",
+        {"status": "non_compliant", "reason": "Confirmed by the drift review."},
+    )
+    assert again.status_code == 200
+    assert again.get_json()["contested_by"] is None
+
+
+def test_an_unknown_event_type_is_kept_as_unclassified_and_said_so(gov: Governance) -> None:
+    system = gov.create(name="Sepsis Watch")
+    answer = gov.report({"ai_system_id": system["id"], "event_type": "quarterly_pizza_party"})
+    assert answer.status_code == 202
+    [result] = answer.get_json()["results"]
+    assert result["status"] == "accepted"
+    [warning] = result["warnings"]
+    assert warning["code"] == "unclassified"
+    assert warning["pointer"] == "/events/0/event_type"
+    assert "model_drift" in warning["known_types"] and "phi_exposure" in warning["known_types"]
+    gov.translate()
+    [event] = rows(gov, "/api/v1/telemetry/events")
+    assert (event["canonical_type"], event["confidence"]) == ("unclassified", 0)
+    assert event["translated_at"] is not None
+    assert rows(gov, "/api/v1/violations") == []
+
+
+def test_disparate_impact_follows_the_four_fifths_rule(gov: Governance) -> None:
+    system = gov.create(name="Readmission Risk", risk_level="high")
+
+    def impact(ratio: float) -> list[str]:
+        gov.report(
+            {
+                "ai_system_id": system["id"],
+                "event_type": "disparate_impact",
+                "payload": {"impact_ratio": ratio, "protected_class": "race"},
+            }
+        )
+        gov.translate()
+        return [v["control_id"] for v in rows(gov, "/api/v1/violations", status="open")]
+
+    assert impact(1.0) == []  # parity
+    assert impact(0.85) == []  # within four-fifths
+    assert impact(0.6) == ["MEASURE-2.11"]
+    [violation] = rows(gov, "/api/v1/violations")
+    assert violation["control_name"] == "Fairness and bias evaluation"  # the catalog title
+
+
+def test_a_back_filled_breach_counts_from_when_it_happened(gov: Governance) -> None:
+    """Reported weeks late, a breach's clock started when it happened (45 CFR 164.404(a)(2)):
+    three people affected in New York, so individuals within 60 days and HHS within 60 days of
+    the year's end; no media notice."""
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    answer = gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "phi_exposure",
+            "severity": "critical",
+            "occurred_at": "2026-11-02T14:00:00Z",
+            "incident": {"affected_count": 3, "affected_states": {"NY": 3}},
+        }
+    )
+    assert answer.status_code == 202, answer.get_json()
+    gov.translate()
+    [breach] = rows(gov, "/api/v1/violations", control_id="164.402")
+    assert breach["discovered_at"].startswith("2026-11-02T14:00:00")
+    parts = {o["part"]: o for o in breach["obligations"]}
+    assert set(parts) == {"individuals", "hhs_annual"}
+    assert parts["individuals"]["due_local"] == "2027-01-01"  # Nov 2 + 60 days
+    assert parts["hhs_annual"]["due_local"] == "2027-03-01"  # Dec 31 + 60 days
+    assert local_due(breach) == date(2027, 1, 1)
+    [event] = rows(gov, "/api/v1/telemetry/events")
+    assert event["incident"]["affected_count"] == 3
+
+
+def test_a_death_on_a_device_is_an_fda_report_in_ten_work_days(gov: Governance) -> None:
+    """A user facility (the vendor makes the device) learns of a death on Friday 20 November
+    2026: FDA and the manufacturer within 10 work days (21 CFR 803.30), skipping the weekends and
+    Thanksgiving, so 7 December, not 30 November."""
+    system = gov.create(
+        name="Chest X-ray Triage",
+        department="Imaging",
+        category="diagnostic_imaging",
+        fda_status="cleared_510k",
+        fda_submission_number="K201234",
+        vendor_name="Acme Imaging",
+    )
+    gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "clinical_accuracy_failure",
+            "severity": "critical",
+            "occurred_at": "2026-11-20T20:00:00Z",
+            "incident": {"patient_harm": "death"},
+        }
+    )
+    gov.translate()
+    [mdr] = rows(gov, "/api/v1/violations", control_id="FDA-MDR.UF.death")
+    assert mdr["requires_reporting"] and mdr["severity"] == "critical"
+    parts = {o["part"]: o for o in mdr["obligations"]}
+    assert parts["facility_death_fda"]["counting"] == "business"
+    assert parts["facility_death_fda"]["due_local"] == "2026-12-07"
+    assert parts["facility_death_manufacturer"]["due_local"] == "2026-12-07"
+    assert parts["facility_annual"]["due_local"] == "2027-01-01"
+    assert local_due(mdr) == date(2026, 12, 7)
+
+
+def test_a_malfunction_is_recorded_but_not_a_mandatory_report(gov: Governance) -> None:
+    system = gov.create(
+        name="Chest X-ray Triage",
+        department="Imaging",
+        fda_status="cleared_510k",
+        fda_submission_number="K201234",
+        vendor_name="Acme Imaging",
+    )
+    gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "clinical_accuracy_failure",
+            "incident": {"patient_harm": "malfunction"},
+        }
+    )
+    gov.translate()
+    [malfunction] = rows(gov, "/api/v1/violations", control_id="FDA-MDR.UF.malfunction")
+    assert not malfunction["requires_reporting"]
+    assert malfunction["reporting_deadline"] is None
+
+
+def test_california_breaches_before_2026_have_no_fixed_day_count(gov: Governance) -> None:
+    """SB 446's 30 days apply to breaches discovered from 2026-01-01; before, "the most
+    expedient time possible": an obligation without a date."""
+    gov.event(
+        "auth.organization.updated",
+        {"organization_id": gov.organization, "changes": {"state": {"from": None, "to": "CA"}}},
+    )
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "phi_exposure",
+            "occurred_at": "2025-12-15T18:00:00Z",
+            "incident": {"affected_count": 40, "affected_states": {"CA": 40}},
+        }
+    )
+    gov.translate()
+    [california] = rows(gov, "/api/v1/violations", control_id="CA-BREACH")
+    residents = [o for o in california["obligations"] if o["recipient"] == "California residents"]
+    assert residents and all(o["due"] is None and o["days"] is None for o in residents)
+
+
+def test_a_repeat_that_happened_earlier_brings_the_deadline_forward(gov: Governance) -> None:
+    """The same exposure reported again with an earlier time: the organization knew sooner, so
+    the one open violation's clock starts then."""
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+
+    def exposure(when: str) -> None:
+        gov.report(
+            {
+                "ai_system_id": system["id"],
+                "event_type": "phi_exposure",
+                "occurred_at": when,
+                "incident": {"affected_count": 3, "affected_states": {"NY": 3}},
+            }
+        )
+        gov.translate()
+
+    exposure("2026-11-20T14:00:00Z")
+    [breach] = rows(gov, "/api/v1/violations", control_id="164.402")
+    assert local_due(breach) == date(2027, 1, 19)
+    exposure("2026-11-02T14:00:00Z")
+    [breach] = rows(gov, "/api/v1/violations", control_id="164.402")
+    assert breach["occurrences"] == 2
+    assert local_due(breach) == date(2027, 1, 1)
+    assert breach["discovered_at"].startswith("2026-11-02")
+    assert {o["due_local"] for o in breach["obligations"]} >= {"2027-01-01"}
+    exposure("2026-11-25T14:00:00Z")  # later: changes nothing but the count
+    [breach] = rows(gov, "/api/v1/violations", control_id="164.402")
+    assert (breach["occurrences"], local_due(breach)) == (3, date(2027, 1, 1))
