@@ -558,24 +558,26 @@ _TOKEN = re.compile(
 _PARTICLES = "de|del|della|der|den|di|da|dos|das|du|la|le|van|von|bin|ibn|al|el"
 _GAP = re.compile(rf"[ \t]+(?:(?:{_PARTICLES})[ \t]+){{0,2}}")
 _DOT_GAP = re.compile(r"\.[ \t]*|[ \t]+")
-_STRONG_CUE = re.compile(
-    r"(?i:\b(?:patient|pt|name|patient(?:'s)?[\s_]+(?:full[\s_]+)?name"
-    r"|(?:first|last|full|given|family|middle|maiden|preferred|legal)[\s_]?name|attending"
-    r"|provider|pcp|physician|surgeon|resident|nurse|contact|emergency[\s_]+contact|guardian"
-    r"|spouse|parent|caregiver|cc|re|from|to|author|signature)[\s_]*[:=]"
-    r"|\b(?:signed|seen|dictated|transcribed|authored|reviewed|examined|evaluated|referred"
-    r"|ordered|approved|cosigned|attested|written|prepared|verified)\s+by|\bdear)[ \t]*$"
+# The word before a run of capitalised words decides its cue (read backwards, without a regex:
+# this runs for every run of every text). A label and a colon ("Patient:", "patient_name=",
+# "RE:") or "<verb> by" ("signed by") or "Dear" is a strong cue.
+_LABELS = _word_set(
+    """patient pt name attending provider pcp physician surgeon resident nurse contact guardian
+    spouse parent caregiver cc re from to author signature"""
+)
+_BY_VERBS = _word_set(
+    """signed seen dictated transcribed authored reviewed examined evaluated referred ordered
+    approved cosigned attested written prepared verified"""
 )
 # A relative or "patient" before capitalised words: two of them are a name, or one from the
 # lexicon. Other weak cues ("with", "per", "by") need a word from the lexicon.
-_RELATIVE_CUE = re.compile(
-    r"(?i:\b(?:patient|pt|husband|wife|son|daughter|mother|father|sister|brother|spouse"
-    r"|partner|friend|caregiver|grandson|granddaughter|grandmother|grandfather|aunt|uncle"
-    r"|niece|nephew|fianc[eé]e?|roommate|neighbor|guardian))[\s,:]*$"
+_RELATIVES = _word_set(
+    """patient pt husband wife son daughter mother father sister brother spouse partner friend
+    caregiver grandson granddaughter grandmother grandfather aunt uncle niece nephew fiance
+    fiancee fiancé fiancée roommate neighbor guardian"""
 )
-_WEAK_CUE = re.compile(
-    r"(?i:\b(?:with|per|and|contact|informed|called|notified|paged|messaged|by|for|visited"
-    r"|visit))[\s,:]*$"
+_WEAK = _word_set(
+    "with per and contact informed called notified paged messaged by for visited visit"
 )
 _AFTER_CUE = re.compile(
     r"(?:'s)?(?:,[ \t]*|[ \t]+)(?:(?:is|was)[ \t]+)?(?:an?[ \t]+)?[0-9]{1,3}"
@@ -593,17 +595,37 @@ _EPONYM = re.compile(
     r"|fracture|ulcer|anomaly|phenomenon|thyroiditis|encephalopathy|dementia|ataxia|dystrophy"
     r"|anemia|anaemia|method|equation|formula)(?![a-z])"
 )
-_CUE_WINDOW = 48
+
+
+def _word_before(text: str, end: int) -> tuple[str, int]:
+    """The lower-cased word that ends at ``end`` (letters and apostrophes), and where it starts."""
+    start = end
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "'"):
+        start -= 1
+    return text[start:end].lower(), start
 
 
 def _cue(text: str, start: int) -> int:
     """What cue ends just before ``start``: 2 strong, 3 a relative, 1 weak, 0 none."""
-    window = max(0, start - _CUE_WINDOW)
-    if _STRONG_CUE.search(text, window, start):
+    at = start
+    while at > 0 and text[at - 1] in " \t":
+        at -= 1
+    labelled = at > 0 and text[at - 1] in ":="
+    while at > 0 and text[at - 1] in " \t\n\r,:=_":
+        at -= 1
+    word, at = _word_before(text, at)
+    if word.endswith("'s"):  # "patient's name:" reads as "name", "patient's" as "patient"
+        word = word[:-2]
+    if (labelled and word in _LABELS) or word == "dear":
         return 2
-    if _RELATIVE_CUE.search(text, window, start):
+    if word == "by":
+        while at > 0 and text[at - 1] in " \t":
+            at -= 1
+        if _word_before(text, at)[0] in _BY_VERBS:
+            return 2
+    if word in _RELATIVES:
         return 3
-    return 1 if _WEAK_CUE.search(text, window, start) else 0
+    return 1 if word in _WEAK else 0
 
 
 def _word(token: str) -> str:
@@ -747,16 +769,17 @@ _MAX_PASSES = 8
 def _text(text: str, counts: dict[str, int], birth: bool) -> str:
     """Passes until one finds nothing: a replacement can free a neighbour that a boundary hid
     ("Patient:John10.0.0.1" shows its address once the name has gone). Each pass removes text that
-    is not a marker, so this ends; the cap only bounds the cost of hostile input."""
-    for _ in range(_MAX_PASSES):
-        redacted = _pass(text, counts, birth)
+    is not a marker, so this ends; the cap only bounds the cost of hostile input. Names are
+    looked for last in a pass, and again only where the patterns changed the text since."""
+    for number in range(_MAX_PASSES):
+        redacted = _pass(text, counts, birth, number == 0)
         if redacted == text:
             break
         text = redacted
     return text
 
 
-def _pass(text: str, counts: dict[str, int], birth: bool) -> str:
+def _pass(text: str, counts: dict[str, int], birth: bool, first: bool) -> str:
     if len(text) < 4:
         return text
     # Computed once per pass: a replacement only removes digits and words, and the markers it
@@ -766,10 +789,13 @@ def _pass(text: str, counts: dict[str, int], birth: bool) -> str:
         return text
     digits = shape.count("0")
     lowered = text.lower()
+    capitals = lowered != text
+    before = text
     for rule in (_BIRTH_RULES if birth else _RULES) if digits else _WORDS_ONLY:
         if rule.may_match(lowered, shape, digits):
             text = _apply(rule, text, counts)
-    if lowered != text:  # a capital letter: a name may be there
+    # A capital letter: a name may be there (again, if the patterns changed the text).
+    if capitals and (first or text != before):
         text = _names(text, counts)
     return text
 
