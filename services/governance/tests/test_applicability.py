@@ -30,7 +30,16 @@ def framework_ids(facts: SystemFacts) -> set[str]:
 
 def test_every_system_gets_nist_and_iso_and_phi_brings_hipaa() -> None:
     catalog = load_catalog()
-    assert framework_ids(CLINICAL) == {"HIPAA", "NIST_AI_RMF", "ISO_42001"}
+    # A Texas clinical system: Texas's TRAIGA (patient care) and SB 1188 (PHI records) as well.
+    assert framework_ids(CLINICAL) == {
+        "HIPAA",
+        "NIST_AI_RMF",
+        "ISO_42001",
+        "TX_TRAIGA",
+        "TX_SB1188",
+    }
+    nowhere = replace(CLINICAL, organization_state=None)
+    assert framework_ids(nowhere) == {"HIPAA", "NIST_AI_RMF", "ISO_42001"}
     applied = controls(CLINICAL)
     for fw in ("HIPAA", "NIST_AI_RMF", "ISO_42001"):
         every = {c.id for c in catalog.framework(fw).controls}  # type: ignore[union-attr]
@@ -115,19 +124,68 @@ def test_fda_items_follow_status_and_who_made_it() -> None:
             "critical risk",
         ),
         (
-            replace(CLINICAL, serves_states=("NY",), department="HR"),
+            replace(CLINICAL, serves_localities=("NYC",), department="HR"),
             "NYC_LL144",
             True,
-            "employment",
+            "serves New York City and the system is used in employment",
         ),
         (
-            replace(CLINICAL, serves_states=("NY",), name="Nurse hiring ranker"),
+            replace(CLINICAL, serves_localities=("NYC",), name="Nurse hiring ranker"),
             "NYC_LL144",
             True,
             "employment",
         ),
-        (replace(CLINICAL, serves_states=("NY",)), "NYC_LL144", False, "not employment AI"),
-        (replace(CLINICAL, department="HR"), "NYC_LL144", False, "New York is neither"),
+        (replace(CLINICAL, serves_localities=("NYC",)), "NYC_LL144", False, "not employment AI"),
+        # The state of New York is not New York City.
+        (
+            replace(CLINICAL, serves_states=("NY",), organization_state="NY", department="HR"),
+            "NYC_LL144",
+            False,
+            "does not serve New York City",
+        ),
+        (
+            replace(CLINICAL, organization_state="CA"),
+            "CA_HSC_1280_15",
+            True,
+            "organization is licensed in California and the system uses PHI",
+        ),
+        (
+            replace(CLINICAL, serves_states=("CA",)),
+            "CA_HSC_1280_15",
+            False,
+            "not in California",
+        ),
+        (
+            replace(CLINICAL, organization_state="CA", category="patient_engagement"),
+            "CA_AB3030",
+            True,
+            "communicates with patients",
+        ),
+        (replace(CLINICAL, organization_state="CA"), "CA_AB3030", False, "does not talk"),
+        (
+            replace(CLINICAL, organization_state="UT", category="clinical_documentation"),
+            "UT_AI_POLICY",
+            True,
+            "communicates",
+        ),
+        (
+            replace(CLINICAL, category="revenue_cycle"),
+            "TX_TRAIGA",
+            False,
+            "not used in patient care",
+        ),
+        (
+            replace(CLINICAL, category="revenue_cycle", uses_phi=False),
+            "TX_SB1188",
+            False,
+            "neither diagnoses nor uses PHI",
+        ),
+        (
+            replace(CLINICAL, organization_state="CO", serves_states=()),
+            "CO_AI_ACT",
+            True,
+            "not law",
+        ),
         (replace(CLINICAL, risk_level="critical"), "CA_SB1047", False, "California is neither"),
     ],
 )
@@ -140,5 +198,15 @@ def test_state_rules(facts: SystemFacts, framework: str, expected: bool, because
 def test_state_rule_controls_carry_their_reason() -> None:
     facts = replace(CLINICAL, serves_states=("CA",), risk_level="high")
     applied = controls(facts)
-    assert applied["CA-SB1047-2"] == "the system serves California and the system is high risk"
-    assert "CA-BREACH" in applied
+    assert applied["CA-SB1047-2"].startswith(
+        "the system serves California and the system is high risk; not law (vetoed 2024-09-29)"
+    )
+    assert applied["CA-BREACH"] == "the system serves California and the system uses PHI"
+
+
+def test_texas_sb1188_items_follow_what_the_system_does() -> None:
+    diagnostic = controls(replace(CLINICAL, uses_phi=False))
+    assert {"TX-SB1188-1", "TX-SB1188-2"} <= set(diagnostic)
+    assert "TX-SB1188-3" not in diagnostic
+    records = controls(replace(CLINICAL, category="revenue_cycle"))
+    assert "TX-SB1188-3" in records and "TX-SB1188-1" not in records

@@ -24,6 +24,7 @@ import yaml
 from spectral_governance.catalog import (
     FRAMEWORK_FILES,
     Control,
+    Framework,
     FrameworkFile,
     content_sha256,
     load_catalog,
@@ -33,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 VENDORED = HERE / "reference"
 REPO = HERE.parents[2]
 SHARED = REPO.parent / "shared" / "reference"
+DATA = HERE.parent / "spectral_governance" / "catalog" / "data"
 
 HIPAA_REF = "hipaa-security-rule.yaml"
 NIST_REF = "nist-ai-rmf-1.0.yaml"
@@ -130,6 +132,11 @@ def test_every_framework_file_loads_once_with_its_reference() -> None:
         "CA_BREACH",
         "CO_AI_ACT",
         "NYC_LL144",
+        "CA_AB3030",
+        "CA_HSC_1280_15",
+        "TX_TRAIGA",
+        "TX_SB1188",
+        "UT_AI_POLICY",
     ]
     expected_reference = {
         "HIPAA": HIPAA_REF,
@@ -430,7 +437,8 @@ def test_fda_categories_follow_the_reference_groups() -> None:
 
 # --- state and local law ------------------------------------------------------------------------
 
-# docs/domain.md#state-law (CA-BREACH: the mapping): id -> (framework, jurisdiction, reporting days)
+# docs/domain.md#state-law (CA-BREACH: the mapping), then the statutes of catalog version 3:
+# id -> (framework, jurisdiction, reporting days)
 STATE_RULES: dict[str, tuple[str, str, int | None]] = {
     "CA-SB1047-1": ("CA_SB1047", "US-CA", 30),
     "CA-SB1047-2": ("CA_SB1047", "US-CA", 10),
@@ -439,11 +447,25 @@ STATE_RULES: dict[str, tuple[str, str, int | None]] = {
     "CO-AI-2": ("CO_AI_ACT", "US-CO", None),
     "NYC-LL144-1": ("NYC_LL144", "US-NY-NYC", 90),
     "NYC-LL144-2": ("NYC_LL144", "US-NY-NYC", None),
+    "CA-AB3030-1": ("CA_AB3030", "US-CA", None),
+    "CA-HSC-1280.15": ("CA_HSC_1280_15", "US-CA", 15),  # business days (deadline rule)
+    "TX-TRAIGA-1": ("TX_TRAIGA", "US-TX", None),
+    "TX-SB1188-1": ("TX_SB1188", "US-TX", None),
+    "TX-SB1188-2": ("TX_SB1188", "US-TX", None),
+    "TX-SB1188-3": ("TX_SB1188", "US-TX", None),
+    "UT-AIPA-1": ("UT_AI_POLICY", "US-UT", None),
 }
-STATE_EFFECTIVE = {
-    "CA_SB1047": date(2024, 1, 1),
-    "CO_AI_ACT": date(2024, 2, 1),
+# The first day each state or local framework binds; None: it never did.
+STATE_EFFECTIVE: dict[str, date | None] = {
+    "CA_SB1047": None,
+    "CA_BREACH": date(2003, 7, 1),
+    "CO_AI_ACT": None,
     "NYC_LL144": date(2023, 7, 5),
+    "CA_AB3030": date(2025, 1, 1),
+    "CA_HSC_1280_15": date(2015, 1, 1),
+    "TX_TRAIGA": date(2026, 1, 1),
+    "TX_SB1188": date(2025, 9, 1),
+    "UT_AI_POLICY": date(2024, 5, 1),
 }
 
 
@@ -458,8 +480,7 @@ def test_state_rules_keep_domain_ids_and_deadlines(control_id: str) -> None:
     assert control.reporting_deadline_days == days, (
         f"{control_id}: docs/domain.md#state-law says {days} days, catalog {control.reporting_deadline_days}"
     )
-    if fw.id in STATE_EFFECTIVE:
-        assert fw.effective_date == STATE_EFFECTIVE[fw.id]
+    assert fw.effective_date == STATE_EFFECTIVE[fw.id]
 
 
 @pytest.mark.parametrize("framework_id", ["CA_SB1047", "CO_AI_ACT"])
@@ -472,6 +493,202 @@ def test_rules_without_legal_force_say_so(framework_id: str) -> None:
         )
     assert "vetoed" in controls("CA_SB1047")[0].description
     assert "never took effect" in framework("CO_AI_ACT").framework.description
+    fw = framework(framework_id).framework
+    assert not fw.binding and fw.effective_date is None, f"{fw.id} never took effect"
+    assert fw.status == {"CA_SB1047": "vetoed", "CO_AI_ACT": "repealed"}[framework_id]
+
+
+# --- legal status -------------------------------------------------------------------------------
+
+# framework -> (status, effective_date, status_date, end_date)
+LEGAL_STATUS: dict[str, tuple[str, date | None, date | None, date | None]] = {
+    "HIPAA": ("in_force", date(2005, 4, 20), None, None),
+    "NIST_AI_RMF": ("voluntary", date(2023, 1, 26), None, None),
+    "ISO_42001": ("voluntary", None, None, None),
+    "FDA_SAMD": ("in_force", date(1996, 7, 31), None, None),
+    "CA_SB1047": ("vetoed", None, date(2024, 9, 29), None),
+    "CA_BREACH": ("in_force", date(2003, 7, 1), None, None),
+    "CO_AI_ACT": ("repealed", None, date(2026, 5, 14), None),
+    "NYC_LL144": ("in_force", date(2023, 7, 5), None, None),
+    "CA_AB3030": ("in_force", date(2025, 1, 1), None, None),
+    "CA_HSC_1280_15": ("in_force", date(2015, 1, 1), None, None),
+    "TX_TRAIGA": ("in_force", date(2026, 1, 1), None, None),
+    "TX_SB1188": ("in_force", date(2025, 9, 1), None, None),
+    # SB 332's 1 July 2027 repeal names Title 13, Chapter 72 (the Office of AI Policy), not the
+    # disclosure duty: no end date (see ut_ai_policy.yaml).
+    "UT_AI_POLICY": ("in_force", date(2024, 5, 1), None, None),
+}
+
+
+def test_every_framework_states_its_legal_standing() -> None:
+    catalog = load_catalog()
+    assert {f.framework.id for f in catalog.frameworks} == set(LEGAL_STATUS)
+    for file in catalog.frameworks:
+        fw = file.framework
+        assert (fw.status, fw.effective_date, fw.status_date, fw.end_date) == LEGAL_STATUS[fw.id]
+        assert fw.status_note.strip(), f"{fw.id}: say its legal standing in status_note"
+        assert fw.binding == (fw.status == "in_force")
+    assert "never law" in framework("CA_SB1047").framework.status_note
+    assert "SB 26-189" in framework("CO_AI_ACT").framework.status_note
+    assert "1 January 2027" in framework("CO_AI_ACT").framework.status_note
+    assert "23 September 2009" in framework("HIPAA").framework.status_note
+    assert "recommendations" in framework("FDA_SAMD").framework.status_note
+    assert "five-business-day" in framework("CA_HSC_1280_15").framework.status_note
+
+
+@pytest.mark.parametrize(
+    ("framework_id", "on", "binds"),
+    [
+        ("CA_SB1047", date(2024, 1, 1), False),
+        ("CA_SB1047", date(2026, 6, 1), False),
+        ("CO_AI_ACT", date(2026, 6, 30), False),
+        ("CO_AI_ACT", date(2027, 1, 1), False),
+        ("NIST_AI_RMF", date(2026, 6, 1), False),
+        ("ISO_42001", date(2026, 6, 1), False),
+        ("NYC_LL144", date(2023, 7, 4), False),
+        ("NYC_LL144", date(2023, 7, 5), True),
+        ("UT_AI_POLICY", date(2024, 4, 30), False),
+        ("UT_AI_POLICY", date(2024, 5, 1), True),
+        ("UT_AI_POLICY", date(2027, 6, 30), True),
+        ("UT_AI_POLICY", date(2027, 7, 1), True),
+        ("TX_TRAIGA", date(2025, 12, 31), False),
+        ("TX_TRAIGA", date(2026, 1, 1), True),
+        ("TX_SB1188", date(2025, 8, 31), False),
+        ("TX_SB1188", date(2025, 9, 1), True),
+        ("CA_AB3030", date(2024, 12, 31), False),
+        ("CA_AB3030", date(2025, 1, 1), True),
+        ("CA_HSC_1280_15", date(2014, 12, 31), False),
+        ("CA_HSC_1280_15", date(2015, 1, 1), True),
+        ("CA_BREACH", date(2026, 1, 1), True),
+        ("HIPAA", date(2005, 4, 19), False),
+        ("HIPAA", date(2026, 1, 1), True),
+        ("FDA_SAMD", date(2026, 1, 1), True),
+    ],
+)
+def test_in_force_on_a_day(framework_id: str, on: date, binds: bool) -> None:
+    assert framework(framework_id).framework.in_force(on) is binds
+
+
+def _framework(**fields: Any) -> Framework:
+    base: dict[str, Any] = {
+        "id": "TEST_LAW",
+        "name": "A test law",
+        "issuer": "A legislature",
+        "citation": "Test Code 1",
+        "jurisdiction": "US-CA",
+        "description": "A law for the tests.",
+        "status": "in_force",
+        "effective_date": date(2025, 1, 1),
+        "status_note": "In force since 1 January 2025.",
+    }
+    return Framework.model_validate(base | fields)
+
+
+def test_end_date_is_exclusive() -> None:
+    law = _framework(end_date=date(2027, 7, 1))
+    assert law.in_force(date(2025, 1, 1))
+    assert law.in_force(date(2027, 6, 30))
+    assert not law.in_force(date(2027, 7, 1))
+    assert not law.in_force(date(2024, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"effective_date": None}, "needs its effective_date"),
+        ({"status": "vetoed", "effective_date": None}, "needs its status_date"),
+        ({"status": "repealed"}, "needs its status_date"),
+        ({"status": "proposed", "effective_date": None}, "needs its status_date"),
+        ({"end_date": date(2025, 1, 1)}, "not after effective_date"),
+        ({"end_date": date(2024, 6, 1)}, "not after effective_date"),
+        ({"status_note": " "}, "status_note"),
+        ({"status": "enacted"}, "status"),
+    ],
+)
+def test_legal_status_is_checked(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _framework(**fields)
+
+
+def test_status_is_required_in_every_file() -> None:
+    with pytest.raises(ValueError, match="status"):
+        Framework.model_validate(
+            {
+                "id": "TEST_LAW",
+                "name": "A test law",
+                "issuer": "A legislature",
+                "citation": "Test Code 1",
+                "jurisdiction": "US",
+                "description": "A law for the tests.",
+                "status_note": "Unknown.",
+            }
+        )
+    assert _framework(status="vetoed", effective_date=None, status_date=date(2024, 9, 29))
+
+
+# --- the 2025-2026 state statutes ---------------------------------------------------------------
+
+# framework -> (citation fragments, control ids)
+NEW_STATUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "CA_AB3030": (("Health & Safety Code 1339.75", "AB 3030", "ch. 848"), ("CA-AB3030-1",)),
+    "CA_HSC_1280_15": (("Health & Safety Code 1280.15",), ("CA-HSC-1280.15",)),
+    "TX_TRAIGA": (
+        ("HB 149", "89th Leg.", "Bus. & Com. Code Title 11, Subtitle D"),
+        ("TX-TRAIGA-1",),
+    ),
+    "TX_SB1188": (
+        ("SB 1188", "89th Leg.", "Health & Safety Code ch. 183"),
+        ("TX-SB1188-1", "TX-SB1188-2", "TX-SB1188-3"),
+    ),
+    "UT_AI_POLICY": (("SB 149", "SB 226", "SB 332"), ("UT-AIPA-1",)),
+}
+
+
+@pytest.mark.parametrize("framework_id", sorted(NEW_STATUTES))
+def test_new_statutes_are_sourced_and_in_force(framework_id: str) -> None:
+    fragments, control_ids = NEW_STATUTES[framework_id]
+    file = framework(framework_id)
+    fw = file.framework
+    for fragment in fragments:
+        assert fragment in fw.citation, f"{fw.id}: citation {fw.citation!r} lacks {fragment!r}"
+    assert fw.reference is None and fw.binding
+    assert [c.id for c in file.controls] == list(control_ids)
+    for control in file.controls:
+        assert control.kind == "state_rule" and "state-law" in control.tags
+        assert "Spectral rule" not in control.description, f"{control.id}: the law's own duty"
+    source = next(
+        text
+        for text in (p.read_text(encoding="utf-8") for p in DATA.glob("*.yaml"))
+        if f"\n  id: {fw.id}\n" in text
+    )
+    comment = source.split("\nframework:")[0]
+    assert "No reference file covers this framework" in comment
+    assert "written from the statute" in comment and "Verify against" in comment
+
+
+def test_new_statute_details() -> None:
+    """The points of each statute a compliance officer asks about, as the files state them."""
+    ab3030 = controls("CA_AB3030")[0].description
+    for point in ("disclaimer", "human health care provider", "read and reviewed", "audio"):
+        assert point in ab3030, f"CA-AB3030-1 should mention {point!r}"
+    hsc = controls("CA_HSC_1280_15")[0]
+    assert hsc.reporting_deadline_days == 15
+    assert "business days" in hsc.description and "ca.hs_1280_15" in hsc.description
+    assert "California Department of Public Health" in hsc.description
+    traiga = controls("TX_TRAIGA")[0].description
+    assert "552.051(f)" in traiga and "emergency" in traiga and "60-day" in traiga
+    sb1188 = {c.id: c.description for c in controls("TX_SB1188")}
+    assert "Texas Medical Board" in sb1188["TX-SB1188-1"]
+    assert "discloses" in sb1188["TX-SB1188-2"]
+    assert "1 January 2026" in sb1188["TX-SB1188-3"]
+    utah = controls("UT_AI_POLICY")[0]
+    assert "high-risk" in utah.description and "7 May 2025" in utah.description
+    assert "verify" in utah.tags, "UT-AIPA-1: its end date needs verifying"
+    assert all(
+        c.reporting_deadline_days is None
+        for fid in ("CA_AB3030", "TX_TRAIGA", "TX_SB1188", "UT_AI_POLICY")
+        for c in controls(fid)
+    ), "these statutes set no fixed reporting deadline"
 
 
 # --- every id a rule or guardrail names resolves ------------------------------------------------

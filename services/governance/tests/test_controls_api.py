@@ -83,7 +83,8 @@ def test_a_systems_controls_say_why(gov: Governance) -> None:
     frameworks = {f["framework_id"]: f for f in body["frameworks"]}
     assert frameworks["HIPAA"]["applies"] and frameworks["HIPAA"]["applicable_controls"] == 72
     assert frameworks["CA_SB1047"]["reason"] == (
-        "the organization is in California and the system is high risk"
+        "the organization is in California and the system is high risk; not law (vetoed "
+        "2024-09-29), so a recommended practice only"
     )
     assert not frameworks["NYC_LL144"]["applies"]
     ids = [c["control_id"] for c in body["data"]]
@@ -219,3 +220,20 @@ def test_every_catalog_version_has_its_migration() -> None:
     catalog = load_catalog()
     assert max(versions) == catalog.version, "add a migration that loads the new catalog version"
     assert sorted(versions) == [entry.version for entry in catalog.changelog]
+
+
+def test_the_frameworks_say_their_legal_standing(gov: Governance) -> None:
+    listed = gov.request("GET", "/api/v1/frameworks").get_json()["data"]
+    by_id = {f["id"]: f for f in listed}
+    assert (by_id["CA_SB1047"]["status"], by_id["CA_SB1047"]["status_date"]) == (
+        "vetoed",
+        "2024-09-29",
+    )
+    assert by_id["CO_AI_ACT"]["status"] == "repealed"
+    assert by_id["NIST_AI_RMF"]["status"] == "voluntary"
+    assert by_id["NYC_LL144"]["jurisdiction"] == "US-NY-NYC"
+    assert (by_id["TX_TRAIGA"]["status"], by_id["TX_TRAIGA"]["effective_date"]) == (
+        "in_force",
+        "2026-01-01",
+    )
+    assert all(f["status_note"] for f in listed)

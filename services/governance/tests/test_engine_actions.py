@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from spectral_governance.engine.actions import (
     parse_actions,
     plan_actions,
 )
+from spectral_governance.engine.deadlines import IncidentFacts, obligations
 from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import SEVERITIES, normalize, rules
 from spectral_governance.engine.state_law import apply_state_law
@@ -190,9 +191,33 @@ def test_california_breach_notification() -> None:
     actions = plan_actions(violation("CA-BREACH", "critical", 30))
     assert rows(actions) == [("notify", "immediate", "privacy_officer", 30 * DAY, False)]
     assert actions[0].details == {
-        "recipients": ["california_attorney_general", "california_residents"],
+        "recipients": ["california_residents", "california_attorney_general_when_over_500"],
         "deadline_basis": "reporting_deadline",
     }
+
+
+def test_an_action_on_a_laws_deadline_says_the_law() -> None:
+    """With the violation's obligations the action names the law's period and citation; a law
+    without a fixed period (California before SB 446) is said as such, and planned on the
+    fallback's days."""
+    breach = violation("CA-BREACH", "critical", 30)
+    now = obligations(
+        "ca.breach",
+        discovered=datetime(2026, 3, 2, 15, tzinfo=UTC),
+        facts=IncidentFacts(affected_count=10, affected_by_state={"CA": 10}),
+    )
+    [action] = plan_actions(breach, "Chart Bot", obligations=now)
+    assert action.details["deadline_basis"] == "law"
+    assert "within 30 calendar days (Cal. Civ. Code 1798.82(a) (SB 446))" in action.description
+    before = obligations(
+        "ca.breach",
+        discovered=datetime(2025, 12, 20, 15, tzinfo=UTC),
+        facts=IncidentFacts(affected_count=10, affected_by_state={"CA": 10}),
+    )
+    [action] = plan_actions(breach, "Chart Bot", obligations=before)
+    assert action.details["deadline_basis"] == "law_without_a_date"
+    assert "within the most expedient time (Cal. Civ. Code 1798.82(a))" in action.description
+    assert action.due_in == 30 * DAY
 
 
 def expected_days(control: str, stated: int | None) -> tuple[str, int]:
@@ -333,6 +358,7 @@ def test_the_reporting_owner_follows_the_framework() -> None:
     assert owners == {
         "HIPAA": "privacy_officer",
         "CA_BREACH": "privacy_officer",
+        "CA_HSC_1280_15": "privacy_officer",
         "otherwise": "compliance_officer",
     }
 
@@ -344,7 +370,7 @@ def test_a_phi_exposure_in_california_end_to_end() -> None:
     facts = replace(CLINICAL_FACTS, organization_state="CA")
     event = normalize("phi_exposure", payload={"phi_count": 4, "note": "John Doe, MRN 12345678"})
     violations = map_event(event, facts)
-    violations += apply_state_law(event, facts, date(2026, 6, 1), violations)
+    violations += apply_state_law(event, facts, violations)
     planned = {v.control_id: rows(plan_actions(v, facts.name)) for v in violations}
     assert planned == {
         "164.402": [
@@ -353,9 +379,10 @@ def test_a_phi_exposure_in_california_end_to_end() -> None:
             ("document", "urgent", "compliance_officer", 7 * DAY, False),
             ("notify", "urgent", "privacy_officer", 60 * DAY, False),
         ],
-        "164.308(a)(1)(ii)(D)": [("notify", "urgent", "privacy_officer", 30 * DAY, False)],
+        "164.308(a)(1)(ii)(D)": [],  # a safeguard: no notice of its own
         "CA-BREACH": [("notify", "immediate", "privacy_officer", 30 * DAY, False)],
         "CA-SB1047-2": [("notify", "urgent", "compliance_officer", 10 * DAY, False)],
+        "CA-HSC-1280.15": [("notify", "urgent", "privacy_officer", 15 * DAY, False)],
     }
     text = json.dumps(
         [(a.description, a.details) for v in violations for a in plan_actions(v, facts.name)]
@@ -527,7 +554,7 @@ def test_the_actions_of_any_event(
     payload = {} if measured is None else {"accuracy_drop": measured, "bias_score": measured}
     event = normalize(event_type, severity=severity, payload=payload)
     violations = map_event(event, facts)
-    violations += apply_state_law(event, facts, date(2026, 6, 1), violations)
+    violations += apply_state_law(event, facts, violations)
     for v in violations:
         actions = plan_actions(v, facts.name)
         assert actions == plan_actions(v, facts.name)

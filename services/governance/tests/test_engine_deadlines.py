@@ -212,9 +212,25 @@ def test_fda_serious_injury_at_a_user_facility_goes_to_the_manufacturer() -> Non
     # Jul 2 (1), Jul 3 observed Independence Day skipped, Jul 6-10 (6), Jul 13-16 (10).
     assert due(found) == {
         "facility_injury_manufacturer": date(2026, 7, 16),
-        "facility_annual": date(2027, 1, 1),
+        "facility_annual_injury": date(2027, 1, 1),
     }
     assert by_part(found)["facility_injury_manufacturer"].recipient == "manufacturer"
+
+
+def test_a_december_death_goes_into_next_years_annual_report() -> None:
+    """Aware 30 December 2025: the 10-work-day report is due 14 January 2026 (New Year's Day and
+    the weekends skipped), so it is one of 2026's reports: the annual report that lists it is due
+    1 January 2027, not 1 January 2026, before the report itself (21 CFR 803.33(a))."""
+    found = obligations(
+        "fda.mdr",
+        discovered=at(date(2025, 12, 30)),
+        facts=IncidentFacts(patient_harm="death"),
+    )
+    assert due(found) == {
+        "facility_death_fda": date(2026, 1, 14),
+        "facility_death_manufacturer": date(2026, 1, 14),
+        "facility_annual": date(2027, 1, 1),
+    }
 
 
 def test_fda_malfunction_at_a_user_facility_is_voluntary() -> None:

@@ -40,13 +40,14 @@ def test_every_canonical_type_has_rules() -> None:
 
 
 def test_a_phi_exposure_in_california() -> None:
-    """Issue 7: HIPAA 164.402 (60 days), 164.308(a)(1)(ii)(D), and California's breach rule (30)."""
+    """Issue 7: HIPAA 164.402 (60 days), 164.308(a)(1)(ii)(D) (a safeguard: no notice of its
+    own, issue 17), and California's breach rule (30)."""
     event = normalize("phi_exposure", payload={"phi_count": 12})
     in_california = replace(SEPSIS, organization_state="CA")
     violations = map_event(event, in_california)
     assert rows(violations) == [
         ("164.402", "breach", "critical", True, 60),
-        ("164.308(a)(1)(ii)(D)", "breach", "critical", True, None),
+        ("164.308(a)(1)(ii)(D)", "breach", "critical", False, None),
         ("CA-BREACH", "breach", "critical", True, 30),
     ]
     assert [v.framework_id for v in violations] == ["HIPAA", "HIPAA", "CA_BREACH"]
@@ -56,14 +57,15 @@ def test_a_phi_exposure_in_california() -> None:
 
 
 def test_model_drift_with_an_accuracy_drop_of_twelve_points() -> None:
-    """Issue 7: NIST MANAGE-4.1 deviation (high); for an imaging system also FDA post-market."""
+    """Issue 7: NIST MANAGE-4.1 deviation (high); for an imaging system also FDA post-market
+    surveillance, a finding without a report of its own (issue 17: no law sets one)."""
     event = normalize("model_drift", payload={"accuracy_drop": 0.12})
     assert event.severity == "high"
     assert rows(map_event(event, SEPSIS)) == [
         ("MANAGE-4.1", "deviation", "high", False, None),
     ]
     imaging = map_event(event, IMAGING)
-    assert rows(imaging)[-1] == ("FDA-PMS.GMLP10", "deviation", "high", True, 30)
+    assert rows(imaging)[-1] == ("FDA-PMS.GMLP10", "deviation", "high", False, None)
     assert imaging[-1].control_name == load_catalog().control("FDA-PCCP-2")[1].title  # type: ignore[index]
     small = normalize("model_drift", severity="low", payload={"accuracy_drop": 0.07})
     assert rows(map_event(small, IMAGING)) == [
@@ -148,23 +150,31 @@ def test_an_organizations_thresholds_change_the_outcome_within_their_guardrails(
             [("164.312(b)", "deviation", "high", False, None)],
         ),
         ("latency_threshold_exceeded", {"increase_pct": 0.1}, SEPSIS, []),
+        # Validation findings only for a device (issue 17): not for an Emergency sepsis model.
+        ("clinical_accuracy_failure", {}, SEPSIS, []),
         (
             "clinical_accuracy_failure",
             {},
-            SEPSIS,
-            [("FDA-CLINICAL-VALIDATION", "breach", "critical", True, 30)],
+            IMAGING,
+            [("FDA-CLINICAL-VALIDATION", "breach", "critical", False, None)],
         ),
         (
             "false_negative_alert",
             {},
-            SEPSIS,
-            [("FDA-ANALYTICAL-VALIDATION", "deviation", "high", True, 30)],
+            IMAGING,
+            [("FDA-ANALYTICAL-VALIDATION", "deviation", "high", False, None)],
         ),
         (
             "false_positive_alert",
             {},
-            SEPSIS,
+            IMAGING,
             [("FDA-ANALYTICAL-VALIDATION", "deviation", "medium", False, None)],
+        ),
+        (
+            "false_negative_alert",
+            {},
+            replace(IMAGING, fda_status="not_a_device"),
+            [],
         ),
         ("harmful_output", {}, SEPSIS, [("CA-SB1047-2", "breach", "critical", True, 10)]),
         (
@@ -316,7 +326,7 @@ def test_any_event_maps_deterministically(
 
 def test_a_failed_run_is_read_by_its_error_rate() -> None:
     """Issue 17: LangSmith's failed runs come as "error"; the error-rate rules fire on the rate
-    (NIST MANAGE-1.1; for a device, FDA post-market surveillance, reportable above the high rate),
+    (NIST MANAGE-1.1; for a device, FDA post-market surveillance),
     and a control two rules raise is one violation."""
     failed = normalize("error", severity="high", payload={"error_rate": 0.03})
     assert failed.event_type == "prediction_accuracy_drop" and failed.matched_by == "alias"
@@ -328,7 +338,7 @@ def test_a_failed_run_is_read_by_its_error_rate() -> None:
     assert ("MANAGE-1.1", "threshold_exceeded", "high", False, None) in rows(
         map_event(spike, SEPSIS)
     )
-    assert ("FDA-PMS.GMLP10", "deviation", "high", True, 30) in rows(map_event(spike, IMAGING))
+    assert ("FDA-PMS.GMLP10", "deviation", "high", False, None) in rows(map_event(spike, IMAGING))
     both = normalize("error", payload={"error_rate": 0.2, "accuracy_drop": 0.2})
     controls = [v.control_id for v in map_event(both, IMAGING)]
     assert controls.count("FDA-PMS.GMLP10") == 1

@@ -72,7 +72,7 @@ def test_drift_in_an_fda_relevant_system() -> None:
     assert risk == EventRisk(
         10,
         "critical",
-        ("2 high-severity violations", "Regulatory reporting required"),
+        ("2 high-severity violations",),
         True,
         FDA_PATH,
     )

@@ -319,6 +319,213 @@ def test_a_repeat_that_happened_earlier_brings_the_deadline_forward(gov: Governa
     assert local_due(breach) == date(2027, 1, 1)
     assert breach["discovered_at"].startswith("2026-11-02")
     assert {o["due_local"] for o in breach["obligations"]} >= {"2027-01-01"}
+    # The actions due on the reporting deadline follow it forward.
+    on_deadline = [
+        a
+        for a in rows(gov, "/api/v1/actions", violation_id=breach["id"])
+        if a["details"].get("deadline_basis")
+    ]
+    assert on_deadline and {a["deadline"] for a in on_deadline} == {breach["reporting_deadline"]}
     exposure("2026-11-25T14:00:00Z")  # later: changes nothing but the count
     [breach] = rows(gov, "/api/v1/violations", control_id="164.402")
     assert (breach["occurrences"], local_due(breach)) == (3, date(2027, 1, 1))
+
+
+def in_state(gov: Governance, state: str) -> None:
+    gov.event(
+        "auth.organization.updated",
+        {"organization_id": gov.organization, "changes": {"state": {"from": None, "to": state}}},
+    )
+
+
+def test_a_vetoed_bill_gives_a_labelled_recommendation_an_organization_can_turn_off(
+    gov: Governance,
+) -> None:
+    """California SB 1047 was vetoed: a drift on a high-risk California system is no "report
+    within 30 days", only a low, non-reportable recommendation that says why."""
+    in_state(gov, "CA")
+    system = gov.create(name="Sepsis Watch", department="Emergency", risk_level="high")
+    gov.report(drift(system["id"], accuracy_drop=0.3))
+    gov.translate()
+    found = {v["control_id"]: v for v in rows(gov, "/api/v1/violations")}
+    sb1047 = found["CA-SB1047-1"]
+    assert (sb1047["binding"], sb1047["requires_reporting"], sb1047["severity"]) == (
+        False,
+        False,
+        "low",
+    )
+    assert sb1047["reporting_deadline"] is None and sb1047["obligations"] == []
+    assert "vetoed" in sb1047["legal_standing"].lower()
+    assert "vetoed" in sb1047["description"].lower()
+    assert rows(gov, "/api/v1/actions", violation_id=sb1047["id"]) == []
+    assert found["MANAGE-4.1"]["binding"] is True and found["MANAGE-4.1"]["legal_standing"] is None
+    controls = rows(gov, f"/api/v1/ai-systems/{system['id']}/controls")
+    assert next(c for c in controls if c["control_id"] == "CA-SB1047-1")["status"] != (
+        "non_compliant"
+    )
+
+    assert gov.request("GET", "/api/v1/engine/settings").get_json() == {"recommendations": True}
+    off = gov.request("PUT", "/api/v1/engine/settings", {"recommendations": False})
+    assert off.status_code == 200, off.get_json()
+    assert off.get_json() == {"recommendations": False}
+    [changed] = gov.outbox("governance.engine_settings.changed")
+    assert changed["data"] == {"recommendations": False}
+    bad = gov.request("PUT", "/api/v1/engine/settings", {"recommendations": "nope"})
+    assert bad.status_code == 422
+    other = gov.create(name="Stroke Triage", department="Emergency", risk_level="high")
+    gov.report(drift(other["id"], accuracy_drop=0.3))
+    gov.translate()
+    assert [v["control_id"] for v in rows(gov, "/api/v1/violations", ai_system_id=other["id"])] == [
+        "MANAGE-4.1"
+    ]
+
+
+def test_new_york_citys_law_follows_the_city_not_the_state(gov: Governance) -> None:
+    in_state(gov, "NY")
+    city = gov.create(
+        name="Nurse Hiring Screener",
+        department="HR",
+        category="workforce",
+        serves_localities=["NYC"],
+    )
+    assert city["serves_localities"] == ["NYC"]
+    upstate = gov.create(name="Albany Hiring Screener", department="HR", category="workforce")
+    for system in (city, upstate):
+        gov.report(
+            {
+                "ai_system_id": system["id"],
+                "event_type": "bias_detected",
+                "payload": {"bias_score": 0.12},
+            }
+        )
+    gov.translate()
+    in_city = {v["control_id"] for v in rows(gov, "/api/v1/violations", ai_system_id=city["id"])}
+    assert "NYC-LL144-1" in in_city
+    outside = {v["control_id"] for v in rows(gov, "/api/v1/violations", ai_system_id=upstate["id"])}
+    assert outside and not {c for c in outside if c.startswith("NYC")}
+    wrong = gov.request(
+        "POST",
+        "/api/v1/ai-systems",
+        {
+            "name": "Somewhere Screener",
+            "department": "HR",
+            "category": "workforce",
+            "uses_phi": False,
+            "risk_level": "low",
+            "serves_localities": ["Gotham"],
+        },
+    )
+    assert wrong.status_code == 422
+    assert wrong.get_json()["errors"][0]["field"].startswith("serves_localities")
+
+
+def test_a_california_facility_reports_unauthorized_access_in_15_business_days(
+    gov: Governance,
+) -> None:
+    """H&S Code 1280.15: CDPH and the patient within 15 business days of detection. Detected on
+    Friday 20 November 2026: Thanksgiving is skipped, so 14 December, not 5 December."""
+    in_state(gov, "CA")
+    system = gov.create(name="Chart Summarizer", department="Medicine", uses_phi=True)
+    gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "unauthorized_data_access",
+            "occurred_at": "2026-11-20T18:00:00Z",
+            "incident": {"affected_count": 1, "affected_states": {"CA": 1}},
+        }
+    )
+    gov.translate()
+    [facility] = rows(gov, "/api/v1/violations", control_id="CA-HSC-1280.15")
+    assert facility["binding"] and facility["requires_reporting"]
+    parts = {o["recipient"]: o for o in facility["obligations"]}
+    assert set(parts) == {"CDPH", "patient"}
+    assert {o["counting"] for o in parts.values()} == {"business"}
+    assert {o["due_local"] for o in parts.values()} == {"2026-12-14"}
+    due = datetime.fromisoformat(facility["reporting_deadline"])
+    assert due.astimezone(ZoneInfo("America/Los_Angeles")).date() == date(2026, 12, 14)
+
+
+def test_a_metric_named_at_the_top_counts_and_is_checked_like_the_payloads(gov: Governance) -> None:
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    named = {"ai_system_id": system["id"], "event_type": "model_drift", "metric": "accuracy_drop"}
+    answer = gov.report({**named, "metric_value": 12}, {**named, "metric_value": 0.3})
+    first, second = answer.get_json()["results"]
+    assert first["status"] == "rejected"
+    assert first["errors"][0]["pointer"] == "/events/0/metric_value"
+    assert first["errors"][0]["code"] == "metric_out_of_range"
+    assert second["status"] == "accepted"
+    gov.translate()
+    [violation] = rows(gov, "/api/v1/violations", control_id="MANAGE-4.1")
+    assert violation["severity"] == "high"
+
+
+def test_no_device_report_for_a_function_that_is_no_device(gov: Governance) -> None:
+    """21 CFR 803 follows the device status, not the department: a cleared cardiology device
+    reports a death; an imaging scheduler recorded as not a device does not."""
+    device = gov.create(
+        name="ECG Arrhythmia Detector",
+        department="Cardiology",
+        category="clinical_decision_support",
+        fda_status="cleared_510k",
+        fda_submission_number="K654321",
+        vendor_name="HeartCo",
+    )
+    scheduler = gov.create(
+        name="Imaging Scheduler",
+        department="Imaging",
+        category="operations",
+        fda_status="not_a_device",
+    )
+    for system in (device, scheduler):
+        gov.report(
+            {
+                "ai_system_id": system["id"],
+                "event_type": "clinical_accuracy_failure",
+                "occurred_at": "2026-11-20T20:00:00Z",
+                "incident": {"patient_harm": "death"},
+            }
+        )
+    gov.translate()
+    reported = {v["control_id"] for v in rows(gov, "/api/v1/violations", ai_system_id=device["id"])}
+    assert "FDA-MDR.UF.death" in reported
+    [mdr] = rows(gov, "/api/v1/violations", control_id="FDA-MDR.UF.death")
+    [notice] = [
+        a
+        for a in rows(gov, "/api/v1/actions", violation_id=mdr["id"])
+        if a["details"].get("deadline_basis")
+    ]
+    assert notice["details"]["deadline_basis"] == "law"
+    assert "10 business days (21 CFR 803.30(a)(1))" in notice["description"]
+    assert notice["deadline"] == mdr["reporting_deadline"]
+    assert not [
+        v
+        for v in rows(gov, "/api/v1/violations", ai_system_id=scheduler["id"])
+        if v["framework_id"] == "FDA_SAMD"
+    ]
+
+
+def test_a_california_breach_before_2026_is_planned_but_says_the_law_sets_no_date(
+    gov: Governance,
+) -> None:
+    in_state(gov, "CA")
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report(
+        {
+            "ai_system_id": system["id"],
+            "event_type": "phi_exposure",
+            "occurred_at": "2025-12-20T18:00:00Z",
+            "incident": {"affected_count": 10, "affected_states": {"CA": 10}},
+        }
+    )
+    gov.translate()
+    [california] = rows(gov, "/api/v1/violations", control_id="CA-BREACH")
+    assert california["reporting_deadline"] is None
+    on_deadline = [
+        a
+        for a in rows(gov, "/api/v1/actions", violation_id=california["id"])
+        if a["details"].get("deadline_basis")
+    ]
+    assert on_deadline
+    for action in on_deadline:
+        assert action["details"]["deadline_basis"] == "law_without_a_date"
+        assert "most expedient time" in action["description"]

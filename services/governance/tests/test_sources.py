@@ -328,7 +328,17 @@ GOLDEN = [
     pytest.param(
         "langsmith",
         LANGSMITH_RULE,
-        event("error", "high", "error_count", 1.0, None, OK_RUN["id"], RULE_END, LANGSMITH_RULE),
+        # One of its two runs failed: an error rate of 0.5, which the error-rate rules read.
+        event(
+            "error",
+            "high",
+            "error_count",
+            1.0,
+            None,
+            OK_RUN["id"],
+            RULE_END,
+            {**LANGSMITH_RULE, "error_rate": 0.5},
+        ),
         id="langsmith-rule-with-a-failed-run",
     ),
     pytest.param(
@@ -656,7 +666,7 @@ def test_a_payload_becomes_its_event(
 
 def test_the_payload_is_kept_whole_and_apart_from_the_input() -> None:
     parsed = parse("langsmith", LANGSMITH_RULE)
-    assert parsed.payload == LANGSMITH_RULE
+    assert parsed.payload == {**LANGSMITH_RULE, "error_rate": 0.5}  # the rate derived beside it
     parsed.payload["runs"][0]["inputs"]["note"] = "[REDACTED]"
     assert OK_RUN["inputs"] == {"note": "Pt reports chest pain"}
 
@@ -674,7 +684,13 @@ def test_derived_numbers_are_under_keys_the_normalizer_reads() -> None:
         for source in rule.metrics.values()
         for key in source.keys
     }
-    derived = {"accuracy_drop", "drift_score", "demographic_variance", "latency_increase"}
+    derived = {
+        "accuracy_drop",
+        "drift_score",
+        "demographic_variance",
+        "latency_increase",
+        "error_rate",
+    }
     assert derived <= read
 
 

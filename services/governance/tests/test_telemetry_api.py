@@ -63,7 +63,9 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
 
     violations = rows(gov, "/api/v1/violations", ai_system_id=system["id"])
     found = {v["control_id"]: v for v in violations}
-    assert set(found) == {"164.402", "164.308(a)(1)(ii)(D)", "CA-BREACH"}
+    # HIPAA's notices and its activity review; California's breach law; and, the organization
+    # being a California facility, H&S Code 1280.15 (CDPH and the patient).
+    assert set(found) == {"164.402", "164.308(a)(1)(ii)(D)", "CA-BREACH", "CA-HSC-1280.15"}
     # Due at the end of the local day (California's clock), counted from the day of discovery.
     pacific = ZoneInfo("America/Los_Angeles")
     discovered = datetime.fromisoformat(found["164.402"]["discovered_at"]).astimezone(pacific)
@@ -86,7 +88,12 @@ def test_a_phi_exposure_in_california(gov: Governance) -> None:
     assert datetime.fromisoformat(found["CA-BREACH"]["reporting_deadline"]).astimezone(
         pacific
     ).date() == discovered.date() + timedelta(days=30)
-    assert all(v["severity"] == "critical" and v["requires_reporting"] for v in violations)
+    assert all(v["severity"] == "critical" for v in violations)
+    assert {v["control_id"] for v in violations if v["requires_reporting"]} == {
+        "164.402",
+        "CA-BREACH",
+        "CA-HSC-1280.15",
+    }
     assert "123-45-6789" not in str(violations)
 
     actions = rows(gov, "/api/v1/actions", violation_id=found["164.402"]["id"])

@@ -174,3 +174,38 @@ def test_an_unknown_source_is_named_as_such(gov: Governance) -> None:
     problem = refused.get_json()
     assert "datadog" in problem["detail"] and "AI system" not in problem["detail"]
     assert problem["sources"] == ["arize", "langfuse", "langsmith", "wandb"]
+
+
+def test_langsmith_failed_runs_are_an_error_rate_the_rules_read(gov: Governance) -> None:
+    """Issue 17: 8 of 100 runs failed is an 8% error rate: NIST MANAGE-1.1 at high."""
+    system = gov.create(name="Discharge Summaries", risk_level="high")
+    secret = secret_for(gov, system["id"])
+    runs = [
+        {
+            "id": f"run-{n}",
+            "status": "error" if n < 8 else "success",
+            "error": "boom" if n < 8 else None,
+        }
+        for n in range(100)
+    ]
+    hook = {"rule_id": "r-1", "runs": runs, "end_time": "2026-12-01T10:00:00Z"}
+    answer = deliver(gov, "langsmith", system["id"], hook, secret)
+    assert answer.status_code == 202, answer.get_json()
+    gov.translate()
+    [event] = gov.request("GET", "/api/v1/telemetry/events").get_json()["data"]
+    assert event["metrics"]["error_rate"] == 0.08
+    found = gov.request("GET", "/api/v1/violations", query_string={"control_id": "MANAGE-1.1"})
+    [violation] = found.get_json()["data"]
+    assert violation["severity"] == "high"
+
+
+def test_a_webhook_number_out_of_its_unit_is_refused_and_stores_nothing(gov: Governance) -> None:
+    """Accuracy sent in percent (79 and 91, not 0.79 and 0.91) would read as a 1,200% drop."""
+    system = gov.create(name="Sepsis Watch", risk_level="high")
+    secret = secret_for(gov, system["id"])
+    percent = {**ARIZE_PERFORMANCE, "metric_value": 79, "baseline_value": 91}
+    answer = deliver(gov, "arize", system["id"], percent, secret)
+    assert answer.status_code == 422, answer.get_json()
+    [error] = answer.get_json()["errors"]
+    assert (error["field"], error["code"]) == ("accuracy_drop", "metric_out_of_range")
+    assert stored(gov) == 0

@@ -37,6 +37,9 @@ ControlKind = Literal[
     "state_rule",
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# A framework's legal standing: binding law (in_force), a standard an organization adopts by
+# choice (voluntary), or a bill or law that does not bind (vetoed, repealed, proposed).
+LegalStatus = Literal["in_force", "voluntary", "vetoed", "repealed", "proposed"]
 
 FRAMEWORK_FILES = (
     "hipaa.yaml",
@@ -47,6 +50,11 @@ FRAMEWORK_FILES = (
     "ca_breach.yaml",
     "co_ai_act.yaml",
     "nyc_ll144.yaml",
+    "ca_ab3030.yaml",
+    "ca_hsc_1280_15.yaml",
+    "tx_traiga.yaml",
+    "tx_sb1188.yaml",
+    "ut_ai_policy.yaml",
 )
 
 
@@ -86,7 +94,53 @@ class Framework(_Closed):
         default=None, description="The file in the regulatory reference data it is checked against."
     )
     description: Text
-    effective_date: date | None = None
+    effective_date: date | None = Field(
+        default=None,
+        description="The first day it binds (a voluntary standard: its publication); None for a "
+        "bill or law that never took effect.",
+    )
+    status: LegalStatus
+    status_date: date | None = Field(
+        default=None, description="The day of the veto, repeal or proposal."
+    )
+    end_date: date | None = Field(
+        default=None,
+        description="Exclusive: the first day it no longer binds (a repeal's or sunset's "
+        "effective date); None while no end is set.",
+    )
+    status_note: Text = Field(description="Its legal standing in a sentence, for people.")
+
+    @model_validator(mode="after")
+    def _dated(self) -> Framework:
+        if self.status == "in_force" and self.effective_date is None:
+            raise ValueError(f"{self.id}: a framework in force needs its effective_date")
+        if self.status in ("vetoed", "repealed", "proposed") and self.status_date is None:
+            raise ValueError(f"{self.id}: status {self.status} needs its status_date")
+        if (
+            self.end_date is not None
+            and self.effective_date is not None
+            and self.end_date <= self.effective_date
+        ):
+            raise ValueError(
+                f"{self.id}: end_date {self.end_date} is not after effective_date "
+                f"{self.effective_date}"
+            )
+        return self
+
+    @property
+    def binding(self) -> bool:
+        """Law in force (whatever the day), not a voluntary standard nor a vetoed, repealed or
+        proposed bill."""
+        return self.status == "in_force"
+
+    def in_force(self, on: date) -> bool:
+        """Binding law on day ``on``: status in_force, on or after effective_date (if any),
+        before end_date (if any)."""
+        if not self.binding:
+            return False
+        if self.effective_date is not None and on < self.effective_date:
+            return False
+        return self.end_date is None or on < self.end_date
 
 
 class FrameworkFile(_Closed):

@@ -28,6 +28,11 @@ class FrameworkRow(Base):
     reference: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text)
     effective_date: Mapped[date | None]
+    # Its legal standing (catalog.Framework): in_force, voluntary, vetoed, repealed, proposed.
+    status: Mapped[str | None] = mapped_column(String(16))
+    status_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+    status_note: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int]
     catalog_version: Mapped[int]
 

@@ -20,6 +20,12 @@ class FrameworkOut(BaseModel):
     jurisdiction: str
     description: str
     effective_date: date | None
+    status: str | None = Field(
+        description="Its legal standing: in_force, voluntary, vetoed, repealed or proposed."
+    )
+    status_date: date | None = Field(description="The day of the veto, repeal or proposal.")
+    end_date: date | None = Field(description="The day it no longer binds from, if any.")
+    status_note: str | None
     control_count: int
     catalog_version: int
 

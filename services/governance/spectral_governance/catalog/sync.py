@@ -3,13 +3,17 @@
 A catalog version is loaded once: the files' version and SHA-256 are recorded in
 ``catalog_releases``. Controls a newer version no longer has are kept, marked ``retired_in``, so the
 assessments and violations that name them stay readable.
+
+A framework's legal status (``STATUS_FIELDS``) is written to the columns of that name when both the
+table model and the database have them: a fresh database loads the newest files in an early
+migration, before the migration that adds those columns, which then calls ``write_framework_status``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, inspect, select
 
 from spectral_governance.catalog import Catalog, content_sha256, load_catalog
 from spectral_governance.catalog.models import CatalogRelease, ControlRow, FrameworkRow
@@ -20,6 +24,36 @@ def _table(model: type[Any]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+# Framework fields stored in same-named columns of ``frameworks`` once they exist.
+STATUS_FIELDS = ("status", "status_date", "end_date", "status_note")
+
+
+def _status_columns(connection: Connection, frameworks: Table) -> tuple[str, ...]:
+    """The status fields the frameworks table has, in the model and in the database."""
+    stored = {column["name"] for column in inspect(connection).get_columns(frameworks.name)}
+    return tuple(f for f in STATUS_FIELDS if f in stored and f in frameworks.c)
+
+
+def write_framework_status(connection: Connection, catalog: Catalog | None = None) -> int:
+    """Write the catalog's framework status fields into the frameworks rows, for the migration
+    that adds their columns (the catalog itself may be loaded already); the rows updated."""
+    catalog = catalog or load_catalog()
+    frameworks = _table(FrameworkRow)
+    columns = _status_columns(connection, frameworks)
+    if not columns:
+        return 0
+    updated = 0
+    for file in catalog.frameworks:
+        fw = file.framework
+        result = connection.execute(
+            frameworks.update()
+            .where(frameworks.c.id == fw.id)
+            .values({name: getattr(fw, name) for name in columns})
+        )
+        updated += result.rowcount
+    return updated
 
 
 class CatalogOutOfStep(RuntimeError):
@@ -64,6 +98,7 @@ def _write(connection: Connection, catalog: Catalog) -> None:
     frameworks = _table(FrameworkRow)
     controls = _table(ControlRow)
     existing_frameworks = set(connection.scalars(select(frameworks.c.id)))
+    status_columns = _status_columns(connection, frameworks)
     existing_controls = {row.id: row for row in connection.execute(select(controls)).mappings()}
     seen: set[str] = set()
     for position, file in enumerate(catalog.frameworks):
@@ -79,6 +114,7 @@ def _write(connection: Connection, catalog: Catalog) -> None:
             "position": position,
             "catalog_version": catalog.version,
         }
+        values.update({name: getattr(fw, name) for name in status_columns})
         if fw.id in existing_frameworks:
             connection.execute(frameworks.update().where(frameworks.c.id == fw.id).values(values))
         else:

@@ -81,6 +81,10 @@ def list_frameworks() -> tuple[Response, int]:
                     jurisdiction=f.jurisdiction,
                     description=f.description,
                     effective_date=f.effective_date,
+                    status=f.status,
+                    status_date=f.status_date,
+                    end_date=f.end_date,
+                    status_note=f.status_note,
                     control_count=counts.get(f.id, 0),
                     catalog_version=f.catalog_version,
                 )

@@ -28,6 +28,10 @@ class ControlToggleChanged(EventData):
     justification: str
 
 
+class EngineSettingsChanged(EventData):
+    recommendations: bool
+
+
 THRESHOLD_OVERRIDE_CHANGED = catalog.define(
     "governance.threshold_override.changed",
     ThresholdOverrideChanged,
@@ -39,4 +43,11 @@ CONTROL_TOGGLE_CHANGED = catalog.define(
     "governance.control_toggle.changed",
     ControlToggleChanged,
     "A control was turned off or back on for the organization or one system (an engine customization).",
+)
+
+
+ENGINE_SETTINGS_CHANGED = catalog.define(
+    "governance.engine_settings.changed",
+    EngineSettingsChanged,
+    "The organization turned the recommendations of sources that are not law on or off.",
 )

@@ -65,3 +65,11 @@ class ControlToggleOut(BaseModel):
 
 class ControlToggleList(BaseModel):
     data: list[ControlToggleOut]
+
+
+class EngineSettings(Request):
+    recommendations: bool = Field(
+        description="Raise findings of sources that are not law (a vetoed bill, a repealed law, "
+        "a law not in force on the event's date) as labelled, non-reportable recommendations. "
+        "On by default."
+    )

@@ -11,13 +11,16 @@ from sqlalchemy.orm import Session
 
 from spectral_governance.customization.events import (
     CONTROL_TOGGLE_CHANGED,
+    ENGINE_SETTINGS_CHANGED,
     THRESHOLD_OVERRIDE_CHANGED,
     ControlToggleChanged,
+    EngineSettingsChanged,
     ThresholdOverrideChanged,
 )
 from spectral_governance.customization.models import ControlToggle, ThresholdOverride
 from spectral_governance.db import bus, owned_for_update
 from spectral_governance.directory.models import Organization
+from spectral_governance.directory.use_cases import organization_row
 from spectral_governance.engine.customization import check_override, check_toggle
 from spectral_governance.engine.mapping import threshold_bounds
 from spectral_governance.inventory.models import AISystem
@@ -206,3 +209,24 @@ def enable_control(runtime: Runtime, identity: Identity, toggle_id: str) -> None
             return
         row.revoked_at, row.revoked_by = utcnow(), identity.acting_as
         _toggle_event(session, identity, row, enabled=True)
+
+
+def recommendations_on(session: Session, organization_id: str) -> bool:
+    organization = session.get(Organization, organization_id)
+    return organization is None or organization.recommendations is not False
+
+
+def set_engine_settings(runtime: Runtime, identity: Identity, *, recommendations: bool) -> bool:
+    """Any plan may turn recommendations off: they are Spectral's advice, not the law's."""
+    with runtime.database.session() as session:
+        organization = organization_row(session, identity.organization_id)
+        organization.recommendations = recommendations
+        record_event(
+            session,
+            bus,
+            ENGINE_SETTINGS_CHANGED,
+            EngineSettingsChanged(recommendations=recommendations),
+            organization_id=identity.organization_id,
+            actor=identity.actor,
+        )
+        return recommendations

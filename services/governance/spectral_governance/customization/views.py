@@ -11,6 +11,7 @@ from spectral_governance.customization.schemas import (
     ControlToggleIn,
     ControlToggleList,
     ControlToggleOut,
+    EngineSettings,
     ThresholdOverrideIn,
     ThresholdOverrideOut,
     ThresholdsOut,
@@ -158,3 +159,27 @@ def disable_control() -> tuple[Response, int]:
 def enable_control(toggle_id: str) -> tuple[str, int]:
     use_cases.enable_control(current_runtime(), current_identity(), toggle_id)
     return "", 204
+
+
+@bp.get(f"{ENGINE}/settings")
+@api.operation("The organization's engine settings", responses={200: EngineSettings})
+@requires("engine:read")
+def get_engine_settings() -> tuple[Response, int]:
+    with current_runtime().database.read_session() as session:
+        on = use_cases.recommendations_on(session, current_identity().organization_id)
+    return json_response(EngineSettings(recommendations=on))
+
+
+@bp.put(f"{ENGINE}/settings")
+@api.operation(
+    "Turn the recommendations of sources that are not law on or off",
+    request=EngineSettings,
+    responses={200: EngineSettings, 422: "Invalid fields"},
+)
+@requires("engine:customize")
+def put_engine_settings() -> tuple[Response, int]:
+    body = parse_json_body(EngineSettings)
+    on = use_cases.set_engine_settings(
+        current_runtime(), current_identity(), recommendations=body.recommendations
+    )
+    return json_response(EngineSettings(recommendations=on))

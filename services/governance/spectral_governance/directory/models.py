@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +30,9 @@ class Organization(DirectoryOrganization, Base):
     # per severity that replace the defaults.
     slack_webhook_url: Mapped[str | None] = mapped_column(Text)
     alert_sla_minutes: Mapped[dict[str, Any] | None]
+    # Findings of sources that are not law (a vetoed bill, a repealed law) raised as labelled
+    # recommendations; an organization may turn them off (docs/domain.md#state-law).
+    recommendations: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class Member(DirectoryMember, Base):

@@ -17,8 +17,9 @@ import copy
 import json
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spectral_governance.catalog import load_catalog
+from spectral_governance.engine.deadlines import Obligation
 from spectral_governance.engine.mapping import Violation
 from spectral_governance.engine.normalizer import Severity
 
@@ -222,23 +224,52 @@ def _rank(action: PlannedAction) -> int:
     return PRIORITIES.index(action.priority)
 
 
+def _legal(obligations: Sequence[Obligation]) -> tuple[str, str, int] | None:
+    """The basis, the words and the day count of a law's deadline for an action due on it: the
+    earliest mandatory obligation with a date; else the law's words for one without."""
+    mandatory = [o for o in obligations if o.mandatory and o.basis == "law"]
+    dated = [o for o in mandatory if o.due is not None and o.days is not None]
+    if dated:
+        first = min(dated, key=lambda o: o.due or datetime.max.replace(tzinfo=UTC))
+        assert first.days is not None
+        kind = "business" if first.counting == "business" else "calendar"
+        return (
+            "law",
+            f"{first.days} {kind} day{'' if first.days == 1 else 's'} ({first.citation})",
+            first.days,
+        )
+    if mandatory:
+        return "law_without_a_date", f"the most expedient time ({mandatory[0].citation})", 0
+    return None
+
+
 def plan_actions(
-    violation: Violation, system_name: str = "the AI system", rules: ActionTable | None = None
+    violation: Violation,
+    system_name: str = "the AI system",
+    rules: ActionTable | None = None,
+    obligations: Sequence[Obligation] = (),
 ) -> list[PlannedAction]:
     """The actions one violation of the system named ``system_name`` requires, sorted; by the
-    rules of ``actions.yaml`` unless others are given."""
+    rules of ``actions.yaml`` unless others are given. With the violation's ``obligations``
+    (engine/deadlines.py), an action due on the reporting deadline says the law's deadline."""
     table = rules if rules is not None else action_rules()
     control_id = load_catalog().resolve(violation.control_id)
-    # The rule's deadline; else the control's own in the catalog; else Spectral's default.
+    # The law's deadline; else the rule's; else the control's own in the catalog; else
+    # Spectral's default.
     stated = violation.reporting_deadline_days
     found = load_catalog().control(violation.control_id)
     catalogued = found[1].reporting_deadline_days if found else None
+    legal = _legal(obligations)
     if stated is not None:
         basis, days = "reporting_deadline", stated
     elif catalogued is not None:
         basis, days = "catalog", catalogued
     else:
         basis, days = "spectral_default", table.reporting.default_days
+    words: str | None = None
+    if legal is not None:
+        basis, words, legal_days = legal
+        days = legal_days or days  # without a date: planned on the fallback's days
     reporting_due = timedelta(days=days)
 
     def text(template: str, due: timedelta) -> str:
@@ -248,7 +279,7 @@ def plan_actions(
                 "control_id": violation.control_id,
                 "control_name": violation.control_name,
                 "framework": violation.framework_id,
-                "deadline": _deadline(due),
+                "deadline": words if words is not None and due == reporting_due else _deadline(due),
             }
         )
 

@@ -95,8 +95,6 @@ class Part(_Closed):
     def _consistent(self) -> Part:
         if (self.counting == "business") != bool(self.calendars):
             raise ValueError(f"{self.id}: business days need calendars, calendar days take none")
-        if self.after is not None and self.start != "anchor":
-            raise ValueError(f"{self.id}: after and start: year_end exclude each other")
         if (self.basis == "spectral") != (self.days == "given"):
             raise ValueError(
                 f"{self.id}: only Spectral's own deadlines take a given number of days"
@@ -345,11 +343,15 @@ def _obligation(
     number = given if part.days == "given" else part.days
     assert not isinstance(number, str)
     counted_from: date | None = local
-    if part.start == "year_end":
-        counted_from = date(local.year, 12, 31)
-    elif part.after is not None:
+    if part.after is not None:
+        # From an earlier part's due date; with year_end, from December 31 of its year (an
+        # annual report of the reports due that year, 21 CFR 803.33).
         earlier = produced.get(part.after)
         counted_from = earlier.due_local if earlier else None
+        if counted_from is not None and part.start == "year_end":
+            counted_from = date(counted_from.year, 12, 31)
+    elif part.start == "year_end":
+        counted_from = date(local.year, 12, 31)
     calendar = HolidayCalendar(part.calendars)
     due_local = (
         add_days(counted_from, number, part.counting, calendar)

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from spectral_governance.catalog import load_catalog
-from spectral_governance.catalog.applicability import SystemFacts, is_employment_ai, is_fda_relevant
+from spectral_governance.catalog.applicability import SystemFacts, is_device, is_employment_ai
 from spectral_governance.engine.deadlines import rule_ids as deadline_rule_ids
 from spectral_governance.engine.normalizer import Metric, Normalized, Severity, rules
 
@@ -102,6 +102,9 @@ class Violation:
     requires_reporting: bool
     reporting_deadline_days: int | None
     obligation: str | None = None  # a rule of engine/rules/deadlines.yaml
+    # None: the finding stands on a law in force or a standard the organization follows; else
+    # why it is only a recommendation (engine/law.py).
+    standing: str | None = None
 
 
 def _table(name: str) -> Any:
@@ -165,7 +168,7 @@ def thresholds(settings: Mapping[str, Mapping[str, float]] | None = None) -> dic
 
 def _system(condition: str, facts: SystemFacts) -> bool:
     strict = facts.department.strip().lower() == "hr" or "hiring" in facts.name.lower()
-    fda = is_fda_relevant(facts)
+    fda = is_device(facts)
     return {
         "fda_relevant": fda,
         "fda_user_facility": fda and facts.has_vendor,

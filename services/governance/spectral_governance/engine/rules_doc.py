@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from spectral_governance.catalog import Catalog, load_catalog
+from spectral_governance.catalog import Catalog, Framework, load_catalog
 from spectral_governance.catalog.applicability import (
     CA_HIGH_RISK_DEPARTMENTS,
     CO_HIGH_IMPACT_DEPARTMENTS,
@@ -57,6 +57,14 @@ SYSTEM_CONDITIONS = {
 }
 
 STATE_GATES = {
+    "CA_HSC_1280_15": "the organization is in California (a licensed facility) and the system "
+    "uses PHI",
+    "CA_AB3030": "California is in play and the system communicates with patients (patient "
+    "engagement or clinical documentation)",
+    "UT_AI_POLICY": "Utah is in play and the system communicates with patients (patient "
+    "engagement or clinical documentation)",
+    "TX_TRAIGA": "Texas is in play and the system is used in patient care",
+    "TX_SB1188": "Texas is in play and the system is used for diagnosis or keeps health records",
     "CA_SB1047": (
         "the system is high or critical risk, or its department is a California high-risk one "
         f"({_departments(CA_HIGH_RISK_DEPARTMENTS)})"
@@ -65,7 +73,8 @@ STATE_GATES = {
         "the system is high or critical risk, or its department is a Colorado high-impact one "
         f"({_departments(CO_HIGH_IMPACT_DEPARTMENTS)})"
     ),
-    "NYC_LL144": SYSTEM_CONDITIONS["employment"],
+    "NYC_LL144": "the system serves New York City and "
+    + SYSTEM_CONDITIONS["employment"].removeprefix("the system "),
     "CA_BREACH": "the system uses PHI",
 }
 
@@ -226,6 +235,7 @@ def _control_section(
     )
     if control.id in mandatory_controls():
         facts.append("Mandatory: an organization cannot turn it off.")
+    facts.append(_standing_of(framework))
     lines += [" ".join(facts), ""]
 
     if entry.raised or entry.state_law:
@@ -266,17 +276,21 @@ def _control_section(
             )
         )
     for regulation in entry.state_law:
-        sunset = f" to {regulation.sunset}" if regulation.sunset else ""
         events = ", ".join(f"`{t}` ({_severity(s)})" for t, s in regulation.events.items())
+        place = (
+            ""
+            if regulation.gate in ("CA_HSC_1280_15", "NYC_LL144", "CA_AB3030", "UT_AI_POLICY")
+            or regulation.gate.startswith("TX_")
+            else f"{framework.jurisdiction.removeprefix('US-')} is the organization's state or "
+            "one the system serves; "
+        )
         lines.append(
             _row(
-                f"state law, as {regulation.name}: {regulation.regulation}, {regulation.state}, "
-                "in force from "
-                f"{regulation.effective}{sunset}",
+                f"state law (`{regulation.framework}`)",
                 events,
-                f"{regulation.state} is the organization's state or one the system serves; "
-                f"{STATE_GATES[regulation.gate]}; the mapping found a violation in the event or it "
-                f"is {' or '.join(sorted(SIGNIFICANT))}; the mapping did not raise this control",
+                f"{place}{STATE_GATES[regulation.gate]}; the mapping found a violation in the "
+                f"event or it is {' or '.join(sorted(SIGNIFICANT))}; the mapping did not raise "
+                "this control",
                 "state_regulation",
                 "critical when the event is critical, else as listed per event type",
                 _reporting(
@@ -284,6 +298,7 @@ def _control_section(
                     regulation.reporting,
                     catalogued,
                     reporting.default_days,
+                    regulation.obligation,
                 ),
             )
         )
@@ -337,6 +352,8 @@ def _deadline_period(part: Part) -> str:
 
 
 def _deadline_start(part: Part) -> str:
+    if part.after is not None and part.start == "year_end":
+        return f"after December 31 of the year `{part.after}` is due"
     if part.after is not None:
         return f"after `{part.after}` is due"
     if part.start == "year_end":
@@ -411,13 +428,55 @@ def _deadlines_section() -> list[str]:
     return lines
 
 
+def _standing_of(framework: Framework) -> str:
+    """What the law pass makes of a finding under this framework."""
+    if framework.binding:
+        return (
+            "Binding law: its findings stand (and are reportable as listed) on events from "
+            f"{framework.effective_date}"
+            + (f" to {framework.end_date} (exclusive)" if framework.end_date else "")
+            + "; before or after that, a recommendation."
+        )
+    if framework.status == "voluntary":
+        return "A voluntary standard: its findings stand, and no law sets a deadline for them."
+    return (
+        f"Not law ({framework.status}): every finding is a low-severity, non-reportable "
+        "recommendation, which an organization can turn off."
+    )
+
+
+def _sources_table(catalog: Catalog) -> list[str]:
+    lines = [
+        "### Legal sources",
+        "",
+        "Every finding stands on a framework of the catalog: its place, status and dates decide "
+        "whether it binds on the event's date (`engine/law.py`).",
+        "",
+        "| framework | jurisdiction | status | in force from | until | citation |",
+        "|---|---|---|---|---|---|",
+    ]
+    for file in catalog.frameworks:
+        f = file.framework
+        lines.append(
+            _row(
+                f"`{f.id}` {f.name}",
+                f.jurisdiction,
+                f.status.replace("_", " ") + (f" ({f.status_date})" if f.status_date else ""),
+                str(f.effective_date or "-"),
+                str(f.end_date or "-"),
+                f.citation,
+            )
+        )
+    return [*lines, ""]
+
+
 def render_rules() -> str:
     """The generated part of docs/rules.md: thresholds, aliases, then one section per control
     that a rule raises or that has actions, by framework, in catalog order."""
     catalog = load_catalog()
     bounds = threshold_bounds()
     entries = _entries(catalog)
-    lines = [BEGIN, "", *_thresholds_table(bounds), *_aliases_table()]
+    lines = [BEGIN, "", *_sources_table(catalog), *_thresholds_table(bounds), *_aliases_table()]
     lines += [
         f"Catalog version {catalog.version}. Reporting fallback: a reportable violation with no "
         f"deadline in its rule takes its control's deadline in the catalog, else "

@@ -1,15 +1,14 @@
 """The state-law pass (docs/domain.md#state-law): the state and local rules a normalized event triggers
-for a system, on a given day, after the compliance mapping. Pure: the rules are
-``rules/state_law.yaml``; a rule applies within its dates, when its state is the organization's or
-one the system serves and its applicability gate holds (``applicability.state_gate``; the
-reference gated on a ``location`` field that never existed, so nothing fired). A control the
-mapping already produced for the event is not produced again.
+for a system, after the compliance mapping. Pure: the rules are ``rules/state_law.yaml``; a rule
+applies when its applicability gate holds (``applicability.state_gate``: its place is in play and
+its condition holds; the reference gated on a ``location`` field that never existed, so nothing
+fired). A control the mapping already produced for the event is not produced again. Whether a
+rule binds on the event's date is the law pass's (``engine.law``), from the catalog.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -18,12 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral_governance.catalog import load_catalog
-from spectral_governance.catalog.applicability import SystemFacts, state_gate
+from spectral_governance.catalog.applicability import STATE_FRAMEWORKS, SystemFacts, state_gate
+from spectral_governance.engine.deadlines import rule_ids
 from spectral_governance.engine.mapping import Violation
 from spectral_governance.engine.normalizer import Normalized, Severity, rules
-
-# The frameworks whose applicability rule is a state gate (applicability.state_gate).
-Gate = Literal["CA_SB1047", "CA_BREACH", "CO_AI_ACT", "NYC_LL144"]
 
 
 class _Closed(BaseModel):
@@ -32,27 +29,21 @@ class _Closed(BaseModel):
 
 class Regulation(_Closed):
     control: str
-    name: str = Field(min_length=3)
-    state: str = Field(pattern=r"^[A-Z]{2}$")
-    regulation: str = Field(min_length=3)
     framework: str
-    gate: Gate
-    effective: date
-    sunset: date | None = None
+    gate: str  # a framework of applicability.STATE_FRAMEWORKS
     events: dict[str, Severity | Literal["event"]] = Field(min_length=1)
     reporting: bool = False
     reporting_days: int | None = Field(default=None, ge=1, le=365)
+    # The legal obligation whose deadlines the violation carries (engine/rules/deadlines.yaml).
+    obligation: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Regulation:
-        if self.sunset is not None and self.sunset < self.effective:
-            raise ValueError(f"{self.control}: sunset {self.sunset} before {self.effective}")
-        if self.reporting_days is not None and not self.reporting:
-            raise ValueError(f"{self.control}: reporting_days without reporting: true")
+        if (self.reporting_days is not None or self.obligation) and not self.reporting:
+            raise ValueError(f"{self.control}: a deadline without reporting: true")
+        if self.gate not in STATE_FRAMEWORKS:
+            raise ValueError(f"{self.control}: no gate {self.gate} (one of {STATE_FRAMEWORKS})")
         return self
-
-    def in_force(self, on: date) -> bool:
-        return self.effective <= on and (self.sunset is None or on <= self.sunset)
 
 
 class StateLawRules(_Closed):
@@ -84,6 +75,8 @@ def parse_state_law(raw: Any) -> StateLawRules:
         if control.id in seen:
             raise ValueError(f"state law: {control.id} has more than one row")
         seen.add(control.id)
+        if row.obligation is not None and row.obligation not in rule_ids():
+            raise ValueError(f"state law: {row.control} names no deadline rule {row.obligation}")
         unknown = sorted(set(row.events) - set(types))
         if unknown:
             raise ValueError(f"state law: {row.control} names unknown event types {unknown}")
@@ -98,16 +91,16 @@ def _severity(row: Regulation, event: Normalized) -> str:
 
 
 def apply_state_law(
-    event: Normalized, facts: SystemFacts, on: date, already: Sequence[Violation] = ()
+    event: Normalized, facts: SystemFacts, already: Sequence[Violation] = ()
 ) -> list[Violation]:
-    """The ``state_regulation`` violations of one normalized event of this system on day ``on``,
-    in the table's order, leaving out the controls ``already`` holds (the mapping's)."""
+    """The ``state_regulation`` violations of one normalized event of this system, in the
+    table's order, leaving out the controls ``already`` holds (the mapping's). Whether each binds
+    on the event's date is the law pass's to say (``engine.law``)."""
     catalog = load_catalog()
-    states = {facts.organization_state} | set(facts.serves_states)
     produced = {v.control_id for v in already}
     found: list[Violation] = []
     for row in state_law_rules().regulations:
-        if event.event_type not in row.events or not row.in_force(on) or row.state not in states:
+        if event.event_type not in row.events:
             continue
         resolved = catalog.control(row.control)
         assert resolved is not None  # checked when the table loaded
@@ -124,6 +117,7 @@ def apply_state_law(
                 severity=_severity(row, event),
                 requires_reporting=row.reporting,
                 reporting_deadline_days=row.reporting_days,
+                obligation=row.obligation,
             )
         )
     return found

@@ -1,6 +1,7 @@
 """The whole translation of one normalized event (docs/domain.md#the-translation-pipeline): map it to violations
 with the organization's thresholds, leave out the controls it turned off, add the state-law
-violations, score it and decide escalation, and plan each violation's actions. Pure.
+violations, weigh each on its legal source (``engine.law``: the place, and the law in force on the
+event's date), score it and decide escalation, and plan each violation's actions. Pure.
 
 State law applies to events that are a problem: ones the mapping found violations in, or
 high or critical events of a type that is not measured (``noteworthy``). The reference fired a
@@ -14,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from spectral_governance.catalog import load_catalog
 from spectral_governance.catalog.applicability import SystemFacts
-from spectral_governance.engine.actions import PlannedAction, plan_actions
+from spectral_governance.engine.actions import PlannedAction, action_rules, plan_actions
 from spectral_governance.engine.deadlines import IncidentFacts, Obligation, obligations
+from spectral_governance.engine.law import apply_law
 from spectral_governance.engine.mapping import Violation, map_event
 from spectral_governance.engine.normalizer import Normalized, rules
 from spectral_governance.engine.scoring import EventRisk, score_event
@@ -54,21 +57,20 @@ def obligations_of(
     incident: IncidentFacts,
     tz: str = DEFAULT_TIME_ZONE,
 ) -> tuple[Obligation, ...]:
-    """A reportable violation's obligations: its law's rule, else Spectral's own day count; due
-    at the end of the day in ``tz``, the organization's."""
+    """A reportable violation's obligations: its law's rule, else Spectral's own day count (the
+    rule's, else the control's in the catalog, else Spectral's default), labelled as Spectral's;
+    due at the end of the day in ``tz``, the organization's."""
     if not violation.requires_reporting:
         return ()
     if violation.obligation is not None:
         return obligations(violation.obligation, discovered=discovered, facts=incident, tz=tz)
-    if violation.reporting_deadline_days is not None:
-        return obligations(
-            "spectral.days",
-            discovered=discovered,
-            facts=incident,
-            tz=tz,
-            days=violation.reporting_deadline_days,
-        )
-    return ()
+    found = load_catalog().control(violation.control_id)
+    days = (
+        violation.reporting_deadline_days
+        or (found[1].reporting_deadline_days if found else None)
+        or action_rules().reporting.default_days
+    )
+    return obligations("spectral.days", discovered=discovered, facts=incident, tz=tz, days=days)
 
 
 @dataclass(frozen=True)
@@ -86,30 +88,32 @@ def translate(
     on: date,
     discovered: datetime | None = None,
     incident: IncidentFacts | None = None,
+    recommendations: bool = True,
 ) -> Translation:
-    """``on`` is the event's date (the law in force then); with ``discovered`` (aware) each
-    reportable finding gets its obligations, from the ``incident``'s facts."""
+    """``on`` is the event's date (the law in force then, ``engine.law``); with ``discovered``
+    (aware) each reportable finding gets its obligations, from the ``incident``'s facts. Without
+    ``recommendations`` the findings of sources that are not law are left out."""
     mapped = [v for v in map_event(event, facts, limits) if v.control_id not in disabled]
     state = (
-        [
-            v
-            for v in apply_state_law(event, facts, on, already=mapped)
-            if v.control_id not in disabled
-        ]
+        [v for v in apply_state_law(event, facts, already=mapped) if v.control_id not in disabled]
         if mapped or noteworthy(event)
         else []
     )
-    violations = [*mapped, *state]
+    violations = apply_law(
+        [*mapped, *state],
+        facts,
+        on,
+        recommendations=recommendations,
+        privacy_event=event.category == "privacy",
+    )
     facts_of_incident = incident or IncidentFacts(manufacturer=not facts.has_vendor)
     tz = state_time_zone(facts.organization_state)
+    findings = []
+    for v in violations:
+        owed = obligations_of(v, discovered, facts_of_incident, tz) if discovered else ()
+        planned = tuple(plan_actions(v, facts.name, obligations=owed)) if v.standing is None else ()
+        findings.append(Finding(v, planned, owed))
     return Translation(
-        tuple(
-            Finding(
-                v,
-                tuple(plan_actions(v, facts.name)),
-                obligations_of(v, discovered, facts_of_incident, tz) if discovered else (),
-            )
-            for v in violations
-        ),
+        tuple(findings),
         score_event(violations),
     )

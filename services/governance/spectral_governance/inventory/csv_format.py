@@ -1,7 +1,7 @@
 """The inventory as CSV: one row per AI system, the API's field names as the header.
 
 Import reads the same columns (``name``, ``department``, ``category``, ``uses_phi`` and
-``risk_level`` are required; the others optional). Lists (``serves_states``) are separated by
+``risk_level`` are required; the others optional). Lists (``serves_states``, ``serves_localities``) are separated by
 ``;``, booleans are ``true``/``false`` (also ``yes``/``no``, ``1``/``0``), an empty cell is no
 value. Each row is validated like a POST body; the errors come back per row and field.
 Pure: text in, values out.
@@ -81,7 +81,7 @@ def render(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
 
 
 def _value(column: str, cell: str) -> Any:
-    if column == "serves_states":
+    if column in ("serves_states", "serves_localities"):
         return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
     return cell
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from spectral_governance.event_catalog import catalog
 from spectral_shared.bus.catalog import EventData
 
@@ -29,6 +31,7 @@ class AISystemSnapshot(EventData):
     status: str
     monitoring_enabled: bool
     serves_states: list[str]
+    serves_localities: list[str] = Field(default_factory=list)
     owner_user_id: str | None
     provider_type: str | None
     provider_system_id: str | None

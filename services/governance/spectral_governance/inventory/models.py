@@ -56,6 +56,7 @@ class AISystem(Base):
     risk_score: Mapped[int] = mapped_column(default=0, server_default="0")
     monitoring_enabled: Mapped[bool]
     serves_states: Mapped[list[str]] = mapped_column(StateCodes, default=list)
+    serves_localities: Mapped[list[str]] = mapped_column(StateCodes, default=list)
     owner_user_id: Mapped[str | None] = mapped_column(UUIDString)
     provider_type: Mapped[str | None] = mapped_column(String(20))
     provider_system_id: Mapped[str | None] = mapped_column(String(200))

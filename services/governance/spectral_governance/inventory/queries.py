@@ -37,6 +37,7 @@ def facts_of(system: AISystem, state: str | None) -> SystemFacts:
         fda_submission_number=system.fda_submission_number,
         risk_level=system.risk_level,
         serves_states=tuple(system.serves_states or ()),
+        serves_localities=tuple(system.serves_localities or ()),
         has_vendor=bool(system.vendor_name or system.vendor_organization_id),
         organization_state=state,
     )

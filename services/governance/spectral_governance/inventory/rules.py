@@ -141,6 +141,12 @@ def settle(shape: Shape, *, monitoring_stated: bool) -> bool:
     return bool(shape.monitoring_enabled)
 
 
+# Localities with their own AI law, by code: the state they are in and their name. A system
+# serving one is in play for the locality's law (docs/domain.md#state-law).
+Locality = Literal["NYC"]
+LOCALITIES: dict[str, tuple[str, str]] = {"NYC": ("NY", "New York City")}
+
+
 def normalize_states(codes: list[str]) -> list[str]:
     """Upper-cased, de-duplicated, sorted (codes are validated by the schema)."""
     return sorted({c.strip().upper() for c in codes})

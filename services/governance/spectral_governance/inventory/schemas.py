@@ -14,6 +14,7 @@ from spectral_governance.inventory.rules import (
     Category,
     FdaStatus,
     Lifecycle,
+    Locality,
     Posture,
     ProviderType,
     RiskLevel,
@@ -84,6 +85,12 @@ class AISystemCreate(_Fields):
     serves_states: list[USState] = Field(
         default_factory=list, max_length=60, description="US state codes the system serves."
     )
+    serves_localities: list[Locality] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Localities with their own AI law the system serves: NYC (New York City, "
+        "whose Local Law 144 governs automated employment decision tools).",
+    )
 
 
 class AISystemUpdate(_Fields):
@@ -97,14 +104,16 @@ class AISystemUpdate(_Fields):
     fda_status: FdaStatus | None = None
     status: Lifecycle | None = None
     serves_states: list[USState] | None = Field(default=None, max_length=60)
+    serves_localities: list[Locality] | None = Field(default=None, max_length=10)
 
     @model_validator(mode="after")
     def _required_not_cleared(self) -> AISystemUpdate:
         cleared = [f for f in REQUIRED if f in self.model_fields_set and getattr(self, f) is None]
         if cleared:
             raise ValueError(f"{', '.join(cleared)} cannot be null.")
-        if "serves_states" in self.model_fields_set and self.serves_states is None:
-            raise ValueError("serves_states cannot be null; send [] for none.")
+        for listed in ("serves_states", "serves_localities"):
+            if listed in self.model_fields_set and getattr(self, listed) is None:
+                raise ValueError(f"{listed} cannot be null; send [] for none.")
         return self
 
     def changes(self) -> dict[str, Any]:
@@ -148,6 +157,7 @@ class AISystemOut(BaseModel):
     monitoring_enabled: bool
     requires_monitoring: bool = Field(description="High or critical risk, or uses PHI.")
     serves_states: list[str]
+    serves_localities: list[str]
     owner_user_id: str | None
     provider_type: str | None
     provider_system_id: str | None

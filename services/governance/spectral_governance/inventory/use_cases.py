@@ -61,6 +61,7 @@ FIELDS = (
     "status",
     "monitoring_enabled",
     "serves_states",
+    "serves_localities",
     "owner_user_id",
     "provider_type",
     "provider_system_id",
@@ -195,6 +196,7 @@ def _settled(values: dict[str, Any], *, monitoring_stated: bool) -> dict[str, An
         monitoring_stated=monitoring_stated,
     )
     values["serves_states"] = inventory.normalize_states(values.get("serves_states") or [])
+    values["serves_localities"] = inventory.normalize_states(values.get("serves_localities") or [])
     return values
 
 

@@ -88,6 +88,9 @@ SORT_KEYS: dict[str, Any] = {
 _STATES = COLUMNS.index("serves_states")
 
 
+_LOCALITIES = COLUMNS.index("serves_localities")
+
+
 _RISK = COLUMNS.index("risk_level")
 
 
@@ -98,9 +101,11 @@ def system_out(row: Any) -> dict[str, Any]:
     """One row of ``COLUMNS`` as the API's JSON object (``AISystemOut``), before encoding.
     ``serves_states`` may come as the stored text (``CA,NY``) from a raw PostgreSQL row."""
     out = dict(zip(COLUMNS, row, strict=True))
-    states = row[_STATES]
+    states, localities = row[_STATES], row[_LOCALITIES]
     if states.__class__ is str:
         out["serves_states"] = states.split(",") if states else []
+    if localities.__class__ is str:
+        out["serves_localities"] = localities.split(",") if localities else []
     out["requires_monitoring"] = row[_RISK] in inventory.MONITORED_RISKS or row[_PHI]
     return out
 
@@ -370,7 +375,7 @@ def delete_system(system_id: str) -> tuple[str, int]:
         422: "Errors per row (row 1 is the first row after the header); nothing imported",
     },
     description="The export's columns; name, department, category, uses_phi and risk_level "
-    "are required. serves_states is separated by ';'. ?dry_run=true checks without importing "
+    "are required. serves_states and serves_localities are separated by ';'. ?dry_run=true checks without importing "
     "and answers how many systems the file would add (imported, with dry_run true and no ids).",
 )
 @requires("ai_systems:write")

@@ -194,14 +194,19 @@ def _langsmith(data: Mapping[str, Any]) -> SourceEvent:
         return _langsmith_alert(hook, data)
     runs = hook.runs or []
     failed = sum(1 for run in runs if run.failed)
+    # The share of the rule's runs that failed is the error rate the rules compare (NIST
+    # MANAGE-1.1); its severity follows the same bands (engine/rules/thresholds.yaml).
+    rate = failed / len(runs) if runs else 0.0
+    severity = "high" if rate > 0.05 else "medium" if rate > 0.01 else "low"
     return _event(
         data,
         "error" if failed else "run",
-        "high" if failed else "low",
+        severity,
         metric="error_count" if failed else "run_count",
         value=float(failed if failed else len(runs)),
         run_id=runs[0].id if runs else None,
         occurred_at=hook.end_time,
+        derived={"error_rate": round(rate, 9)} if failed else {},
     )
 
 

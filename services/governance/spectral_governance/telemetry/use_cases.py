@@ -67,6 +67,16 @@ class Incoming:
     classify_by_metric: bool = True
 
 
+def measured(item: TelemetryEventIn) -> dict[str, Any]:
+    """The payload the rules read numbers from: the event's ``metric`` and ``metric_value``
+    count as that payload key (``"metric": "accuracy_drop", "metric_value": 0.12``) unless the
+    payload gives it too; checked against its unit like any payload key."""
+    payload = dict(item.payload or {})
+    if item.metric and item.metric_value is not None and item.metric not in payload:
+        payload[item.metric] = item.metric_value
+    return payload
+
+
 def _row(
     incoming: Incoming, organization_id: str, cipher: FieldCipher, now: datetime
 ) -> dict[str, Any]:
@@ -76,7 +86,7 @@ def _row(
         metric=item.metric if incoming.classify_by_metric else None,
         metric_value=item.metric_value,
         severity=item.severity,
-        payload=item.payload,
+        payload=measured(item),
     )
     redacted = redact(item.payload)
     event_id = new_id()

@@ -66,14 +66,24 @@ def _item_errors(index: int, exc: ValidationError) -> use_cases.Result:
     return {"index": index, "status": "rejected", "errors": errors}
 
 
-def _metric_errors(index: int, problems: list[tuple[str, str]]) -> use_cases.Result:
+def _metric_errors(
+    index: int, problems: list[tuple[str, str]], item: TelemetryEventIn
+) -> use_cases.Result:
+    """Each problem at the field it came from: a payload key, or ``metric_value`` for the
+    number the event named with ``metric``."""
+
+    def where(key: str) -> tuple[str, str]:
+        if key == item.metric and key not in (item.payload or {}):
+            return "metric_value", f"/events/{index}/metric_value"
+        return f"payload.{key}", f"/events/{index}/payload/{key}"
+
     return {
         "index": index,
         "status": "rejected",
         "errors": [
             {
-                "field": f"payload.{key}",
-                "pointer": f"/events/{index}/payload/{key}",
+                "field": where(key)[0],
+                "pointer": where(key)[1],
                 "code": "metric_out_of_range",
                 "message": message,
             }
@@ -127,9 +137,11 @@ def report_events() -> Response:
         except ValidationError as exc:
             results.append(_item_errors(index, exc))
             continue
-        problems = metric_problems(item.event_type, metric=item.metric, payload=item.payload)
+        problems = metric_problems(
+            item.event_type, metric=item.metric, payload=use_cases.measured(item)
+        )
         if problems:
-            results.append(_metric_errors(index, problems))
+            results.append(_metric_errors(index, problems, item))
             continue
         incoming.append(use_cases.Incoming(index, item))
     identity = current_identity()
@@ -311,16 +323,30 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
         threshold=parsed.threshold,
         payload=parsed.payload,
     )
+    by_metric = (source, parsed.event_type) not in NAMES_NOT_KINDS
+    problems = metric_problems(
+        event.event_type,
+        metric=event.metric if by_metric else None,
+        payload=use_cases.measured(event),
+    )
+    if problems:  # the tool sent a number outside its unit (accuracy 79 for 0.79): nothing stored
+        raise validation_problem(
+            [
+                {
+                    "field": key,
+                    "pointer": f"/{key}",
+                    "code": "metric_out_of_range",
+                    "message": f"{message} (as read from the {source} payload)",
+                }
+                for key, message in problems
+            ]
+        )
     [result] = use_cases.store(
         runtime,
         organization_id=organization_id,
         actor=Actor.system(f"webhook.{source}"),
         source=source,  # type: ignore[arg-type]
-        incoming=[
-            use_cases.Incoming(
-                0, event, classify_by_metric=(source, parsed.event_type) not in NAMES_NOT_KINDS
-            )
-        ],
+        incoming=[use_cases.Incoming(0, event, classify_by_metric=by_metric)],
     )
     assert result["id"] is not None
     return json_response(

@@ -225,6 +225,27 @@ def _obligations_json(finding: Finding) -> list[dict[str, Any]] | None:
     ]
 
 
+def _bring_forward(writes: Writes, violation_id: str, due: datetime) -> None:
+    """The violation's pending actions due on its reporting deadline follow it forward."""
+    pending = [a for a in writes.actions if a["violation_id"] == violation_id]
+    pending += list(
+        writes.session.scalars(
+            select(RequiredAction).where(
+                RequiredAction.violation_id == violation_id, RequiredAction.status == "pending"
+            )
+        )
+    )
+    for action in pending:
+        details = action["details"] if isinstance(action, dict) else action.details
+        deadline = action["deadline"] if isinstance(action, dict) else action.deadline
+        if "deadline_basis" not in (details or {}) or deadline <= due:
+            continue
+        if isinstance(action, dict):
+            action["deadline"] = due
+        else:
+            action.deadline = due
+
+
 def _recur(
     writes: Writes,
     earlier: Violation | dict[str, Any],
@@ -262,6 +283,7 @@ def _recur(
             put("reporting_deadline", due)
             put("obligations", _obligations_json(finding))
             put("discovered_at", min(get("discovered_at") or discovered, discovered))
+            _bring_forward(writes, get("id"), due)
     deadline = get("reporting_deadline")
     writes.record(
         VIOLATION_RECURRED,
@@ -321,6 +343,7 @@ def _store(
                 "requires_reporting": found.requires_reporting,
                 "reporting_deadline": deadline,
                 "description": describe(found, event, system),
+                "legal_standing": found.standing,
                 "detected_at": detected_at,
                 "discovered_at": discovered,
                 "occurrences": 1,
@@ -343,10 +366,12 @@ def _store(
                 severity=found.severity,
                 requires_reporting=found.requires_reporting,
                 reporting_deadline=deadline.isoformat() if deadline else None,
+                legal_standing=found.standing,
             ),
             org,
         )
-        _mark_non_compliant(writes, system, found, violation_id)
+        if found.standing is None:  # a recommendation judges no control
+            _mark_non_compliant(writes, system, found, violation_id)
         for planned in finding.actions:
             # An action due on the reporting deadline counts from discovery, like the deadline;
             # the others (notify within 2 hours, escalate within 7 days) from detection.
@@ -536,6 +561,7 @@ def translate_events(
                 on=discovered.date(),
                 discovered=discovered,
                 incident=_incident(row.incident, facts[system.id]),
+                recommendations=organization is None or organization.recommendations is not False,
             )
             if translation.findings or event.severity in SIGNIFICANT:
                 found_on.add(system.id)

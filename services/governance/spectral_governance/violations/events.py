@@ -16,6 +16,8 @@ class ViolationDetected(EventData):
     severity: str
     requires_reporting: bool
     reporting_deadline: str | None
+    # None: it stands on a law in force or a standard; else why it is only a recommendation.
+    legal_standing: str | None = None
 
 
 class ViolationRecurred(EventData):

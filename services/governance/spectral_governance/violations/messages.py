@@ -27,6 +27,7 @@ def describe(found: Found, event: Normalized, system: AISystem) -> str:
         detail = f"latency up by {_percent(m['latency_increase_pct'])}"
     else:
         detail = f"{event.event_type.replace('_', ' ')} reported"
-    return (
+    described = (
         f"{found.framework_id} {found.control_id} {found.control_name}: {detail} by {system.name}."
     )
+    return f"{described} {found.standing}" if found.standing else described

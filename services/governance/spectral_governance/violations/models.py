@@ -56,6 +56,9 @@ class Violation(Base):
     # Who must be told by when, computed from the law's rule and the incident's facts
     # (engine/deadlines.py): a list of obligations, reporting_deadline the earliest mandatory one.
     obligations: Mapped[list[Any] | None] = mapped_column(JSON)
+    # None: the finding stands on a law in force or a standard the organization follows; else why
+    # it is only a recommendation (engine/law.py).
+    legal_standing: Mapped[str | None] = mapped_column(Text)
     last_seen_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(64))

@@ -56,6 +56,14 @@ class ViolationOut(BaseModel):
     severity: str
     description: str
     requires_reporting: bool
+    binding: bool = Field(
+        description="True: the finding stands on a law in force or a standard the organization "
+        "follows. False: a labelled recommendation (a vetoed, repealed or proposed source, or "
+        "one not in force on the event's date), never reportable."
+    )
+    legal_standing: str | None = Field(
+        description="Why a non-binding finding is only a recommendation, in words."
+    )
     reporting_deadline: datetime | None = Field(
         description="The earliest mandatory obligation's due date."
     )

@@ -34,6 +34,8 @@ def violation_out(row: Violation) -> ViolationOut:
         severity=row.severity,
         description=row.description,
         requires_reporting=row.requires_reporting,
+        binding=row.legal_standing is None,
+        legal_standing=row.legal_standing,
         reporting_deadline=row.reporting_deadline,
         obligations=[ObligationOut.model_validate(o) for o in row.obligations or ()],
         discovered_at=row.discovered_at or row.detected_at,
