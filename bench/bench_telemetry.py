@@ -27,14 +27,19 @@ batches sent on a fixed schedule at `BENCH_TELEMETRY_RATE` events/s (the goal, 5
 long, by enough threads that none waits for a free one. *Steady*: the same at half the end-to-end
 rate of that round's saturation run: the lag when nothing queues. *Lag*: from the client holding
 the 202 to the event's violations being visible in PostgreSQL; a thread in this process asks every
-50 ms whether the violating event it has waited for longest has violations, if so which of the 200
-oldest have, and every second which of all (`translated_at` is committed with them, but holds when
-the translation began, so it gives a lower bound, in the notes). *Kill*: in one more run paced at
-the goal, the worker is SIGKILLed halfway and started again 2 s later. After every run each
-accepted event (by the id of its 202 result) must be translated, each violating event must have
-exactly the violations and actions foreseen and no benign one any, and the alerts' occurrences must
-have grown by the number of violating events, or the benchmark fails: nothing lost, nothing done
-twice. Each run starts with nothing untranslated and an empty outbox, and ends once the relay has
+50 ms whether the violating event it has waited for longest is translated (its violations, new
+rows or one more occurrence of the system's open violation of the control, are committed with its
+`translated_at`), if so which of the 200 oldest are, and every second which of all
+(`translated_at` holds when the translation began, so it gives a lower bound, in the notes).
+*Kill*: in one more run paced at the goal, the worker is SIGKILLed halfway and started again 2 s
+later. One violation is open per (system, control): a violating event whose control is already
+open adds an occurrence to it and plans no actions, so after the first runs nearly every one is a
+repeat. After every run each accepted event (by the id of its 202 result) must be translated,
+each violating event must have made exactly the violations foreseen (one `violation.detected` or
+`violation.recurred` per control in the outbox) and no benign one any, the violations'
+occurrences must have grown by as many, each violation opened must be a violating event's with
+exactly the actions foreseen, and the translation's alerts' occurrences must have grown by the
+number of violating events, or the benchmark fails: nothing lost, nothing done twice. Each run starts with nothing untranslated and an empty outbox, and ends once the relay has
 published every outbox row it made (the violations', actions' and alerts' events too); the worker's
 action executor (every 60 s, as deployed) carries out the automated actions and records what it did
 whenever it comes round, in whichever run that falls.
@@ -95,6 +100,7 @@ from spectral_governance.inventory.models import AISystem
 from spectral_governance.inventory.queries import facts_of
 from spectral_governance.inventory.schemas import AISystemCreate, create_values
 from spectral_governance.inventory.use_cases import create_system
+from spectral_governance.violations.events import VIOLATION_DETECTED, VIOLATION_RECURRED
 from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
@@ -158,10 +164,15 @@ class System:
 
 @dataclass(frozen=True)
 class Foreseen:
-    """What the engine makes of one violating event on one system."""
+    """What the engine makes of one violating event on one system: the controls it raises, each
+    with the actions a new violation of it plans. One violation is open per (system, control): an
+    event whose control is already open adds an occurrence to it and plans no actions."""
 
-    violations: int
-    actions: int
+    controls: tuple[tuple[str, int], ...]  # (control id, actions planned when it opens)
+
+    @property
+    def violations(self) -> int:
+        return len(self.controls)
 
 
 DEPARTMENTS = ("Primary Care", "Revenue Cycle", "Nursing", "Pharmacy", "Population Health")
@@ -320,8 +331,11 @@ def benign_latency(system: str, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def engine_view(event: dict[str, Any], system: AISystem, state: str) -> tuple[int, int, bool]:
-    """Violations, actions, and whether an alert is raised, as ``translate_events`` decides."""
+def engine_view(
+    event: dict[str, Any], system: AISystem, state: str
+) -> tuple[tuple[tuple[str, int], ...], bool]:
+    """The controls raised, each with its planned actions, and whether an alert is raised, as
+    ``translate_events`` decides."""
     normalized = normalize(
         event["event_type"],
         metric=event.get("metric"),
@@ -338,10 +352,11 @@ def engine_view(event: dict[str, Any], system: AISystem, state: str) -> tuple[in
         ),
         disabled=disabled_controls([], ai_system_id=system.id),
         on=now.date(),
+        discovered=now,  # as the worker: the obligations, which name the actions' deadlines
     )
-    actions = sum(len(finding.actions) for finding in translation.findings)
     alert = bool(translation.findings) or normalized.severity in ("critical", "high")
-    return len(translation.findings), actions, alert
+    controls = tuple((f.violation.control_id, len(f.actions)) for f in translation.findings)
+    return controls, alert
 
 
 def foresee(database: Database, organization_id: str) -> tuple[list[System], dict[Any, Foreseen]]:
@@ -354,7 +369,7 @@ def foresee(database: Database, organization_id: str) -> tuple[list[System], dic
     foreseen: dict[Any, Foreseen] = {}
     rng = random.Random(0)
     for row in rows:
-        gated = engine_view(benign_drift(row.id, rng), row, STATE)[0] > 0
+        gated = bool(engine_view(benign_drift(row.id, rng), row, STATE)[0])
         systems.append(System(row.id, bool(row.uses_phi), gated))
         extremes = [
             benign_latency(row.id, rng)
@@ -366,13 +381,13 @@ def foresee(database: Database, organization_id: str) -> tuple[list[System], dic
                 | {"metric_value": 0.25, "payload": {"drift_score": 0.25, "accuracy_drop": 0.045}}
             )
         for event in extremes:
-            if engine_view(event, row, STATE) != (0, 0, False):
+            if engine_view(event, row, STATE) != ((), False):
                 raise BenchmarkFailed(f"a benign event would violate: {event!r}")
         for kind, make in (("phi", phi_event), ("drift", drift_violation)):
-            violations, actions, alert = engine_view(make(row.id), row, STATE)
-            if not violations or not alert:
+            controls, alert = engine_view(make(row.id), row, STATE)
+            if not controls or not alert:
                 raise BenchmarkFailed(f"a {kind} event would make no violation on {row.name}")
-            foreseen[kind, row.id] = Foreseen(violations, actions)
+            foreseen[kind, row.id] = Foreseen(controls)
     if not any(s.uses_phi for s in systems) or all(s.gated for s in systems):
         raise BenchmarkFailed("the systems leave no room for the mix")
     return systems, foreseen
@@ -575,8 +590,32 @@ def outbox_rows(conn: psycopg.Connection[Any]) -> int:
 
 
 def alert_occurrences(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT coalesce(sum(occurrences), 0) FROM governance.alerts").fetchone()
+    """Of the translation's alerts (they name their event; the action executor's escalation
+    digests, raised whenever its 60 s round falls, name none)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(occurrences), 0) FROM governance.alerts "
+        "WHERE telemetry_event_id IS NOT NULL"
+    ).fetchone()
     return int(row[0]) if row else 0
+
+
+def violation_occurrences(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT coalesce(sum(occurrences), 0) FROM governance.violations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def outbox_seq(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM governance.outbox").fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Before:
+    """What a run's check counts from."""
+
+    alert_occurrences: int
+    violation_occurrences: int
+    outbox_seq: int
 
 
 class LagPoller(threading.Thread):
@@ -584,7 +623,12 @@ class LagPoller(threading.Thread):
     longest has its violations stored, and if so which of the ``OLDEST`` have (once a second,
     which of all); the lag of one is the query's start (its snapshot) minus the time the client
     held the event's 202. Batches are translated in the order they came, up to 8 (160 violating
-    events) per transaction, so the oldest are the ones to ask about."""
+    events) per transaction, so the oldest are the ones to ask about.
+
+    An event's violations are new rows or, when its control is already open on the system, one
+    more occurrence of the open row (which keeps its first event's id); both are committed in
+    the transaction that sets the event's ``translated_at``, so that is what is asked about. What
+    each event made is checked after the run (``Pipeline._check``)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(name="lag-poller", daemon=True)
@@ -614,8 +658,8 @@ class LagPoller(threading.Thread):
             return False
         issued = time.time()
         found = conn.execute(
-            "SELECT DISTINCT telemetry_event_id FROM governance.violations "
-            "WHERE telemetry_event_id = ANY(%s)",
+            "SELECT id FROM governance.telemetry_events "
+            "WHERE id = ANY(%s) AND translated_at IS NOT NULL",
             (ids,),
         ).fetchall()
         with self.lock:
@@ -687,8 +731,9 @@ class Run:
     begun_p99_ms: float  # translated_at (when the translation began) - 202, p99
     cpu: dict[str, float]  # CPU milliseconds per 1,000 events, per process group
     busy: float  # share of the machine's cores busy
-    violations: int
-    actions: int
+    violations: int  # violation occurrences the violating events added (new or repeated)
+    opened: int  # of them, violations opened (the others were repeats of open ones)
+    actions: int  # actions the opened violations planned
     ids: list[str]
     kill: Kill | None = None
 
@@ -823,7 +868,7 @@ class Pipeline:
             if any_untranslated(conn):
                 raise BenchmarkFailed("untranslated events before the run")
             self._drain_outbox(conn)
-            occurrences_before = alert_occurrences(conn)
+            before = Before(alert_occurrences(conn), violation_occurrences(conn), outbox_seq(conn))
             outbox_before = outbox_rows(conn)
             poller.ready.wait(START_TIMEOUT)
             mine = {conn.info.backend_pid, poller.backend_pid}  # this process's queries
@@ -860,7 +905,7 @@ class Pipeline:
             posted = sorted(load.posted, key=lambda p: p.batch.number)
             ids = [event_id for p in posted for event_id in p.ids]
             events = len(ids)
-            translated = self._check(conn, posted, occurrences_before)
+            translated, opened, actions = self._check(conn, posted, before)
             begun = [stamp - answered for stamp, answered in self._begun(conn, posted)]
         in_window = sum(1 for stamp in translated if began <= stamp <= last)
         requests_ms = [(p.answered - p.sent) * 1000 for p in posted]
@@ -892,7 +937,8 @@ class Pipeline:
             cpu={name: s * 1000 / (events / BATCH) for name, s in cpu_seconds.items()},
             busy=busy,
             violations=sum(f.violations for f in foreseen),
-            actions=sum(f.actions for f in foreseen),
+            opened=opened,
+            actions=actions,
             ids=ids,
             kill=killed,
         )
@@ -944,11 +990,15 @@ class Pipeline:
             time.sleep(DRAIN_POLL)  # polling PostgreSQL, bounded by the deadline
 
     def _check(
-        self, conn: psycopg.Connection[Any], posted: list[Posted], occurrences_before: int
-    ) -> list[float]:
-        """Every accepted event translated; each violating one with exactly the violations and
-        actions the engine foresees, no benign one with any; one alert occurrence per violating
-        event. Returns the translated_at of every event (epoch seconds)."""
+        self, conn: psycopg.Connection[Any], posted: list[Posted], before: Before
+    ) -> tuple[list[float], int, int]:
+        """Every accepted event translated; each violating one with exactly the violations the
+        engine foresees, new or repeated (one ``violation.detected`` or ``violation.recurred``
+        event per control, in the outbox the translation wrote), no benign one with any; the
+        violations' occurrences grown by as many; each violation the run opened by one of its
+        violating events, with the actions foreseen; one alert occurrence per violating event.
+        Returns the translated_at of every event (epoch seconds), the violations opened and
+        their actions."""
         ids = [event_id for p in posted for event_id in p.ids]
         rows = conn.execute(
             "SELECT extract(epoch FROM t.translated_at)::float8 "
@@ -963,34 +1013,62 @@ class Pipeline:
         for p in posted:
             for index, kind, system in p.batch.violating:
                 expected[p.ids[index]] = self.foreseen[kind, system]
-        found = {
-            event_id: (int(violations), int(actions))
-            for event_id, violations, actions in conn.execute(
-                "SELECT v.telemetry_event_id, count(DISTINCT v.id), count(a.id) "
-                "FROM unnest(%s::text[]) AS u(id) "
-                "JOIN governance.violations v ON v.telemetry_event_id = u.id "
-                "LEFT JOIN governance.required_actions a ON a.violation_id = v.id "
-                "GROUP BY v.telemetry_event_id",
-                (ids,),
-            )
-        }
+        made: dict[str, list[str]] = {}
+        detected: set[tuple[str, str]] = set()
+        for event_type, event_id, control_id in conn.execute(
+            "SELECT event_type, b->'data'->>'telemetry_event_id', b->'data'->>'control_id' "
+            "FROM (SELECT event_type, body::jsonb AS b FROM governance.outbox "
+            "WHERE seq > %s AND event_type = ANY(%s)) AS o",
+            (before.outbox_seq, [VIOLATION_DETECTED.name, VIOLATION_RECURRED.name]),
+        ):
+            made.setdefault(event_id, []).append(control_id)
+            if event_type == VIOLATION_DETECTED.name:
+                detected.add((event_id, control_id))
         wrong = [
-            (event_id, found.get(event_id), expected.get(event_id))
-            for event_id in set(found) | set(expected)
+            (event_id, made.get(event_id), expected.get(event_id))
+            for event_id in set(made) | set(expected)
             if event_id not in expected
-            or found.get(event_id) != (expected[event_id].violations, expected[event_id].actions)
+            or sorted(made.get(event_id, []))
+            != sorted(control for control, _ in expected[event_id].controls)
         ]
         if wrong:
             raise BenchmarkFailed(
-                f"{len(wrong)} events with other violations or actions than foreseen "
-                f"(event, (violations, actions) found, foreseen): {wrong[:5]!r}"
+                f"{len(wrong)} events with other violations than foreseen "
+                f"(event, controls found, foreseen): {wrong[:5]!r}"
             )
-        grown = alert_occurrences(conn) - occurrences_before
+        occurrences = sum(f.violations for f in expected.values())
+        grown = violation_occurrences(conn) - before.violation_occurrences
+        if grown != occurrences:
+            raise BenchmarkFailed(
+                f"violations grew by {grown} occurrences for {occurrences} foreseen"
+            )
+        opened = {
+            (event_id, control_id): int(actions)
+            for event_id, control_id, actions in conn.execute(
+                "SELECT v.telemetry_event_id, v.control_id, count(a.id) "
+                "FROM unnest(%s::text[]) AS u(id) "
+                "JOIN governance.violations v ON v.telemetry_event_id = u.id "
+                "LEFT JOIN governance.required_actions a ON a.violation_id = v.id "
+                "GROUP BY v.id, v.telemetry_event_id, v.control_id",
+                (ids,),
+            )
+        }
+        wrong_opened = [
+            (key, actions, dict(expected[key[0]].controls).get(key[1]))
+            for key, actions in opened.items()
+            if key not in detected or actions != dict(expected[key[0]].controls).get(key[1])
+        ]
+        if wrong_opened or len(opened) != len(detected):
+            raise BenchmarkFailed(
+                f"{len(opened)} violations opened for {len(detected)} detected; with other "
+                f"actions than foreseen ((event, control), found, foreseen): {wrong_opened[:5]!r}"
+            )
+        grown = alert_occurrences(conn) - before.alert_occurrences
         if grown != len(expected):
             raise BenchmarkFailed(
                 f"alerts grew by {grown} occurrences for {len(expected)} violating events"
             )
-        return [float(stamp) for (stamp,) in rows]
+        return [float(stamp) for (stamp,) in rows], len(opened), sum(opened.values())
 
     def _begun(
         self, conn: psycopg.Connection[Any], posted: list[Posted]
@@ -1450,8 +1528,9 @@ def report(
             f"process took {kill.down - RESTART_AFTER:.1f} s to start); all "
             f"{killed.events:,} accepted events translated, the "
             f"{killed.violating:,} violating ones with exactly their {killed.violations:,} "
-            f"violations and {killed.actions:,} actions, one alert occurrence each: nothing "
-            "lost, nothing doubled",
+            f"violation occurrences ({killed.opened:,} violations opened, with their "
+            f"{killed.actions:,} actions; the others repeats of open ones), one alert "
+            "occurrence each: nothing lost, nothing doubled",
         ),
         Result(
             "Worker SIGKILLed halfway and restarted: lag from 202 to violation stored, p99",

@@ -225,3 +225,21 @@ def test_validation_problem_defaults() -> None:
     assert problem.to_dict()["errors"] == [
         {"field": "a", "pointer": "/a", "code": "missing", "message": "m"}
     ]
+
+
+def test_a_bad_mapping_key_is_pointed_at_as_the_member() -> None:
+    """Pydantic marks a bad key with "[key]", which is no JSON Pointer token: the pointer names
+    the member whose key is wrong."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from spectral_shared.us_states import USState
+    from spectral_shared.web.validation import field_errors
+
+    class Counts(BaseModel):
+        per_state: dict[USState, int]
+
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(Counts).validate_python({"per_state": {"ZZ": 3}})
+    [error] = field_errors(raised.value)
+    assert error["pointer"] == "/per_state/ZZ"
+    assert error["field"] == "per_state.ZZ"

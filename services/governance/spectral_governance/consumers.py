@@ -33,7 +33,9 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         received = [TelemetryReceived.model_validate(e.data) for e in envelopes]
         ids = [event_id for data in received for event_id in data.event_ids]
         organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
-        translate_events(session, runtime.cipher, ids, organizations)
+        translate_events(
+            session, runtime.cipher, ids, organizations, base_url=runtime.settings.base_url
+        )
 
     return [
         Subscription(

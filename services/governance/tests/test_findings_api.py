@@ -71,6 +71,10 @@ def test_repeats_count_on_one_violation_and_multiply_nothing(gov: Governance) ->
     again = rows(gov, "/api/v1/violations", ai_system_id=system["id"])
     assert sorted(v["id"] for v in again) == sorted(v["id"] for v in first)
     assert {v["occurrences"] for v in again} == {3}
+    assert all(
+        "accuracy dropped by 30 percentage points (AI system Sepsis Watch)" in v["description"]
+        for v in again
+    )
     assert all(v["last_seen_at"] > v["detected_at"] for v in again)
     assert len(rows(gov, "/api/v1/actions", ai_system_id=system["id"])) == len(actions)
     assert len(gov.outbox("governance.violation.recurred")) == 2 * len(first)
@@ -529,3 +533,80 @@ def test_a_california_breach_before_2026_is_planned_but_says_the_law_sets_no_dat
     for action in on_deadline:
         assert action["details"]["deadline_basis"] == "law_without_a_date"
         assert "most expedient time" in action["description"]
+
+
+def test_incident_facts_are_typed_strictly_and_pointed_at(gov: Governance) -> None:
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    base = {"ai_system_id": system["id"], "event_type": "phi_exposure"}
+    answer = gov.report(
+        {**base, "incident": {"affected_count": True}},
+        {**base, "incident": {"remedial_action": "yes"}},
+        {**base, "incident": {"affected_states": {"ZZ": 3}}},
+        {**base, "incident": {"affected_count": 2, "affected_states": {"CA": 3}}},
+    )
+    results = answer.get_json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 4
+    assert results[0]["errors"][0]["pointer"] == "/events/0/incident/affected_count"
+    assert results[1]["errors"][0]["pointer"] == "/events/1/incident/remedial_action"
+    assert results[2]["errors"][0]["pointer"] == "/events/2/incident/affected_states/ZZ"
+    assert "more than affected_count" in results[3]["errors"][0]["message"]
+    unknown = gov.request(
+        "GET", f"/api/v1/ai-systems/{system['id']}/controls", query_string={"framework": "BOGUS"}
+    )
+    assert unknown.status_code == 400  # a bad query parameter (spectral_shared.web.validation)
+    assert unknown.get_json()["errors"][0]["field"] == "framework"
+
+
+def test_dismissing_the_last_alert_brings_the_posture_back_at_once(gov: Governance) -> None:
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report({"ai_system_id": system["id"], "event_type": "phi_exposure", "severity": "critical"})
+    gov.translate()
+    for violation in rows(gov, "/api/v1/violations", ai_system_id=system["id"]):
+        gov.request("POST", f"/api/v1/violations/{violation['id']}/resolve", {"note": "Contained."})
+    shown = gov.request("GET", f"/api/v1/ai-systems/{system['id']}").get_json()
+    assert shown["compliance_posture"] != "ok"  # the day's critical alert still counts
+    [alert] = rows(gov, "/api/v1/alerts", ai_system_id=system["id"])
+    assert alert["message"].startswith("PHI exposure on Discharge Summaries")
+    dismissed = gov.request(
+        "POST", f"/api/v1/alerts/{alert['id']}/dismiss", {"note": "A test of the integration."}
+    )
+    assert dismissed.status_code == 200, dismissed.get_json()
+    shown = gov.request("GET", f"/api/v1/ai-systems/{system['id']}").get_json()
+    assert (shown["compliance_posture"], shown["risk_score"]) == ("ok", 0)
+
+
+def queued_emails(gov: Governance) -> list[dict[str, Any]]:
+    """The e-mails waiting for the relay, opened as the relay opens them."""
+    import json
+
+    from spectral_shared.delivery import _open
+
+    table = gov.runtime.component.tables.deliveries
+    with gov.runtime.database.session() as session:
+        rows_ = session.execute(
+            select(table.c.id, table.c.target, table.c.body).where(table.c.channel == "email")
+        ).all()
+    return [
+        {
+            "to": _open(gov.runtime.cipher, target, "target", delivery_id),
+            **json.loads(_open(gov.runtime.cipher, body, "body", delivery_id)),
+        }
+        for delivery_id, target, body in rows_
+    ]
+
+
+def test_an_alert_email_links_to_the_alert_and_a_digest_to_the_actions(gov: Governance) -> None:
+    gov.member("admin@hospital.example", role="admin")
+    system = gov.create(name="Discharge Summaries", department="Medicine", uses_phi=True)
+    gov.report({"ai_system_id": system["id"], "event_type": "phi_exposure", "severity": "critical"})
+    gov.translate()
+    [alert] = rows(gov, "/api/v1/alerts", ai_system_id=system["id"])
+    base = gov.runtime.settings.base_url.rstrip("/")
+    [alert_mail] = [m for m in queued_emails(gov) if "alert" in m["subject"]]
+    assert f"{base}/api/v1/alerts/{alert['id']}" in alert_mail["text"]
+    executor.run_due_actions(gov.runtime)
+    digests = [m for m in queued_emails(gov) if "action" in m["subject"]]
+    assert digests and all(
+        f"{base}/api/v1/actions?ai_system_id={system['id']}&status=pending" in m["text"]
+        for m in digests
+    )

@@ -28,7 +28,8 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic's errors as ``{field, pointer, code, message}``; input values are never echoed (PHI)."""
     errors = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(err.get("loc", ()))
+        # "[key]" marks a mapping's key as the culprit: the pointer names the member itself.
+        loc = tuple(p for p in err.get("loc", ()) if p != "[key]")
         message = _MESSAGES.get(err["type"], err["msg"])
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]

@@ -72,6 +72,7 @@ def _carry_out(
             telemetry_event_id=None,
             now=now,
             actor=EXECUTOR,
+            base_url=base_url,
         )
         escalation_alert = alert.id
     addressed: dict[str, list[RequiredAction]] = {}

@@ -18,6 +18,17 @@ def highest(severities: Iterable[str]) -> str:
     return min(severities, key=_rank, default="low")
 
 
+# Words an event type's name spells as an initialism.
+_INITIALISMS = {"phi": "PHI", "ai": "AI"}
+
+
+def event_label(event_type: str) -> str:
+    """``phi_exposure`` as people write it: "PHI exposure"."""
+    words = [_INITIALISMS.get(w, w) for w in event_type.split("_")]
+    first = words[0] if words[0].isupper() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
 def alert_metadata(event: Normalized, findings: Sequence[Found]) -> dict[str, Any]:
     m = event.metrics
     metadata: dict[str, Any] = {}
@@ -36,7 +47,7 @@ def alert_metadata(event: Normalized, findings: Sequence[Found]) -> dict[str, An
 
 
 def alert_message(event: Normalized, system: AISystem, findings: Sequence[Found]) -> str:
-    label = event.event_type.replace("_", " ").capitalize()
+    label = event_label(event.event_type)
     if not findings:
         return f"{label} ({event.severity}) reported by {system.name}."
     controls = ", ".join(dict.fromkeys(f"{f.framework_id} {f.control_id}" for f in findings))

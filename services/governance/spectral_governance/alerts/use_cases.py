@@ -28,6 +28,7 @@ from spectral_governance.db import bus, owned_for_update
 from spectral_governance.directory.models import Organization
 from spectral_governance.directory.use_cases import organization_row, recipients
 from spectral_governance.inventory.models import AISystem
+from spectral_governance.inventory.posture import refresh_posture
 from spectral_governance.notifications import outgoing
 from spectral_governance.telemetry.redaction import redacted_text
 from spectral_shared.bus import Actor, PendingEvent, record_event, record_events
@@ -46,8 +47,16 @@ class AlertBatch:
     one statement, and the open alerts of the last hour and the recipients it reads, looked up
     once. Translation extends it with the violations and actions it writes beside them."""
 
-    def __init__(self, session: Session, cipher: FieldCipher, now: datetime, actor: Actor) -> None:
+    def __init__(
+        self,
+        session: Session,
+        cipher: FieldCipher,
+        now: datetime,
+        actor: Actor,
+        base_url: str = "",
+    ) -> None:
         self.session, self.cipher, self.now, self.actor = session, cipher, now, actor
+        self.base_url = base_url.rstrip("/")  # the public address links in e-mails start with
         self.events: list[PendingEvent] = []
         self._alerts: dict[str, Alert] | None = None
         self._system_ids: set[str] = set()
@@ -107,13 +116,14 @@ def raise_alert(
     now: datetime,
     actor: Actor | None = None,
     writes: AlertBatch | None = None,
+    base_url: str = "",
 ) -> Alert:
     """A new alert, or the repeat counted on the same open alert of the last hour
     (docs/domain.md, alerts). With ``writes``, its event joins the batch's (recorded as the
     batch's actor unless ``actor`` is given); otherwise it is recorded at once as ``actor``."""
     if writes is None and actor is None:
         raise TypeError("raise_alert needs an actor or a batch")
-    own = writes or AlertBatch(session, cipher, now, actor or Actor.anonymous())
+    own = writes or AlertBatch(session, cipher, now, actor or Actor.anonymous(), base_url)
     own.watch([system.id])
     key = alerting.dedup_key(system.id, alert_type, message)
     earlier = own.open_alert(key)
@@ -160,7 +170,8 @@ def raise_alert(
             own.recipients(system.organization_id),
             f"[Spectral] {severity.upper()} alert: {system.name}",
             f"{message}\n\nSeverity: {severity}\nAcknowledge by: "
-            f"{alert.ack_due_at:%Y-%m-%d %H:%M} UTC\nAlert id: {alert.id}\n",
+            f"{alert.ack_due_at:%Y-%m-%d %H:%M} UTC\nAlert id: {alert.id}\n"
+            + (f"Open it: {own.base_url}/api/v1/alerts/{alert.id}\n" if own.base_url else ""),
         )
     if "slack" in channels:
         outgoing.slack(
@@ -213,6 +224,8 @@ def move_alert(
             organization_id=identity.organization_id,
             actor=identity.actor,
         )
+        if status == "dismissed" and alert.ai_system_id:  # a dismissed alert no longer counts
+            refresh_posture(session, [alert.ai_system_id], now)
         session.flush()
         session.expunge(alert)
         return alert

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
+from spectral_governance.catalog import load_catalog
 from spectral_governance.web import Request
 from spectral_shared.web.pagination import PageQuery
 
@@ -66,3 +67,11 @@ class SystemControlQuery(PageQuery):
     limit: int = Field(default=100, ge=1, le=500)
     framework: Annotated[str, StringConstraints(max_length=32)] | None = None
     status: ControlState | None = None
+
+    @field_validator("framework")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        known = [f.framework.id for f in load_catalog().frameworks]
+        if value is not None and value not in known:
+            raise ValueError(f"no framework {value!r}; one of {', '.join(known)}")
+        return value

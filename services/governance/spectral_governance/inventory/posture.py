@@ -1,7 +1,8 @@
 """An AI system's posture and risk score, kept current from its findings
 (docs/domain.md#system-risk-and-posture): its open violations and its alerts of the last day (one
 per problem event, repeats counted on it), never the volume of benign telemetry. Recomputed when a
-translation stores findings, when a violation is resolved, and by a worker job as alerts age."""
+translation stores findings, when a violation is resolved or an alert dismissed, and by a worker
+job as alerts age."""
 
 from __future__ import annotations
 

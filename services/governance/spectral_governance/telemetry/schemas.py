@@ -11,6 +11,8 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -36,10 +38,11 @@ class Incident(Request):
     """The facts of an incident that reporting obligations depend on (docs/domain.md#required-actions-and-deadlines):
     how many people and which states' residents it affected, and any harm to a patient."""
 
-    affected_count: int | None = Field(
+    # Strict: true is no count and "yes" no answer (JSON gives the types; none is guessed).
+    affected_count: StrictInt | None = Field(
         default=None, ge=0, le=1_000_000_000, description="People whose information was involved."
     )
-    affected_states: dict[USState, Annotated[int, Field(ge=0, le=1_000_000_000)]] = Field(
+    affected_states: dict[USState, Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]] = Field(
         default_factory=dict,
         max_length=60,
         description='Residents affected per US state code, e.g. {"CA": 620, "NV": 12}.',
@@ -49,7 +52,7 @@ class Incident(Request):
         description="A device event: a death, a serious injury, or a malfunction that could "
         "cause one (21 CFR 803).",
     )
-    remedial_action: bool = Field(
+    remedial_action: StrictBool = Field(
         default=False,
         description="The event needs remedial action to prevent an unreasonable risk of "
         "substantial harm to the public health (21 CFR 803.53).",

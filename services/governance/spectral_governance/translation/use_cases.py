@@ -89,8 +89,10 @@ class Writes(AlertBatch):
     statements (bulk inserts of violations, actions and outbox events) instead of one round trip
     per row; with the alerts of the last hour and the control statuses it reads, looked up once."""
 
-    def __init__(self, session: Session, cipher: FieldCipher, now: datetime) -> None:
-        super().__init__(session, cipher, now, ENGINE)
+    def __init__(
+        self, session: Session, cipher: FieldCipher, now: datetime, base_url: str = ""
+    ) -> None:
+        super().__init__(session, cipher, now, ENGINE, base_url)
         self.violations: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
         self._statuses: dict[tuple[str, str], ControlStatus | None] = {}
@@ -477,6 +479,7 @@ def translate_events(
     cipher: FieldCipher,
     event_ids: Sequence[str],
     organization_ids: Iterable[str] | None = None,
+    base_url: str = "",
 ) -> int:
     """Translate the given events not yet translated; returns how many were. The organizations'
     locks come first (from the messages that named the events, or else from the events), so the
@@ -508,7 +511,7 @@ def translate_events(
         )
     }
     custom = active_customization(session, {r.organization_id for r in rows}, now)
-    writes = Writes(session, cipher, now)
+    writes = Writes(session, cipher, now, base_url)
     writes.watch(systems)
     facts: dict[str, SystemFacts] = {}
     limits: dict[tuple[str, str], Mapping[str, float]] = {}
