@@ -216,6 +216,7 @@ def test_an_action_on_a_laws_deadline_says_the_law() -> None:
     )
     [action] = plan_actions(breach, "Chart Bot", obligations=before)
     assert action.details["deadline_basis"] == "law_without_a_date"
+    assert action.details["planning_target_days"] == 30  # Spectral's, and labelled so
     assert "within the most expedient time (Cal. Civ. Code 1798.82(a))" in action.description
     assert action.due_in == 30 * DAY
 

@@ -610,3 +610,22 @@ def test_an_alert_email_links_to_the_alert_and_a_digest_to_the_actions(gov: Gove
         f"{base}/api/v1/actions?ai_system_id={system['id']}&status=pending" in m["text"]
         for m in digests
     )
+
+
+def test_hipaa_follows_phi_a_phi_exposure_shows_it_an_access_does_not(gov: Governance) -> None:
+    """A system recorded as using no PHI: HIPAA's controls do not apply to it, so an unauthorized
+    access to it is no HIPAA breach; a PHI exposure shows it holds PHI after all, and HIPAA's
+    breach notices stand."""
+    screener = gov.create(
+        name="Nurse Hiring Screener", department="HR", category="workforce", uses_phi=False
+    )
+    for event_type in ("unauthorized_data_access", "phi_exposure"):
+        gov.report({"ai_system_id": screener["id"], "event_type": event_type})
+    gov.translate()
+    found = rows(gov, "/api/v1/violations", ai_system_id=screener["id"])
+    by_event: dict[str, set[str]] = {}
+    events = {e["id"]: e["canonical_type"] for e in rows(gov, "/api/v1/telemetry/events")}
+    for v in found:
+        by_event.setdefault(events[v["telemetry_event_id"]], set()).add(v["framework_id"])
+    assert "HIPAA" not in by_event.get("unauthorized_data_access", set())
+    assert "HIPAA" in by_event["phi_exposure"]

@@ -292,6 +292,8 @@ def plan_actions(
         if due is None:
             due = reporting_due
             details["deadline_basis"] = basis
+            if basis == "law_without_a_date":  # the due date is only Spectral's planning target
+                details["planning_target_days"] = reporting_due.days
         planned.append(
             PlannedAction(
                 action_type=rule.action,
@@ -311,6 +313,8 @@ def plan_actions(
             "deadline_basis": basis,
             "reporting_deadline_days": reporting_due.days,
         }
+        if basis == "law_without_a_date":
+            notice["planning_target_days"] = reporting_due.days
         if control_id in table.reporting_to:
             notice["to"] = list(table.reporting_to[control_id])
         planned.append(

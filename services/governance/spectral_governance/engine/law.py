@@ -4,8 +4,8 @@ framework of the catalog with its jurisdiction, status and dates. Pure: no I/O.
 For each violation the mapping and the state-law rules found, on the event's date:
 
 - a control that does not apply to the system (``catalog.applicability``: HIPAA for a system
-  that uses no PHI, FDA for one that is no device) gives nothing, except HIPAA's for an event
-  that shows PHI was involved (a privacy event): the inventory was wrong, not the law;
+  that uses no PHI, FDA for one that is no device) gives nothing, except HIPAA's for a PHI
+  exposure, which shows the system holds PHI after all: the inventory was wrong, not the law;
 - a source whose place is not in play for the system (another state's law, a city's law for a
   system that does not serve the city) gives nothing;
 - a law in force on that date stands as found, with its reporting obligations;
@@ -54,7 +54,7 @@ def apply_law(
     on: date,
     *,
     recommendations: bool = True,
-    privacy_event: bool = False,
+    phi_exposed: bool = False,
 ) -> list[Violation]:
     """The violations as their legal sources allow on day ``on`` (see the module's doc)."""
     catalog = load_catalog()
@@ -64,9 +64,7 @@ def apply_law(
         file = catalog.framework(violation.framework_id)
         assert file is not None, violation.framework_id  # the tables check their ids
         framework = file.framework
-        if violation.control_id not in applicable and not (
-            privacy_event and framework.id == "HIPAA"
-        ):
+        if violation.control_id not in applicable and not (phi_exposed and framework.id == "HIPAA"):
             continue
         if in_place(facts, framework.jurisdiction) is None:
             continue

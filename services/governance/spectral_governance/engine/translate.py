@@ -104,7 +104,7 @@ def translate(
         facts,
         on,
         recommendations=recommendations,
-        privacy_event=event.category == "privacy",
+        phi_exposed=event.event_type == "phi_exposure",
     )
     facts_of_incident = incident or IncidentFacts(manufacturer=not facts.has_vendor)
     tz = state_time_zone(facts.organization_state)
