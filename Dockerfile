@@ -164,6 +164,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 USER 10001:10001
+# spectral all serves the public API on PORT; its metrics need a port of their own.
+ENV METRICS_PORT=9400
 CMD ["all"]
 FROM runtime AS default-command-auth
 CMD ["auth", "web"]

@@ -259,7 +259,8 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
     with Processes(
         tmp_path / "logs", clean_env(VAR_DIR=str(var), BASE_URL=f"http://localhost:{port}")
     ) as processes:
-        process = processes.start("all", "all", "--port", str(port))
+        metrics = free_port()
+        process = processes.start("all", "all", "--port", str(port), "--metrics-port", str(metrics))
         try:
             seconds = wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
             assert seconds < 60
@@ -267,6 +268,10 @@ def test_spectral_all_serves_the_slice_on_embedded_defaults_within_a_minute(tmp_
             walk_the_slice(client)
             walk_the_auth_flows(client, internal_url=None)
             walk_the_telemetry(client, *walk_the_inventory(client))
+            # Issue 18: metrics on the metrics port only, never on the public one.
+            scraped = requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5)
+            assert "spectral_http_request_duration_seconds" in scraped.text
+            assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 404
         except BaseException:
             print(processes.logs())
             raise

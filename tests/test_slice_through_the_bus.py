@@ -96,4 +96,7 @@ def test_platform_health_checks_every_dependency(live_platform: SliceClient) -> 
     assert {"auth.database", "audit.database", "broker", "redis"} <= set(health["checks"])
     assert isinstance(health["uptime"], int) and health["timestamp"].endswith("Z")
     assert live_platform.get("/livez").status_code == 200
-    assert "spectral_http_request_duration_seconds" in live_platform.get("/metrics").text
+    # Metrics are the process's, scraped on its metrics port, never through the public router.
+    scraped = live_platform.get("/metrics")
+    assert scraped.status_code == 404
+    assert "spectral_http_request_duration_seconds" not in scraped.text

@@ -14,7 +14,13 @@ from waitress import create_server
 from spectral_gateway.routes import route_table, service_names
 from spectral_shared.component import installed_components
 from spectral_shared.logging import get_logger
-from spectral_shared.process import boot, host_option, port_option
+from spectral_shared.process import (
+    boot,
+    host_option,
+    metrics_port_option,
+    port_option,
+    serve_probes,
+)
 
 log = get_logger(__name__)
 
@@ -39,8 +45,15 @@ def _serve_until_stopped(app: Any, host: str, port: int, threads: int, ident: st
 @host_option
 @port_option
 @click.option("--threads", type=int, default=8, show_default=True)
-def all_in_one(host: str, port: int, threads: int) -> None:
-    """Run the whole platform in one process (what `make run` starts)."""
+@metrics_port_option
+def all_in_one(host: str, port: int, threads: int, metrics_port: int | None) -> None:
+    """Run the whole platform in one process (what `make run` starts). Its Prometheus metrics
+    are served on --metrics-port only, never on the public port."""
+    if metrics_port is not None and metrics_port == port:
+        raise click.UsageError(
+            f"--metrics-port (METRICS_PORT) {metrics_port} is the public port: metrics are never "
+            "served where the API is; give them a port of their own (e.g. 9400)."
+        )
     from spectral_gateway.all_in_one import Platform
 
     # The services of this process reach each other (e.g. JWKS) on the port it actually serves.
@@ -53,6 +66,12 @@ def all_in_one(host: str, port: int, threads: int) -> None:
     platform.migrate()
     app = platform.router()
     platform.start_background()
+    serve_probes(
+        metrics_port,
+        service="all",
+        alive=lambda: not platform.failed.is_set(),
+        checks=app.health_checks,
+    )
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
     click.echo(
         f"\nSpectral is running on {base}  (services: {', '.join(platform.runtimes)})\n"

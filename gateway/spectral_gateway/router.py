@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
@@ -85,8 +84,8 @@ class _Router:
         if request.path == "/health":
             body, status = health_report(self.health_checks)
             return Response(json.dumps(body), status=status, content_type="application/json")
-        if request.path == "/metrics":
-            return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # /metrics is not here: a router is public, and metrics are scraped on the process's
+        # metrics port (`--metrics-port`), never through it.
         return None
 
 
