@@ -279,3 +279,24 @@ def test_idempotency_key_replays_the_first_registration(
         assert session.scalar(select(func.count()).select_from(User)) == 1
     reused = client.post("/api/v1/auth/register", json=registration(), headers=headers)
     assert reused.status_code == 422 and reused.json["type"].endswith("/idempotency-key-reused")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("organization_name", "Mercy\x00General"),
+        ("name", "Ada\x1b[2J Admin"),
+        ("name", "Ada\nAdmin"),
+    ],
+)
+def test_control_characters_in_a_name_are_a_422_and_store_nothing(
+    client: FlaskClient, auth_runtime: Runtime, registration: Registration, field: str, value: str
+) -> None:
+    """Issue 18: NUL, escape sequences and line breaks are refused at the field, on SQLite as on
+    PostgreSQL (which refuses NUL itself), before anything is written."""
+    before = counts(auth_runtime)
+    response = client.post("/api/v1/auth/register", json={**registration(), field: value})
+    assert response.status_code == 422, response.json
+    [error] = response.json["errors"]
+    assert error["pointer"] == f"/{field}"
+    assert counts(auth_runtime) == before

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from flask import Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -19,6 +19,7 @@ from spectral_shared.identity import current_identity
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.responses import current_runtime
+from spectral_shared.web.text import PlainText
 
 AI_SYSTEMS = "/api/v1/ai-systems"  # the inventory; controls and telemetry nest below it
 api = ApiDoc("governance", "Spectral governance")
@@ -32,8 +33,9 @@ Severity = Literal["critical", "high", "medium", "low"]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
-class Request(BaseModel):
-    """A request body: unknown fields are refused, not ignored."""
+class Request(PlainText):
+    """A request body: unknown fields are refused, not ignored; text fields hold no control
+    characters (spectral_shared.web.text)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -481,3 +481,32 @@ def test_a_listed_system_is_exactly_what_get_answers(gov: Governance) -> None:
     for item in items:
         AISystemOut.model_validate(item)
         assert item == gov.request("GET", f"{BASE}/{item['id']}").get_json()
+
+
+def test_control_characters_are_refused_at_the_field_on_both_databases(gov: Governance) -> None:
+    """Issue 18: NUL (which PostgreSQL refuses where SQLite stored it), ANSI escapes and line
+    breaks in a one-line field are a 422 at the field; a description may hold line breaks."""
+    body = {
+        "name": "Sepsis Watch",
+        "department": "Emergency",
+        "category": "clinical_decision_support",
+        "uses_phi": True,
+        "risk_level": "high",
+    }
+    for field, value in (
+        ("name", "Sepsis\x00Watch"),
+        ("department", "Emer\x1b[31mgency"),
+        ("name", "Sepsis\r\nWatch"),
+    ):
+        answer = gov.request("POST", "/api/v1/ai-systems", {**body, field: value})
+        assert answer.status_code == 422, answer.get_json()
+        assert answer.get_json()["errors"][0]["pointer"] == f"/{field}"
+    assert gov.request("GET", "/api/v1/ai-systems").get_json()["data"] == []
+    created = gov.request(
+        "POST", "/api/v1/ai-systems", {**body, "description": "Line one.\nLine two."}
+    )
+    assert created.status_code == 201, created.get_json()
+    telemetry = gov.report({"ai_system_id": created.get_json()["id"], "event_type": "drift\x00"})
+    [result] = telemetry.get_json()["results"]
+    assert result["status"] == "rejected"
+    assert result["errors"][0]["pointer"] == "/events/0/event_type"

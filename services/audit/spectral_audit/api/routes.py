@@ -25,6 +25,7 @@ from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
+from spectral_shared.web.text import PlainText
 from spectral_shared.web.validation import parse_json_body, parse_query
 
 api = ApiDoc(
@@ -384,7 +385,7 @@ class RetentionOut(BaseModel):
     legal_hold_since: datetime | None
 
 
-class LegalHoldIn(BaseModel):
+class LegalHoldIn(PlainText):
     model_config = ConfigDict(extra="forbid")
     active: bool
     reason: str = Field(min_length=3, max_length=500)

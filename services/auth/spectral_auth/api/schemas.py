@@ -18,11 +18,14 @@ from pydantic import (
 from spectral_auth.models import User
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 from spectral_auth.services.registration import AccessGrant
+from spectral_shared.web.text import PlainText
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class Request(BaseModel):
+class Request(PlainText):
+    """A request body: unknown fields are refused; text fields hold no control characters."""
+
     model_config = ConfigDict(extra="forbid")
 
 
