@@ -223,11 +223,9 @@ def test_a_back_filled_breach_counts_from_when_it_happened(gov: Governance) -> N
     assert event["incident"]["affected_count"] == 3
 
 
-def test_a_death_on_a_device_is_an_fda_report_in_ten_work_days(gov: Governance) -> None:
-    """A user facility (the vendor makes the device) learns of a death on Friday 20 November
-    2026: FDA and the manufacturer within 10 work days (21 CFR 803.30), skipping the weekends and
-    Thanksgiving, so 7 December, not 30 November."""
-    system = gov.create(
+def cleared_device(gov: Governance) -> dict[str, Any]:
+    """A 510(k)-cleared imaging system from a vendor: the organization is its user facility."""
+    return gov.create(
         name="Chest X-ray Triage",
         department="Imaging",
         category="diagnostic_imaging",
@@ -235,6 +233,13 @@ def test_a_death_on_a_device_is_an_fda_report_in_ten_work_days(gov: Governance) 
         fda_submission_number="K201234",
         vendor_name="Acme Imaging",
     )
+
+
+def test_a_death_on_a_device_is_an_fda_report_in_ten_work_days(gov: Governance) -> None:
+    """A user facility (the vendor makes the device) learns of a death on Friday 20 November
+    2026: FDA and the manufacturer within 10 work days (21 CFR 803.30), skipping the weekends and
+    Thanksgiving, so 7 December, not 30 November."""
+    system = cleared_device(gov)
     gov.report(
         {
             "ai_system_id": system["id"],
@@ -256,13 +261,7 @@ def test_a_death_on_a_device_is_an_fda_report_in_ten_work_days(gov: Governance) 
 
 
 def test_a_malfunction_is_recorded_but_not_a_mandatory_report(gov: Governance) -> None:
-    system = gov.create(
-        name="Chest X-ray Triage",
-        department="Imaging",
-        fda_status="cleared_510k",
-        fda_submission_number="K201234",
-        vendor_name="Acme Imaging",
-    )
+    system = cleared_device(gov)
     gov.report(
         {
             "ai_system_id": system["id"],

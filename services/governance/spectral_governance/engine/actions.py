@@ -224,6 +224,19 @@ def _rank(action: PlannedAction) -> int:
     return PRIORITIES.index(action.priority)
 
 
+def reporting_days(violation: Violation, table: ActionTable | None = None) -> tuple[str, int]:
+    """A reportable violation's own day count and its basis, where no law sets one: the rule's
+    (``reporting_deadline``), else its control's in the catalog (``catalog``), else Spectral's
+    default (``spectral_default``)."""
+    table = table if table is not None else action_rules()
+    if violation.reporting_deadline_days is not None:
+        return "reporting_deadline", violation.reporting_deadline_days
+    found = load_catalog().control(violation.control_id)
+    if found is not None and found[1].reporting_deadline_days is not None:
+        return "catalog", found[1].reporting_deadline_days
+    return "spectral_default", table.reporting.default_days
+
+
 def _legal(obligations: Sequence[Obligation]) -> tuple[str, str, int] | None:
     """The basis, the words and the day count of a law's deadline for an action due on it: the
     earliest mandatory obligation with a date; else the law's words for one without."""
@@ -254,18 +267,9 @@ def plan_actions(
     (engine/deadlines.py), an action due on the reporting deadline says the law's deadline."""
     table = rules if rules is not None else action_rules()
     control_id = load_catalog().resolve(violation.control_id)
-    # The law's deadline; else the rule's; else the control's own in the catalog; else
-    # Spectral's default.
-    stated = violation.reporting_deadline_days
-    found = load_catalog().control(violation.control_id)
-    catalogued = found[1].reporting_deadline_days if found else None
+    # The law's deadline; else the rule's, the catalog's or Spectral's (reporting_days).
+    basis, days = reporting_days(violation, table)
     legal = _legal(obligations)
-    if stated is not None:
-        basis, days = "reporting_deadline", stated
-    elif catalogued is not None:
-        basis, days = "catalog", catalogued
-    else:
-        basis, days = "spectral_default", table.reporting.default_days
     words: str | None = None
     if legal is not None:
         basis, words, legal_days = legal

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from spectral_governance.catalog import load_catalog
 from spectral_governance.catalog.applicability import SystemFacts
-from spectral_governance.engine.actions import PlannedAction, action_rules, plan_actions
+from spectral_governance.engine.actions import PlannedAction, plan_actions, reporting_days
 from spectral_governance.engine.deadlines import IncidentFacts, Obligation, obligations
 from spectral_governance.engine.law import apply_law
 from spectral_governance.engine.mapping import Violation, map_event
@@ -64,12 +63,7 @@ def obligations_of(
         return ()
     if violation.obligation is not None:
         return obligations(violation.obligation, discovered=discovered, facts=incident, tz=tz)
-    found = load_catalog().control(violation.control_id)
-    days = (
-        violation.reporting_deadline_days
-        or (found[1].reporting_deadline_days if found else None)
-        or action_rules().reporting.default_days
-    )
+    _basis, days = reporting_days(violation)
     return obligations("spectral.days", discovered=discovered, facts=incident, tz=tz, days=days)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,7 @@ from spectral_governance.engine.customization import (
     disabled_controls,
     effective_limits,
 )
-from spectral_governance.engine.deadlines import IncidentFacts
+from spectral_governance.engine.deadlines import IncidentFacts, Obligation
 from spectral_governance.engine.mapping import Violation as Found
 from spectral_governance.engine.normalizer import Normalized, rules
 from spectral_governance.engine.translate import SIGNIFICANT, Finding, Translation, translate
@@ -201,30 +202,14 @@ def _deadline(finding: Finding, discovered: datetime) -> datetime | None:
     return discovered + timedelta(days=days) if days else None
 
 
+# An obligation as stored on its violation (JSON): every field, dates in ISO 8601.
+_OBLIGATIONS = TypeAdapter(tuple[Obligation, ...])
+
+
 def _obligations_json(finding: Finding) -> list[dict[str, Any]] | None:
     if not finding.obligations:
         return None
-    return [
-        {
-            "rule": o.rule,
-            "part": o.part,
-            "recipient": o.recipient,
-            "citation": o.citation,
-            "anchor": o.anchor,
-            "counting": o.counting,
-            "days": o.days,
-            "due": o.due.isoformat() if o.due else None,
-            "due_local": o.due_local.isoformat() if o.due_local else None,
-            "tz": o.tz,
-            "counted_from": o.counted_from.isoformat(),
-            "calendars": list(o.calendars),
-            "basis": o.basis,
-            "mandatory": o.mandatory,
-            "state": o.state,
-            "note": o.note,
-        }
-        for o in finding.obligations
-    ]
+    return list(_OBLIGATIONS.dump_python(finding.obligations, mode="json"))
 
 
 def _bring_forward(writes: Writes, violation_id: str, due: datetime) -> None:
