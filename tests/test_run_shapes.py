@@ -18,33 +18,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from spectral_gateway.testing import Processes, SliceClient, free_port, wait_for_http
+from spectral_gateway.testing import Processes, SliceClient, clean_env, free_port, wait_for_http
 from spectral_shared.testing import wait_until
 from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY, BusNamespace
 
 pytestmark = pytest.mark.e2e
-
-# Variables a developer's shell may carry that would move a subprocess off the shape under test.
-_BACKEND_VARS = (
-    "DATABASE_URL",
-    "BROKER_URL",
-    "REDIS_URL",
-    "UPSTASH_REDIS_URL",
-    "SENDGRID_API_KEY",
-    "AWS_S3_BUCKET",
-    "SPECTRAL_ENV",
-    "PORT",
-)
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _BACKEND_VARS and not k.endswith("_DATABASE_URL")
-    }
-    env.update({"LOG_LEVEL": "warning", **values})
-    return env
 
 
 def walk_the_slice(client: SliceClient) -> None:

@@ -4,6 +4,7 @@ processes to serve. The gateway package composes every service, so these live he
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -209,6 +210,31 @@ class Processes:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# Variables a developer's shell may carry that would move a subprocess off the shape under test.
+_BACKEND_VARS = (
+    "DATABASE_URL",
+    "BROKER_URL",
+    "REDIS_URL",
+    "UPSTASH_REDIS_URL",
+    "SENDGRID_API_KEY",
+    "AWS_S3_BUCKET",
+    "SPECTRAL_ENV",
+    "PORT",
+)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without what would move a ``spectral`` subprocess off the
+    shape a test means (embedded defaults unless the test sets them), plus ``values``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _BACKEND_VARS and not k.endswith("_DATABASE_URL")
+    }
+    env.update({"LOG_LEVEL": "warning", **values})
+    return env
 
 
 # The console script of the running interpreter's environment (the same as `.venv/bin/spectral`).

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 US_STATE_CODES = frozenset(
     [
@@ -73,7 +73,23 @@ def _us_state(code: str) -> str:
     return upper
 
 
-USState = Annotated[str, AfterValidator(_us_state)]
+# The schema says what _us_state takes: a code in either case, spaces around it allowed.
+_US_STATE_PATTERN = (
+    "^\\s*("
+    + "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(US_STATE_CODES))
+    + ")\\s*$"
+)
+USState = Annotated[
+    str,
+    AfterValidator(_us_state),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _US_STATE_PATTERN,
+            "description": "A US state or territory code (e.g. CA, NY, PR)",
+        }
+    ),
+]
 
 _EASTERN, _CENTRAL, _MOUNTAIN, _PACIFIC = (
     "America/New_York",

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from spectral_shared.identity import requires
 from spectral_shared.web import health
+from spectral_shared.web.converters import register_converters
 from spectral_shared.web.health import CachedCheck, broker_check, health_report
 from spectral_shared.web.openapi import ApiDoc
 
@@ -45,8 +47,17 @@ class ListQuery(BaseModel):
     status: Status | None = None
 
 
+class Proof(BaseModel):
+    """A proof between two sizes."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    first: int = Field(serialization_alias="from")
+    second: int = Field(serialization_alias="to")
+
+
 def make_app() -> Flask:
     app = Flask("openapi-test")
+    register_converters(app)
 
     @app.post("/api/v1/ai-systems")
     @ApiDoc.operation(
@@ -79,6 +90,17 @@ def make_app() -> Flask:
     def list_systems() -> Any:
         return {}
 
+    @app.get("/api/v1/entries/<int(max=9223372036854775807):index>")
+    @ApiDoc.operation("One entry", responses={200: Proof})
+    @requires("audit_log:read")
+    def get_entry(index: int) -> Any:
+        return {}
+
+    @app.post("/api/v1/auth/login")
+    @ApiDoc.operation("Sign in", request=Contact, responses={200: "Tokens"}, public=True)
+    def login() -> Any:
+        return {}
+
     @app.get("/internal/undocumented")
     def undocumented() -> Any:
         return {}
@@ -88,7 +110,9 @@ def make_app() -> Flask:
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return ApiDoc("governance", "Spectral governance API", version="1.2.3").build(make_app())
+    return ApiDoc("governance", "Spectral governance API", version="1.2.3").build(
+        make_app(), ["/api/v1/auth/login"]
+    )
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -115,6 +139,8 @@ def test_only_decorated_routes_appear(document: dict[str, Any]) -> None:
         "/api/v1/ai-systems",
         "/api/v1/ai-systems/{system_id}",
         "/api/v1/status",
+        "/api/v1/entries/{index}",
+        "/api/v1/auth/login",
     }
     assert set(document["paths"]["/api/v1/ai-systems"]) == {"get", "post"}
     assert set(document["paths"]["/api/v1/ai-systems/{system_id}"]) == {"get", "delete"}
@@ -151,14 +177,78 @@ def test_request_body_references_a_component(document: dict[str, Any]) -> None:
 def test_path_parameters_and_other_responses(document: dict[str, Any]) -> None:
     get = document["paths"]["/api/v1/ai-systems/{system_id}"]["get"]
     assert get["parameters"] == [
-        {"name": "system_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": "system_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
     ]
     assert get["tags"] == ["governance"]
-    assert document["paths"]["/api/v1/ai-systems/{system_id}"]["delete"]["responses"] == {
-        "204": {"description": "No content"}
+    entry = document["paths"]["/api/v1/entries/{index}"]["get"]
+    assert entry["parameters"][0]["schema"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**63 - 1,
     }
+    delete = document["paths"]["/api/v1/ai-systems/{system_id}"]["delete"]
+    assert delete["parameters"][0]["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^[^/]+$",
+    }
+    assert delete["responses"]["204"] == {"description": "No content"}
     public = document["paths"]["/api/v1/status"]["get"]
     assert "security" not in public
+
+
+def _statuses(document: dict[str, Any], path: str, method: str) -> set[str]:
+    return set(document["paths"][path][method]["responses"])
+
+
+def test_what_every_operation_of_a_kind_answers_is_documented(document: dict[str, Any]) -> None:
+    # Secured, with an id in the path: credentials refused, quota, no such id.
+    assert _statuses(document, "/api/v1/ai-systems/{system_id}", "get") == {
+        "200",
+        "401",
+        "404",
+        "429",
+    }
+    # Guarded by @requires: the role or scope refused too.
+    assert _statuses(document, "/api/v1/entries/{index}", "get") == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "429",
+    }
+    # A JSON body: malformed, wrong media type, invalid; the view's own 422 text wins.
+    post = document["paths"]["/api/v1/ai-systems"]["post"]["responses"]
+    assert {"400", "415", "422", "401", "429"} <= set(post)
+    assert post["422"]["description"] == "Invalid body"
+    assert "malformed-json" in post["400"]["description"]
+    # A query model: a bad parameter or cursor.
+    assert (
+        "invalid-cursor"
+        in (document["paths"]["/api/v1/ai-systems"]["get"]["responses"]["400"]["description"])
+    )
+    # Public: no credentials asked, no quota; unless the edge limits it per address.
+    assert _statuses(document, "/api/v1/status", "get") == {"200"}
+    assert _statuses(document, "/api/v1/auth/login", "post") == {
+        "200",
+        "400",
+        "415",
+        "422",
+        "429",
+    }
+
+
+def test_responses_are_described_as_serialized(document: dict[str, Any]) -> None:
+    schema_ref = document["paths"]["/api/v1/entries/{index}"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    proof = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
+    assert set(proof["properties"]) == {"from", "to"}
 
 
 def test_query_parameters(document: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -39,6 +41,18 @@ class NewSystem(BaseModel):
 class ListQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
+    archived: bool = False
+    since: datetime | None = None
+    start: int | datetime | None = None
+
+
+class Flagged(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uses_phi: bool
+    count: int = 0
+    at: datetime | None = None
+    id: uuid.UUID | None = None
 
 
 def make_app() -> Flask:
@@ -53,9 +67,13 @@ def make_app() -> Flask:
         body = parse_json_body(NewSystem)
         return body.model_dump(), 201
 
+    @app.post("/flagged")
+    def flag() -> tuple[dict[str, Any], int]:
+        return parse_json_body(Flagged).model_dump(mode="json"), 201
+
     @app.get("/systems")
     def list_systems() -> dict[str, Any]:
-        return parse_query(ListQuery).model_dump()
+        return parse_query(ListQuery).model_dump(mode="json", exclude_none=True)
 
     return app
 
@@ -148,7 +166,7 @@ def test_unknown_field_and_wrong_types_are_422_with_field_errors(client: FlaskCl
         assert set(error) == {"field", "pointer", "code", "message"}
         assert all(isinstance(v, str) and v for v in error.values())
     assert errors["risk_score"]["pointer"] == "/risk_score"
-    assert errors["risk_score"]["code"] == "int_parsing"
+    assert errors["risk_score"]["code"] == "int_type"  # strict: text is no number
     assert errors["tags.1"]["pointer"] == "/tags/1"
     assert errors["owner.email"]["pointer"] == "/owner/email"
     assert errors["owner.email"]["code"] == "string_pattern_mismatch"
@@ -176,7 +194,11 @@ def test_pointer_escapes_field_names(client: FlaskClient) -> None:
 
 
 def test_query_parameters_are_validated(client: FlaskClient) -> None:
-    assert client.get("/systems?limit=10&cursor=abc").get_json() == {"limit": 10, "cursor": "abc"}
+    assert client.get("/systems?limit=10&cursor=abc").get_json() == {
+        "limit": 10,
+        "cursor": "abc",
+        "archived": False,
+    }
     document = _problem(client.get(f"/systems?limit={PHI}"), 400)
     assert document["type"] == PROBLEM_BASE + "invalid-query"
     assert document["errors"][0]["field"] == "limit"
@@ -243,3 +265,68 @@ def test_a_bad_mapping_key_is_pointed_at_as_the_member() -> None:
     [error] = field_errors(raised.value)
     assert error["pointer"] == "/per_state/ZZ"
     assert error["field"] == "per_state.ZZ"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"uses_phi": 0},
+        {"uses_phi": "true"},
+        {"uses_phi": True, "count": "5"},
+        {"uses_phi": True, "count": 1.5},
+        {"uses_phi": True, "at": 0},
+    ],
+)
+def test_bodies_are_validated_strictly_as_the_schema_says(
+    client: FlaskClient, body: dict[str, Any]
+) -> None:
+    document = _problem(client.post("/flagged", json=body), 422)
+    assert document["errors"], document
+
+
+def test_json_strings_still_carry_times_and_ids(client: FlaskClient) -> None:
+    answer = client.post(
+        "/flagged",
+        json={
+            "uses_phi": True,
+            "count": 3,
+            "at": "2026-01-31T09:00:00Z",
+            "id": "019c12c8-d558-4434-8982-76b69aaee3ea",
+        },
+    )
+    assert answer.status_code == 201
+    assert answer.get_json()["at"] == "2026-01-31T09:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("archived=1", "archived"),
+        ("archived=yes", "archived"),
+        ("since=0", "since"),
+        ("since=2026-01-31", "since"),
+        ("since=2026-01-31T09:00:00", "since"),  # no offset: which time zone?
+        ("limit=5.0", "limit"),
+        ("start=yesterday", "start"),
+    ],
+)
+def test_query_strings_are_read_as_the_schema_says(
+    client: FlaskClient, query: str, field: str
+) -> None:
+    document = _problem(client.get(f"/systems?{query}"), 400)
+    assert document["type"] == PROBLEM_BASE + "invalid-query"
+    assert [e["field"] for e in document["errors"]] == [field]
+
+
+def test_query_strings_in_their_documented_forms_are_taken(client: FlaskClient) -> None:
+    answer = client.get("/systems?archived=true&since=2026-01-31T09:00:00%2B01:00&start=0")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json() == {
+        "limit": 50,
+        "archived": True,
+        "since": "2026-01-31T09:00:00+01:00",
+        "start": 0,
+    }
+    assert client.get("/systems?start=2026-01-31T09:00:00Z").get_json()["start"] == (
+        "2026-01-31T09:00:00Z"
+    )

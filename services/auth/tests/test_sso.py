@@ -873,6 +873,6 @@ def test_without_all_three_workos_settings_sso_answers_503(sso: Sso, missing: st
     finally:
         runtime.database.dispose()
     for response in responses:
-        assert response.status_code == 503
+        assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
         assert response.json["title"] == "SSO is not configured"

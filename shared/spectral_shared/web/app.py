@@ -176,11 +176,14 @@ def create_service_app(runtime: ServiceRuntime, api: ApiDoc, blueprints: list[Bl
         app.register_blueprint(blueprint)
 
     document: dict[str, Any] = {}
+    # The gateway limits these public routes per client address: they answer 429 too.
+    routes = getattr(getattr(runtime, "component", None), "routes", ())
+    limited = [route.prefix for route in routes if route.abuse_prone]
 
     @app.get(f"/api/v1/{service}/openapi.json")
     def openapi() -> Response:
         if not document:
-            document.update(api.build(app))
+            document.update(api.build(app, limited))
         return jsonify(document)
 
     return app

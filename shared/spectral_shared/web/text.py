@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 # C0 controls but tab, LF and CR; DEL; C1 controls (ESC, CSI's 0x9b, ...).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -53,6 +53,40 @@ def text_problem(value: str, *, multi_line: bool) -> str | None:
     return None
 
 
+# The same rules as JSON Schema patterns, so the OpenAPI document says what is refused.
+MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+
+
+def _document(schema: dict[str, Any], pattern: str) -> None:
+    """Adds ``pattern`` to every string in a property's schema (lists and maps of text too)."""
+    if schema.get("type") == "string" and not {"enum", "const", "format"} & schema.keys():
+        if "pattern" in schema:
+            schema.setdefault("allOf", []).append({"pattern": pattern})
+        else:
+            schema["pattern"] = pattern
+    for key in ("items", "additionalProperties", "propertyNames"):
+        if isinstance(schema.get(key), dict):
+            _document(schema[key], ONE_LINE_PATTERN if key == "propertyNames" else pattern)
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key, ()):
+            _document(option, pattern)
+
+
+def _document_plain_text(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    plain = model if issubclass(model, PlainText) else None
+    if plain is None:
+        return
+    for name, prop in schema.get("properties", {}).items():
+        field_name = next(
+            (f for f, info in model.model_fields.items() if (info.alias or f) == name), name
+        )
+        if field_name in plain.unchecked_fields:
+            continue
+        multi = field_name in plain.multi_line_fields
+        _document(prop, MULTI_LINE_PATTERN if multi else ONE_LINE_PATTERN)
+
+
 def _check(value: Any, multi_line: bool) -> None:
     if isinstance(value, str):
         problem = text_problem(value, multi_line=multi_line)
@@ -69,6 +103,8 @@ def _check(value: Any, multi_line: bool) -> None:
 
 class PlainText(BaseModel):
     """A request model whose text fields refuse control characters (see the module)."""
+
+    model_config = ConfigDict(json_schema_extra=_document_plain_text)
 
     multi_line_fields: ClassVar[frozenset[str]] = MULTI_LINE
     unchecked_fields: ClassVar[frozenset[str]] = UNCHECKED

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from flask import request
@@ -82,19 +84,74 @@ def parse_json_body(model: type[M]) -> M:
             type_slug="malformed-json",
         )
     try:
-        return model.model_validate(data)
+        # Strict, as the document says: `true` is a boolean and 1 is not, "5" is no integer.
+        # JSON's strings still stand for dates, times, UUIDs and enumerations.
+        return model.model_validate_json(request.get_data(cache=True), strict=True)
     except ValidationError as exc:
         raise validation_problem(field_errors(exc)) from exc
 
 
+# What a query string's text must look like where the schema asks for something other than text;
+# pydantic alone would take "0" as a time (1970) and "1" or "yes" as true.
+_QUERY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "boolean": (re.compile(r"true|false"), "Send true or false."),
+    "integer": (re.compile(r"-?[0-9]+"), "Send a whole number."),
+    "number": (re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"), "Send a number."),
+    "date-time": (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[-+][0-9]{2}:[0-9]{2})"
+        ),
+        "Send an RFC 3339 date-time with its offset, e.g. 2026-01-31T09:00:00Z.",
+    ),
+    "date": (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "Send a date as YYYY-MM-DD."),
+}
+
+
+def _kinds(schema: dict[str, Any]) -> set[str]:
+    """The forms a parameter's schema allows: "text" for any string, else the _QUERY_FORMS keys."""
+    if "anyOf" in schema:
+        return set().union(*(_kinds(option) for option in schema["anyOf"]))
+    kind = schema.get("type")
+    if kind == "string":
+        fmt = schema.get("format")
+        return {fmt} if fmt in _QUERY_FORMS else {"text"}
+    if kind in _QUERY_FORMS:
+        return {kind}
+    return set() if kind == "null" else {"text"}
+
+
+@cache
+def _query_kinds(model: type[BaseModel]) -> dict[str, set[str]]:
+    properties = model.model_json_schema().get("properties", {})
+    return {name: _kinds(prop) for name, prop in properties.items()}
+
+
+def _query_form_errors(model: type[BaseModel], data: dict[str, str]) -> list[dict[str, str]]:
+    errors = []
+    for name, raw in data.items():
+        kinds = _query_kinds(model).get(name)
+        if not kinds or "text" in kinds:
+            continue  # unknown names and free text are the model's to judge
+        if not any(_QUERY_FORMS[kind][0].fullmatch(raw) for kind in kinds):
+            messages = " Or: ".join(_QUERY_FORMS[kind][1] for kind in sorted(kinds))
+            errors.append(
+                {"field": name, "pointer": f"/{name}", "code": "query_form", "message": messages}
+            )
+    return errors
+
+
 def parse_query(model: type[M]) -> M:
+    data = request.args.to_dict()
+    errors = _query_form_errors(model, data)
     try:
-        return model.model_validate(request.args.to_dict())
+        if not errors:
+            return model.model_validate(data)
     except ValidationError as exc:
-        raise Problem(
-            400,
-            "Invalid query parameters",
-            detail="One or more query parameters are invalid; see errors.",
-            type_slug="invalid-query",
-            errors=field_errors(exc),
-        ) from exc
+        errors = field_errors(exc)
+    raise Problem(
+        400,
+        "Invalid query parameters",
+        detail="One or more query parameters are invalid; see errors.",
+        type_slug="invalid-query",
+        errors=errors,
+    )

@@ -170,7 +170,7 @@ class CanonicalEntry(BaseModel):
     purged: bool
 
 
-@bp.get("/api/v1/audit/entries/<int:index>")
+@bp.get("/api/v1/audit/entries/<int(max=9223372036854775807):index>")  # SQL BIGINT
 @api.operation(
     "One entry's canonical bytes and leaf hash",
     responses={200: CanonicalEntry, 404: "No such entry", **READ_ERRORS},

@@ -95,8 +95,7 @@ def _require_sso() -> None:
     responses={
         302: "Redirect to WorkOS AuthKit",
         400: "Neither or both of organization_id and email",
-        404: "That organization has not set up single sign-on",
-        503: "SSO is not configured",
+        404: "SSO is not configured here, or that organization has not set it up",
     },
     public=True,
     description="With `email`, the redirect never tells whether the address has an account.",
@@ -123,7 +122,7 @@ def authorize() -> BaseResponse:
         400: "Invalid, used or expired state or code",
         403: "Organization not mapped, account of another organization, or deactivated",
         502: "WorkOS unavailable",
-        503: "SSO is not configured",
+        404: "SSO is not configured on this deployment",
     },
     public=True,
     description="A first sign-in creates the account with the organization's default SSO role.",
@@ -148,8 +147,7 @@ def callback() -> tuple[Response, int]:
     responses={
         200: SsoConnectionOut,
         403: "Admins only",
-        404: "No WorkOS organization mapped",
-        503: "SSO is not configured",
+        404: "SSO is not configured on this deployment, or no WorkOS organization is mapped",
     },
 )
 @requires("sso:manage")
@@ -174,7 +172,7 @@ def get_connection() -> tuple[Response, int]:
         409: "Mapped to another organization",
         422: "Invalid or unknown WorkOS organization id",
         502: "WorkOS unavailable",
-        503: "SSO is not configured",
+        404: "SSO is not configured on this deployment",
     },
     description="Its members then sign in through WorkOS; a first sign-in creates their account "
     "with the organization's `default_sso_role` setting (viewer unless changed).",
@@ -193,7 +191,7 @@ def put_connection() -> tuple[Response, int]:
 @bp.delete("/api/v1/auth/sso/connection")
 @api.operation(
     "Remove the mapping (members can no longer sign in through WorkOS)",
-    responses={204: None, 403: "Admins only", 503: "SSO is not configured"},
+    responses={204: None, 403: "Admins only", 404: "SSO is not configured on this deployment"},
 )
 @requires("sso:manage")
 def delete_connection() -> tuple[str, int]:

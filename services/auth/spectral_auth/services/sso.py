@@ -71,9 +71,11 @@ PROVISIONABLE_ROLES = frozenset({Role.VIEWER, Role.ANALYST, Role.COMPLIANCE_OFFI
 
 
 class SsoNotConfigured(DomainError):
-    """WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD are not all set."""
+    """WORKOS_API_KEY, WORKOS_CLIENT_ID and WORKOS_COOKIE_PASSWORD are not all set: this
+    deployment has no single sign-on (404, as for any feature that is not there; not a 5xx, which
+    would tell clients to retry)."""
 
-    status = 503
+    status = 404
     title = "SSO is not configured"
     slug = "sso-not-configured"
 

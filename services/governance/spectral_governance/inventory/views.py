@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, case, func, select
 
 from spectral_governance.inventory import csv_format, use_cases
@@ -364,10 +365,20 @@ def delete_system(system_id: str) -> tuple[str, int]:
     return "", 204
 
 
+class ImportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = Field(
+        default=False, description="true: check the file and count, import nothing"
+    )
+
+
 @bp.post(f"{BASE}/import")
 @api.operation(
     "Import AI systems from CSV: every row or none",
+    query=ImportQuery,
+    body=("text/csv", "The export's columns, UTF-8, with a header row"),
     responses={
+        400: "Not UTF-8 text, or a bad query parameter",
         201: ImportResult,
         200: ImportResult,
         402: "The import would pass the plan's AI-system limit",
@@ -387,7 +398,7 @@ def import_systems() -> tuple[Response, int]:
             detail="Send the file as text/csv (UTF-8).",
             type_slug="unsupported-media-type",
         )
-    dry_run = request.args.get("dry_run", "false").lower() in ("1", "true", "yes")
+    dry_run = parse_query(ImportQuery).dry_run
     try:
         text = request.get_data(cache=False).decode("utf-8")
         rows = csv_format.parse(text)

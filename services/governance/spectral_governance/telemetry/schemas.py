@@ -126,8 +126,13 @@ class TelemetryEventIn(Request):
 
 
 class TelemetryBatch(BaseModel):
-    events: list[dict[str, Any]] = Field(
-        min_length=1, max_length=MAX_BATCH, description="Up to 1,000 events."
+    # Any item is taken: each is judged on its own (the event shape below), and one that is not
+    # an event is rejected in `results` without sinking the batch.
+    events: list[TelemetryEventIn | Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="Up to 1,000 events; an item that is not a valid event is rejected on its "
+        "own in the answer's results.",
     )
 
 
