@@ -174,12 +174,14 @@ def test_the_export_streams_what_the_checkpoint_covers(platform: SliceClient) ->
     size = int(jsonl.headers["X-Audit-Tree-Size"])
     note = base64.b64decode(jsonl.headers["X-Audit-Checkpoint"]).decode()
     lines = jsonl.content.splitlines()
-    assert json.loads(lines[0]) == {"checkpoint": note} and len(lines) == size + 1
+    assert json.loads(lines[0]) == {"checkpoint": note, "purged_below": 0}
+    assert len(lines) == size + 1
     for number, line in enumerate(lines[1:]):
         head, _, body = line.partition(b',"entry":')
         meta = json.loads(head + b"}")
         assert meta["index"] == number
         assert hashlib.sha256(b"\x00" + body[:-1]).digest() == b64d(meta["leaf_hash"])
+        assert meta["columns"]["action"] == json.loads(body[:-1])["action"]
 
     window = _export(client, token, format="jsonl", **{"from": 1, "to": 3}).content.splitlines()
     assert [json.loads(line)["index"] for line in window[1:]] == [1, 2]

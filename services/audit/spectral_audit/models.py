@@ -2,7 +2,8 @@
 
 ``entries``, ``nodes`` and ``checkpoints`` are append-only: migration 0002 gives the application's
 role no UPDATE (bar nulling a payload, for retention) and no DELETE, and a trigger refuses both on
-PostgreSQL and SQLite. ``logs`` is the mutable head of each log: its size and compact range (what
+PostgreSQL and SQLite; since migration 0005 a payload may go only below its log's purge
+watermark, which only moves forward. ``logs`` is the mutable head of each log: its size and compact range (what
 an append needs), the size last checkpointed, the purge watermark and the legal hold.
 """
 
@@ -45,7 +46,8 @@ class Log(Base):
 
 class Entry(Base):
     """One audited event at its index in its log. ``body`` holds the RFC 8785 bytes that were
-    hashed (NULL once purged); the other columns are a search index over them."""
+    hashed (NULL once purged); the other columns are a search index over them, which
+    verification holds equal to them (``spectral_shared.tlog.audit_entries``)."""
 
     __tablename__ = "entries"
     __table_args__ = (

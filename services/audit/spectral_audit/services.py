@@ -9,15 +9,16 @@ sign anything its stored nodes cannot prove consistent with the last signed chec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from spectral_audit import stored
 from spectral_audit.entries import Appendable, appendable
 from spectral_audit.event_types import (
     ENTRIES_PURGED,
@@ -28,7 +29,7 @@ from spectral_audit.event_types import (
     LegalHoldReleased,
 )
 from spectral_audit.models import PLATFORM_LOG, Checkpoint, Entry, Log, Node
-from spectral_audit.verification import StoredLeaf, Verdict, locate_rewrite, verify_entries
+from spectral_audit.verification import Verdict, locate_rewrite, verify_entries
 from spectral_shared.bus import Actor, BusTables, Envelope
 from spectral_shared.bus.outbox import record_event
 from spectral_shared.component import Runtime
@@ -288,47 +289,25 @@ def sign_due_checkpoints(database: Database, signer: NoteSigner) -> int:
 # ---- verification ----------------------------------------------------------------------------------
 
 
-def _stored_leaves(session: Session, log_id: str, size: int) -> Iterator[StoredLeaf]:
-    rows = session.execute(
-        select(Entry.idx, Entry.body, Node.hash)
-        .outerjoin(Node, and_(Node.log_id == Entry.log_id, Node.level == 0, Node.idx == Entry.idx))
-        .where(Entry.log_id == log_id, Entry.idx < size)
-        .order_by(Entry.idx)
-        .execution_options(yield_per=20_000)
-    )
-    return ((index, body, leaf) for index, body, leaf in rows)
-
-
 def verify_log(
     database: Database, log_id: str, progress: Callable[[int], None] = lambda done: None
 ) -> Verdict | None:
-    """Recompute the log up to its latest checkpoint (None if it has none yet)."""
+    """Recompute the log up to its latest checkpoint (None if it has none yet). Whatever is
+    stored, the answer is a verdict: a corrupted row is reported at its index, never raised."""
     with database.session() as session:
-        head = log_head(session, log_id)
-        last = latest_checkpoint(session, log_id)
-        if head is None or last is None:
+        last = stored.latest_signed(session, log_id)
+        if last is None:
             return None
+        size = last[0]
+        purged_below, entries = stored.read_log(session, log_id, size)
         verdict = verify_entries(
-            _stored_leaves(session, log_id, last.size),
-            (last.size, bytes(last.root)),
-            purged_below=head.purged_below,
-            progress=progress,
+            entries, last, log_id=log_id, purged_below=purged_below, progress=progress
         )
         if verdict.valid or verdict.broken_before is None:
             return verdict
-        checkpoints = [
-            (size, bytes(root))
-            for size, root in session.execute(
-                select(Checkpoint.size, Checkpoint.root).where(Checkpoint.log_id == log_id)
-            )
-        ]
-        leaves = session.scalars(
-            select(Node.hash)
-            .where(Node.log_id == log_id, Node.level == 0, Node.idx < last.size)
-            .order_by(Node.idx)
-            .execution_options(yield_per=20_000)
+        narrowed = locate_rewrite(
+            stored.stored_leaves(session, log_id, size), stored.signed_roots(session, log_id)
         )
-        narrowed = locate_rewrite((bytes(leaf) for leaf in leaves), checkpoints)
         if narrowed is None:
             return verdict
         after, before = narrowed
@@ -369,12 +348,14 @@ def purge_log(
     end = min(head.size if first_kept is None else first_kept, start + PURGE_CHUNK)
     if end <= start:
         return 0
+    # The watermark moves first: the database lets a payload go only below it (migration 0005).
+    head.purged_below = end
+    session.flush()
     session.execute(
         update(Entry)
         .where(Entry.log_id == log_id, Entry.idx >= start, Entry.idx < end, Entry.body.is_not(None))
         .values(body=None)
     )
-    head.purged_below = end
     record_event(
         session,
         tables,

@@ -1,23 +1,22 @@
 """Recomputing a log from its stored entries and comparing it with what was signed: pure.
 
-The scan reads each entry's stored bytes and its stored leaf hash, in index order. The first entry
-that is missing, out of place, changed (its bytes no longer hash to its leaf) or stripped of its
-payload outside the purged range is reported by index. If every entry matches its leaf but the
-recomputed root differs from the signed checkpoint, the leaf hashes themselves were rewritten:
-the signed checkpoints (each one the root of a prefix) narrow that down to a range.
+The scan reads each entry as stored (its bytes, its leaf hash, its search columns), in index
+order, and holds each to the one definition of a sound entry that the auditor's verifier applies
+too (``spectral_shared.tlog.audit_entries``): the first entry that is missing, out of place,
+changed, stored as the wrong type, stripped of its payload outside the purged range, or whose
+columns say something its hashed bytes do not, is reported by index. If every entry checks out
+but the recomputed root differs from the signed checkpoint, the leaf hashes themselves were
+rewritten: the signed checkpoints (each one the root of a prefix) narrow that down to a range.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from spectral_shared.tlog.audit_entries import BrokenEntry, StoredEntry, check_entries
 from spectral_shared.tlog.merkle import CompactRange
-
-# (index, canonical bytes or None once purged, stored leaf hash or None if missing)
-StoredLeaf = tuple[int, bytes | None, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -41,50 +40,23 @@ class Verdict:
         return body
 
 
-class _Broken(Exception):
-    def __init__(self, index: int, reason: str) -> None:
-        self.index, self.reason = index, reason
-
-
-def _leaves(
-    rows: Iterable[StoredLeaf], size: int, purged_below: int, progress: Callable[[int], None]
-) -> Iterable[bytes]:
-    expected = 0
-    sha256 = hashlib.sha256
-    for index, body, stored in rows:
-        if index >= size:
-            break
-        if index != expected:
-            raise _Broken(expected, f"entry {expected} is missing")
-        if stored is None:
-            raise _Broken(index, f"entry {index} has lost its leaf hash")
-        if body is None:
-            if index >= purged_below:
-                raise _Broken(index, f"entry {index} has lost its payload outside the purged range")
-        elif sha256(b"\x00" + body).digest() != stored:
-            raise _Broken(index, f"entry {index} was changed: it no longer matches its leaf hash")
-        yield stored
-        expected += 1
-        if not expected & 0xFFFF:
-            progress(expected)
-    if expected < size:
-        raise _Broken(expected, f"entry {expected} is missing")
-
-
 def verify_entries(
-    rows: Iterable[StoredLeaf],
+    entries: Iterable[StoredEntry],
     checkpoint: tuple[int, bytes],
     *,
+    log_id: str,
     purged_below: int,
     progress: Callable[[int], None] = lambda done: None,
 ) -> Verdict:
-    """Recompute the tree of the checkpoint's size from ``rows`` and compare its root."""
+    """Recompute the tree of the checkpoint's size from ``entries`` and compare its root."""
     size, signed_root = checkpoint
     tree = CompactRange()
     try:
-        for leaf in _leaves(rows, size, purged_below, progress):
+        for leaf in check_entries(
+            entries, size, log_id=log_id, purged_below=purged_below, progress=progress
+        ):
             tree.append(leaf)
-    except _Broken as broken:
+    except BrokenEntry as broken:
         return Verdict(False, size, broken_at=broken.index, reason=broken.reason)
     root = tree.root()
     if root != signed_root:

@@ -46,3 +46,33 @@ def login() -> Callable[..., Envelope]:
         )
 
     return make
+
+
+Tamper = Callable[..., None]
+
+
+def _tamper(runtime: Runtime, statement: str, **params: object) -> None:
+    """What an attacker with the database's keys could do, behind the service's back: on
+    PostgreSQL as the superuser with triggers off, on SQLite with the triggers dropped for the
+    statement and put back."""
+    from sqlalchemy import text
+
+    with runtime.database.engine.begin() as conn:
+        if runtime.database.is_postgres:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(statement), params)
+            return
+        triggers = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        for name, _ in triggers:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.execute(text(statement), params)
+        for _, sql in triggers:
+            conn.exec_driver_sql(sql)
+
+
+@pytest.fixture
+def tamper() -> Tamper:
+    """``tamper(runtime, statement, **params)``: the statement run as an attacker would."""
+    return _tamper

@@ -241,29 +241,54 @@ def test_rewritten_leaf_hashes_are_narrowed_down_by_the_signed_checkpoints(
     assert (verdict.broken_at, verdict.broken_before) == (10, 20)
 
 
-def test_the_application_cannot_update_or_delete_entries(audit: Runtime, login: Login) -> None:
+def test_the_database_refuses_every_change_but_a_purge_below_the_watermark(
+    audit: Runtime, login: Login
+) -> None:
     org = uuid.uuid4()
-    append(audit, [login(org) for _ in range(3)])
+    log_id = str(org)
+    append(audit, [login(org) for _ in range(4)])
     sign(audit)
-    refused = [
+
+    def refused(statement: str, match: str = "append-only") -> None:
+        with (
+            pytest.raises(DatabaseError, match=match),
+            audit.database.engine.begin() as conn,
+        ):
+            conn.execute(text(statement), {"l": log_id})
+
+    for statement in (
         "UPDATE entries SET action = 'auth.nothing.happened' WHERE idx = 1",
+        "UPDATE entries SET actor_id = 'someone-else' WHERE idx = 1",
+        "UPDATE entries SET occurred_at = received_at WHERE idx = 1",
+        "UPDATE entries SET body = body WHERE idx = 1",
+        "UPDATE entries SET body = NULL WHERE idx = 1",  # above the watermark (0): no purge
         "UPDATE entries SET body = NULL, actor_id = 'someone-else' WHERE idx = 1",
         "DELETE FROM entries WHERE idx = 2",
         "UPDATE nodes SET hash = hash WHERE idx = 0",
+        "UPDATE nodes SET hash = :l WHERE level = 0 AND idx = 1",
         "DELETE FROM nodes WHERE level = 1",
         "UPDATE checkpoints SET note = 'forged'",
         "DELETE FROM checkpoints",
-    ]
+    ):
+        refused(statement)
     if audit.database.is_postgres:
-        refused.append("TRUNCATE entries")
-    for statement in refused:
-        with (
-            pytest.raises(DatabaseError, match="append-only"),
-            audit.database.engine.begin() as conn,
-        ):
-            conn.execute(text(statement))
-    with audit.database.engine.begin() as conn:  # retention's one update: the payload goes
-        conn.execute(text("UPDATE entries SET body = NULL WHERE idx = 0"))
+        refused("TRUNCATE entries")
+
+    with audit.database.engine.begin() as conn:  # retention's update: the watermark, then bodies
+        conn.execute(text("UPDATE logs SET purged_below = 2 WHERE id = :l"), {"l": log_id})
+        conn.execute(
+            text("UPDATE entries SET body = NULL WHERE log_id = :l AND idx < 2"), {"l": log_id}
+        )
+    refused("UPDATE entries SET body = NULL WHERE idx = 2")  # still above it
+    refused("UPDATE entries SET actor_id = 'someone-else' WHERE idx = 0")  # purged, still kept
+    refused("DELETE FROM entries WHERE idx = 0")
+    watermark = "purge watermark only moves forward"
+    refused("UPDATE logs SET purged_below = 1 WHERE id = :l", watermark)
+    refused("UPDATE logs SET purged_below = 5 WHERE id = :l", watermark)  # beyond the log
+    refused("UPDATE logs SET size = 3 WHERE id = :l", watermark)
+    refused("UPDATE logs SET purged_below = 3, legal_hold = true WHERE id = :l", watermark)
+    verdict = services.verify_log(audit.database, log_id)
+    assert verdict is not None and verdict.valid
 
 
 @pytest.mark.integration

@@ -8,7 +8,9 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DatabaseError
 
 from spectral_audit import services
 from spectral_audit.models import Entry
@@ -74,15 +76,18 @@ def test_expired_payloads_go_and_every_proof_still_verifies(audit: Runtime, logi
     assert json.loads(last.body or b"{}")["data"]["retention_days"] == 30
 
 
-def test_a_payload_dropped_outside_the_purged_range_is_caught(audit: Runtime, login: Login) -> None:
+def test_a_payload_dropped_outside_the_purged_range_is_caught(
+    audit: Runtime, login: Login, tamper: Callable[..., None]
+) -> None:
     org = uuid.uuid4()
     _grow(audit, [login(org) for _ in range(4)])
-    with audit.database.session() as session:  # the one update the trigger lets through
-        session.execute(
+    with pytest.raises(DatabaseError, match="append-only"), audit.database.session() as session:
+        session.execute(  # no longer an update the database lets through
             Entry.__table__.update()
             .where(Entry.log_id == str(org), Entry.idx == 2)
             .values(body=None)
         )
+    tamper(audit, "UPDATE entries SET body = NULL WHERE log_id = :l AND idx = 2", l=str(org))
     verdict = services.verify_log(audit.database, str(org))
     assert verdict is not None and (verdict.valid, verdict.broken_at) == (False, 2)
     assert "outside the purged range" in (verdict.reason or "")

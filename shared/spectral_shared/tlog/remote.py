@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import requests
 
+from spectral_shared.tlog.audit_entries import (
+    BrokenEntry,
+    StoredEntry,
+    check_entries,
+    parse_export_head,
+    parse_export_line,
+)
 from spectral_shared.tlog.client import (
     LogRefused,
     TrustedState,
@@ -30,7 +36,6 @@ from spectral_shared.tlog.note import Checkpoint, InvalidNote, NoteVerifier, par
 __all__ = ["AuditLogApi", "RemoteReport", "verify_remote_log"]
 
 API = "/api/v1/audit"
-_ENTRY_MEMBER = b',"entry":'
 
 
 class AuditLogApi:
@@ -100,48 +105,43 @@ class RemoteReport:
     recomputed: bool = False
 
 
-def _entry_line(line: bytes) -> tuple[int, bytes, bytes | None]:
-    """(index, leaf hash, canonical bytes or None) of an export line; see spectral_audit's
-    export format: the entry member is last and verbatim."""
-    head, found, rest = line.partition(_ENTRY_MEMBER)
-    if not found or not rest.endswith(b"}"):
-        raise LogRefused("the export has a line that is not an entry")
-    meta = json.loads(head + b"}")
-    body = rest[:-1]
-    return (
-        int(meta["index"]),
-        base64.b64decode(meta["leaf_hash"]),
-        None if body == b"null" else body,
-    )
+def _entries(lines: Iterator[bytes]) -> Iterator[StoredEntry]:
+    for line in lines:
+        if not line:
+            continue
+        try:
+            yield parse_export_line(line)
+        except ValueError as exc:
+            raise LogRefused(str(exc)) from None
 
 
 def recompute(
     lines: Iterable[bytes], checkpoint: Checkpoint, progress: Callable[[int, int], None]
 ) -> None:
-    """Rebuild the checkpoint's tree from an export: every entry must hash to its leaf, every
-    index must come in order, and the root must be the signed one."""
-    tree = CompactRange()
-    sha256 = hashlib.sha256
+    """Rebuild the checkpoint's tree from an export: every entry must be what the log holds at
+    its index (the same check as the server's ``/verify``: in its place, hashing to its leaf,
+    its payload present above the purge watermark, its stored columns those of its hashed
+    bytes), and the root must be the signed one."""
     lines = iter(lines)
-    first = next(lines, b"")
-    if not first.startswith(b'{"checkpoint"'):
-        raise LogRefused("the export does not start with its checkpoint")
-    for line in lines:
-        if not line:
-            continue
-        index, leaf, body = _entry_line(line)
-        if index != tree.size:
-            raise LogRefused(f"the export skips or repeats entries at {tree.size}")
-        if body is not None and sha256(b"\x00" + body).digest() != leaf:
-            raise LogRefused(f"entry {index} does not hash to its leaf hash")
-        tree.append(leaf)
-        if not tree.size & 0x3FFF:
-            progress(tree.size, checkpoint.size)
-    if tree.size != checkpoint.size:
-        raise LogRefused(f"the export holds {tree.size} entries, not {checkpoint.size}")
+    try:
+        _, purged_below = parse_export_head(next(lines, b""))
+    except ValueError as exc:
+        raise LogRefused(str(exc)) from None
+    log_id = checkpoint.origin.rsplit("/", 1)[-1]
+    tree = CompactRange()
+    try:
+        for leaf in check_entries(
+            _entries(lines),
+            checkpoint.size,
+            log_id=log_id,
+            purged_below=purged_below,
+            progress=lambda done: progress(done, checkpoint.size),
+        ):
+            tree.append(leaf)
+    except BrokenEntry as broken:
+        raise LogRefused(f"the log is broken at entry {broken.index}: {broken.reason}") from None
     if tree.root() != checkpoint.root:
         raise LogRefused("the exported entries do not add up to the signed checkpoint")
-    progress(tree.size, checkpoint.size)
 
 
 def verify_remote_log(

@@ -1,9 +1,12 @@
 """Streaming a log's entries out, up to the checkpoint the export is consistent with.
 
-JSON lines: the first line is ``{"checkpoint": "<signed note>"}``; then one line per entry,
-``{"index":N,"leaf_hash":"<base64>","entry":<canonical bytes verbatim>}`` (``"entry":null`` once
-purged). The entry member comes last and is the exact RFC 8785 bytes that were hashed, so a
-verifier takes everything after ``,"entry":`` up to the closing brace and hashes it as it is.
+JSON lines: the first line is ``{"checkpoint": "<signed note>", "purged_below": N}`` (the purge
+watermark); then one line per entry, ``{"index":N,"leaf_hash":"<base64>","columns":{...},
+"entry":<canonical bytes verbatim>}`` (``"entry":null`` once purged), ``columns`` being the
+stored search columns a verifier checks against the entry. The entry member comes last and is
+the exact RFC 8785 bytes that were hashed, so a verifier takes everything after ``,"entry":`` up
+to the closing brace and hashes it as it is. The lines are written and read by
+``spectral_shared.tlog.audit_entries``, so the auditor's verifier sees each entry as stored.
 
 CSV: one row per entry for spreadsheets, cells that a spreadsheet would run as a formula
 prefixed with ``'`` (OWASP's CSV-injection advice); JSON lines are the form to verify.
@@ -21,7 +24,9 @@ from datetime import datetime
 from sqlalchemy import and_, select
 
 from spectral_audit.models import Checkpoint, Entry, Node
+from spectral_audit.stored import read_log
 from spectral_shared.db import Database
+from spectral_shared.tlog.audit_entries import export_head, export_line
 
 CSV_COLUMNS = (
     "index",
@@ -68,17 +73,24 @@ def _rows(
             yield entry, bytes(leaf)
 
 
-def _jsonl(checkpoint: Checkpoint, rows: Iterator[tuple[Entry, bytes]]) -> Iterator[bytes]:
-    yield json.dumps({"checkpoint": checkpoint.note}).encode() + b"\n"
-    buffer: list[bytes] = []
-    for entry, leaf in rows:
-        head = b'{"index":%d,"leaf_hash":"%s","entry":' % (entry.idx, base64.b64encode(leaf))
-        buffer.append(head + (entry.body if entry.body is not None else b"null") + b"}\n")
-        if len(buffer) >= 500:
+def _jsonl(
+    database: Database,
+    log_id: str,
+    checkpoint: Checkpoint,
+    start: int | datetime | None,
+    end: int | datetime | None,
+) -> Iterator[bytes]:
+    with database.session() as session:
+        purged_below, entries = read_log(session, log_id, checkpoint.size, start, end)
+        yield export_head(checkpoint.note, purged_below)
+        buffer: list[bytes] = []
+        for entry in entries:
+            buffer.append(export_line(entry))
+            if len(buffer) >= 500:
+                yield b"".join(buffer)
+                buffer.clear()
+        if buffer:
             yield b"".join(buffer)
-            buffer.clear()
-    if buffer:
-        yield b"".join(buffer)
 
 
 def _cell(value: object) -> str:
@@ -127,7 +139,6 @@ def export_stream(
     start: int | datetime | None,
     end: int | datetime | None,
 ) -> tuple[Iterator[bytes], str]:
-    rows = _rows(database, log_id, checkpoint.size, start, end)
     if format == "csv":
-        return _csv(rows), "text/csv"
-    return _jsonl(checkpoint, rows), "application/x-ndjson"
+        return _csv(_rows(database, log_id, checkpoint.size, start, end)), "text/csv"
+    return _jsonl(database, log_id, checkpoint, start, end), "application/x-ndjson"

@@ -308,7 +308,10 @@ class VerifyOut(BaseModel):
 @api.operation(
     "Recompute the log and compare it with its latest signed checkpoint",
     responses={200: VerifyOut, **READ_ERRORS},
-    description="Reads every entry: seconds for a million entries.",
+    description="Reads every entry: seconds for a million entries. Each entry must be in its "
+    "place, hash to its leaf, keep its payload above the purge watermark and have stored search "
+    "columns equal to what its hashed bytes say (the checks `spectral audit verify --full` "
+    "makes); any stored corruption is an invalid log at its index.",
 )
 @requires("audit_log:read")
 def verify() -> Response:
@@ -349,9 +352,11 @@ class ExportQuery(BaseModel):
         **READ_ERRORS,
     },
     description="`from`/`to`: entry indexes [from, to) or occurred_at times [from, to). JSON "
-    "lines start with the checkpoint; each entry line ends with the entry's canonical bytes "
-    'verbatim (`{"index":..,"leaf_hash":..,"entry":<canonical>}`), so a verifier hashes '
-    "them as they are.",
+    'lines start with `{"checkpoint":<signed note>,"purged_below":<purge watermark>}`; each '
+    "entry line carries the entry's stored search columns and ends with its canonical bytes "
+    'verbatim (`{"index":..,"leaf_hash":..,"columns":{..},"entry":<canonical>}`, `"entry":null` '
+    "once purged), so a verifier hashes them as they are and checks the columns against them. "
+    'A value stored as the wrong type is sent as null and named in `"stored_as"`.',
 )
 @requires("audit_log:read")
 def export() -> Response:
