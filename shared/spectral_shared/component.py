@@ -34,6 +34,7 @@ from spectral_shared.delivery import DeliveryPolicy, SlackSender, WebhookSender,
 from spectral_shared.email import EmailSender, EmlFileMailer, Mailer, SendGridMailer
 from spectral_shared.identity import Identity, JwksKeySource, KeySource, TokenVerifier
 from spectral_shared.kv import KeyValueStore, key_value_store
+from spectral_shared.outbound import OutboundPolicy
 from spectral_shared.routing import Route
 from spectral_shared.schedule import Schedule, Scheduler
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -141,6 +142,12 @@ class Runtime:
         return EmlFileMailer(self.settings.var_dir / "mail", self.settings.from_email)
 
     @cached_property
+    def outbound(self) -> OutboundPolicy:
+        """Where URLs a tenant sets may lead (ADR 0036), with the operator's
+        ``OUTBOUND_ALLOW_PRIVATE`` exceptions."""
+        return OutboundPolicy.parse(self.settings.outbound_allow_private)
+
+    @cached_property
     def object_store(self) -> ObjectStore:
         s = self.settings
         if s.aws_s3_bucket:
@@ -218,8 +225,12 @@ class Runtime:
             self.database,
             self.component.tables,
             self.cipher,
-            {"email": EmailSender(self.mailer), "slack": SlackSender(), "webhook": WebhookSender()},
-            policy=DeliveryPolicy.for_environment(self.settings.is_production),
+            {
+                "email": EmailSender(self.mailer),
+                "slack": SlackSender(self.outbound),
+                "webhook": WebhookSender(self.outbound),
+            },
+            policy=DeliveryPolicy(self.outbound),
             max_attempts=self.settings.delivery_max_attempts,
         )
 

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     bus_retention_days: int = Field(default=7, ge=1)
     # Failed sends of an outgoing message (e-mail, Slack, webhook) before it is dead (ADR 0032).
     delivery_max_attempts: int = Field(default=30, ge=1)
+    # Networks (CIDR or one address) and host names whose private addresses tenant-set URLs
+    # (Slack, webhooks) may reach, over http:// too: local fakes in development and tests
+    # (ADR 0036). Empty (the default) is public HTTPS only; refused in production.
+    outbound_allow_private: str = ""
 
     # E-mail
     sendgrid_api_key: SecretStr | None = None
@@ -163,6 +167,14 @@ class Settings(BaseSettings):
     @classmethod
     def _jwt_expiry(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("outbound_allow_private")
+    @classmethod
+    def _outbound_allow_private(cls, value: str) -> str:
+        from spectral_shared.outbound import OutboundPolicy
+
+        OutboundPolicy.parse(value)  # raises on an entry that is no network, address or host
         return value
 
     @field_validator("bus_retry_delays")
@@ -263,6 +275,11 @@ class Settings(BaseSettings):
             problems.append("BASE_URL must be https:// in production")
         if self.cookie_secure is False:
             problems.append("COOKIE_SECURE must not be false in production")
+        if self.outbound_allow_private.strip():
+            problems.append(
+                "OUTBOUND_ALLOW_PRIVATE must be empty in production (tenant URLs would reach "
+                "private addresses)"
+            )
         for name in extra_required:
             if _blank(getattr(self, name.lower(), None)):
                 problems.append(f"{name} is missing{_GENERATE.get(name, '')}")

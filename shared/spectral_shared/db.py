@@ -251,6 +251,8 @@ class Database:
         raise AssertionError("unreachable")
 
     def ping(self, timeout_seconds: float = 2.0) -> bool:
+        if not self.is_postgres:
+            return self._ping_sqlite()
         try:
             with self.engine.connect() as conn:
                 if self.is_postgres:
@@ -258,6 +260,24 @@ class Database:
                         text(f"SET LOCAL statement_timeout = {int(timeout_seconds * 1000)}")
                     )
                 conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def _ping_sqlite(self) -> bool:
+        """A read outside any transaction. Through a SQLAlchemy connection it would begin with
+        ``BEGIN IMMEDIATE`` (every SQLite transaction here does) and wait for the one write lock,
+        so a long write anywhere would read as a database that is down; in WAL mode a plain read
+        goes on beside a writer."""
+        try:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute("SELECT count(*) FROM sqlite_master")
+                cursor.fetchall()
+                cursor.close()
+            finally:
+                connection.close()
             return True
         except Exception:
             return False

@@ -5,8 +5,11 @@ with one retry, backoff and dead state for all of them (ADR 0032).
 - **Queueing** (:func:`queue_delivery`): a row in the service's ``deliveries`` table, written in
   the caller's transaction, so a message exists exactly when the change that caused it commits.
   The target (an address, a webhook URL: personal data or a secret) and the body are sealed with
-  ``FieldCipher``, bound to the row (associated data ``deliveries.<column>:<id>``). A target that
-  may not be sent to is refused here, with :class:`DeliveryRefused`, before anything is written.
+  ``FieldCipher``, bound to the row (associated data ``deliveries.<column>:<id>``). A target no
+  configuration could send to is refused here, with :class:`DeliveryRefused`, before anything is
+  written; where a URL may lead is the outbound policy's (ADR 0036), applied when the URL is set
+  and by the sending relay. :func:`cancel_deliveries` removes the unsent rows to a target whose
+  setting was cleared or changed.
 - **Sending** (:func:`deliver_due`, the relay's second job): due rows are *claimed* in a short
   transaction (``FOR UPDATE SKIP LOCKED``, so relays share the work, then ``available_at`` moved a
   lease ahead), the transaction commits, and only then are they sent, each outcome recorded in
@@ -18,26 +21,25 @@ with one retry, backoff and dead state for all of them (ADR 0032).
   5 min); after ``DELIVERY_MAX_ATTEMPTS`` failures the row is *dead* (``dead_at``): kept, never
   pruned, counted by ``spectral_deliveries_dead_total`` and logged as ``delivery.dead``, and
   replayed by ``spectral bus replay-deliveries`` once the cause is fixed. A target the sending
-  relay's policy refuses is dead at once. ``last_error`` holds the error's type and status, never
-  the body, the target or a response body.
+  relay's policy refuses, before sending or at connect time, is dead at once. ``last_error``
+  holds the error's type and status, never the body, the target or a response body.
 - **Senders** are pluggable per channel (:class:`Sender`): e-mail through the configured mailer
-  (``spectral_shared.email``), Slack and webhooks as an HTTPS POST of JSON that follows no
-  redirects.
+  (``spectral_shared.email``), Slack and webhooks as a POST of JSON through
+  :class:`~spectral_shared.outbound.OutboundPolicy`'s transport, which checks every resolved
+  address, connects to the one it checked and follows no redirects.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-import requests
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,13 +49,13 @@ from spectral_shared.bus.tables import BusTables
 from spectral_shared.crypto import DecryptionError, FieldCipher
 from spectral_shared.db import Database, utcnow
 from spectral_shared.logging import get_logger
+from spectral_shared.outbound import WHAT, OutboundPolicy, OutboundRefused
 
 log = get_logger(__name__)
 
 Channel = Literal["email", "slack", "webhook"]
 CHANNELS: tuple[Channel, ...] = ("email", "slack", "webhook")
 
-SLACK_HOST = "hooks.slack.com"
 SEND_TIMEOUT = 10.0  # seconds, per HTTP send
 BATCH = 20
 # How long a claimed row is left to the relay that claimed it. Longer than a batch can take
@@ -74,26 +76,15 @@ class Sender(Protocol):
 # ---- where messages may go ----------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Where messages may go. Slack: ``https://hooks.slack.com/...``; webhooks: any ``https://``
-    URL. With ``loopback`` (everywhere but production), also a URL on this machine, over http or
-    https, which is what local fakes in tests and development listen on."""
+    """Where messages may go: e-mail to one plain address; Slack and webhooks where ``outbound``
+    (:class:`~spectral_shared.outbound.OutboundPolicy`, ADR 0036) lets a tenant's URL lead. The
+    default is the strict policy (public HTTPS, Slack only on hooks.slack.com); the relay uses
+    its runtime's, which carries the operator's ``OUTBOUND_ALLOW_PRIVATE``. With ``outbound``
+    None (queue time, see below) only what no configuration could send is refused."""
 
-    loopback: bool = True
-
-    @classmethod
-    def for_environment(cls, production: bool) -> DeliveryPolicy:
-        return cls(loopback=not production)
+    outbound: OutboundPolicy | None = field(default_factory=OutboundPolicy)
 
     def check(self, channel: str, target: str) -> None:
         """Raise :class:`DeliveryRefused` unless ``target`` is an allowed destination for
@@ -103,23 +94,28 @@ class DeliveryPolicy:
         if channel == "email":
             _check_address(target)
             return
-        what = "a Slack incoming webhook" if channel == "slack" else "a webhook target"
         try:
-            parts = urlsplit(target)
-            host = (parts.hostname or "").lower()
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise DeliveryRefused(f"{what} must be a valid URL") from None
-        if parts.username or parts.password:
-            raise DeliveryRefused(f"{what} may not carry credentials in the URL")
-        if self.loopback and _is_loopback(host) and parts.scheme in ("http", "https"):
-            return
-        if parts.scheme != "https" or not host:
-            raise DeliveryRefused(f"{what} must be an https:// URL")
-        if channel == "slack" and (host != SLACK_HOST or parts.port not in (None, 443)):
-            raise DeliveryRefused(f"{what} must be on https://{SLACK_HOST}/")
-        if channel == "webhook" and _is_loopback(host):
-            raise DeliveryRefused(f"{what} may not point at this machine")
+            if self.outbound is None:
+                _check_url_shape(channel, target)
+            else:
+                self.outbound.check_url(target, channel)
+        except OutboundRefused as refused:
+            raise DeliveryRefused(str(refused)) from None
+
+
+def _check_url_shape(channel: str, target: str) -> None:
+    """What no operator setting can allow: a malformed URL, credentials in it, a scheme other
+    than https (or http, which ``OUTBOUND_ALLOW_PRIVATE`` may allow for its hosts)."""
+    what = WHAT[channel]
+    try:
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise OutboundRefused(f"{what} must be a valid URL") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise OutboundRefused(f"{what} may not carry credentials in the URL")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise OutboundRefused(f"{what} must be an https:// URL")
 
 
 def _check_address(address: str) -> None:
@@ -128,10 +124,11 @@ def _check_address(address: str) -> None:
         raise DeliveryRefused("an e-mail delivery needs one plain address (name@domain)")
 
 
-# Queue time knows no deployment (a step inside a use case is handed a session and a cipher), so
-# it applies the loopback-permitting policy; the sending relay applies its environment's own,
-# which in production refuses loopback targets too (the row is dead at once).
-QUEUE_POLICY = DeliveryPolicy(loopback=True)
+# Queue time knows no deployment (a step inside a use case is handed a session and a cipher, not
+# the settings), so it refuses only what no configuration could send. Where a URL may lead is
+# decided when it is set (the settings endpoint applies the runtime's OutboundPolicy) and again
+# by the sending relay, before and while connecting; a row the relay refuses is dead at once.
+QUEUE_POLICY = DeliveryPolicy(outbound=None)
 
 
 # ---- queueing -------------------------------------------------------------------------------------
@@ -171,6 +168,33 @@ def queue_delivery(
     return delivery_id
 
 
+def cancel_deliveries(
+    session: Session, tables: BusTables, cipher: FieldCipher, channel: Channel, target: str
+) -> int:
+    """In the caller's transaction, delete every unsent row (pending or dead) of ``channel``
+    addressed to ``target``: the setting that named it was cleared or changed, so nothing more
+    goes there (not even an operator's replay). Returns how many. A row a relay claimed before
+    this commits is not sent either: the relay reads, just before each send, that its row is
+    still there."""
+    table = tables.deliveries
+    rows = session.execute(
+        select(table.c.seq, table.c.id, table.c.target).where(
+            table.c.channel == channel, table.c.sent_at.is_(None)
+        )
+    ).all()
+    doomed: list[int] = []
+    for row in rows:
+        try:
+            if _open(cipher, row.target, "target", row.id) == target:
+                doomed.append(row.seq)
+        except DecryptionError:
+            continue  # not openable, so not sendable either: the relay marks it dead
+    if doomed:
+        session.execute(delete(table).where(table.c.seq.in_(doomed)))
+        log.info("delivery.cancelled", channel=channel, count=len(doomed))
+    return len(doomed)
+
+
 # ---- opening a row ------------------------------------------------------------------------------
 
 # Rows the migrations that created ``deliveries`` moved from the tables it replaced keep the
@@ -202,28 +226,36 @@ class SendFailed(RuntimeError):
 
 
 class SlackSender:
-    """Posts ``{"text": ...}`` to an incoming webhook."""
+    """Posts ``{"text": ...}`` to an incoming webhook, through ``outbound``'s checked transport."""
 
-    def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(
+        self, outbound: OutboundPolicy | None = None, timeout: float = SEND_TIMEOUT
+    ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.timeout = timeout
 
     def send(self, target: str, body: Mapping[str, Any]) -> None:
-        _post(target, {"text": body["text"]}, self.timeout)
+        _post(self.outbound, "slack", target, {"text": body["text"]}, self.timeout)
 
 
 class WebhookSender:
-    """Posts the body as JSON."""
+    """Posts the body as JSON, through ``outbound``'s checked transport."""
 
-    def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(
+        self, outbound: OutboundPolicy | None = None, timeout: float = SEND_TIMEOUT
+    ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.timeout = timeout
 
     def send(self, target: str, body: Mapping[str, Any]) -> None:
-        _post(target, dict(body), self.timeout)
+        _post(self.outbound, "webhook", target, dict(body), self.timeout)
 
 
-def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
+def _post(
+    outbound: OutboundPolicy, purpose: str, url: str, payload: dict[str, Any], timeout: float
+) -> None:
     # No redirects: a redirect could lead anywhere the policy would have refused.
-    response = requests.post(url, json=payload, timeout=timeout, allow_redirects=False)
+    response = outbound.post_json(url, payload, purpose=purpose, timeout=timeout)
     if not 200 <= response.status_code < 300:
         raise SendFailed(f"answered {response.status_code}")
 
@@ -274,7 +306,7 @@ def _claim(
 def _error_text(exc: Exception) -> str:
     """What ``last_error`` and the log keep: the type and, for a refusal, its reason or status.
     Never ``str()`` of an HTTP library's exception, which names the URL."""
-    if isinstance(exc, (SendFailed, DeliveryRefused)):
+    if isinstance(exc, (SendFailed, DeliveryRefused, OutboundRefused)):
         return f"{type(exc).__name__}: {exc}"[:500]
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
     return f"{type(exc).__name__}" + (f": status {status}" if isinstance(status, int) else "")
@@ -300,8 +332,10 @@ def deliver_due(
             target = _open(cipher, row.target, "target", row.id)
             policy.check(row.channel, target)
             body = json.loads(_open(cipher, row.body, "body", row.id))
+            if not _still_queued(database, table, row.seq):
+                continue  # cancelled since the claim (its setting was cleared or changed)
             senders[row.channel].send(target, body)
-        except DeliveryRefused as exc:
+        except (DeliveryRefused, OutboundRefused) as exc:
             outcome = _dead(row, _error_text(exc), service)
         except Exception as exc:
             error = _error_text(exc)
@@ -332,6 +366,13 @@ def deliver_due(
                 .values(**outcome)
             )
     return sent
+
+
+def _still_queued(database: Database, table: Table, seq: int) -> bool:
+    """Whether the claimed row is still there, read just before its send: a row cancelled after
+    the claim (:func:`cancel_deliveries`) is not sent."""
+    with database.session() as session:
+        return session.scalar(select(table.c.seq).where(table.c.seq == seq)) is not None
 
 
 def _dead(row: _Claimed, error: str, service: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from spectral_shared.bus.tables import BusTables
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import Database, utcnow
 from spectral_shared.delivery import SEND_TIMEOUT, DeliveryPolicy, deliver_due, queue_delivery
+from spectral_shared.outbound import no_transaction_open
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class SendGridMailer:
         self.from_email = from_email
 
     def send(self, message: OutgoingEmail) -> None:
+        no_transaction_open("SendGrid send")
         mail = Mail(from_email=self.from_email, to_emails=message.to, subject=message.subject)
         mail.add_content(Content("text/plain", message.text))
         if message.html:

@@ -1,5 +1,8 @@
 """The delivery outbox (ADR 0032): where messages may go, one retry/backoff/dead state for every
-channel, replaying dead ones, and no transaction held while a sender talks to the network."""
+channel, replaying dead ones, cancelling those whose target was cleared, and no transaction held
+while a sender talks to the network. Where a URL may lead is ADR 0036's policy
+(``test_outbound.py``); the fakes here listen on 127.0.0.1, which only the operator's
+``OUTBOUND_ALLOW_PRIVATE`` (``LOCAL``) lets a sender reach."""
 
 from __future__ import annotations
 
@@ -21,16 +24,19 @@ from spectral_shared.delivery import (
     DeliveryRefused,
     SlackSender,
     WebhookSender,
+    cancel_deliveries,
     dead_deliveries,
     deliver_due,
     queue_delivery,
     replay_dead_deliveries,
 )
+from spectral_shared.outbound import OutboundPolicy
 from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 
 TABLES = bus_tables(sa.MetaData())
 CIPHER = FieldCipher.from_config(base64.b64encode(secrets.token_bytes(32)).decode())
-DEV = DeliveryPolicy()
+LOCAL = OutboundPolicy.parse("127.0.0.1")  # OUTBOUND_ALLOW_PRIVATE=127.0.0.1
+DEV = DeliveryPolicy(LOCAL)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -87,21 +93,17 @@ def queue(database: Database, channel: Any, target: str, body: Mapping[str, Any]
         return queue_delivery(session, TABLES, CIPHER, channel, target, body)
 
 
-SENDERS = {"slack": SlackSender(timeout=5), "webhook": WebhookSender(timeout=5)}
+SENDERS = {"slack": SlackSender(LOCAL, timeout=5), "webhook": WebhookSender(LOCAL, timeout=5)}
 
 
 @pytest.mark.parametrize(
     ("channel", "target", "reason"),
     [
-        ("slack", "http://hooks.slack.com/services/T/B/x", "https://"),
-        ("slack", "https://hooks.slack.com.evil.example/services/T/B/x", "hooks.slack.com"),
-        ("slack", "https://evil.example/services/T/B/x", "hooks.slack.com"),
-        ("slack", "https://hooks.slack.com:8443/services/T/B/x", "hooks.slack.com"),
         ("slack", "https://user:pw@hooks.slack.com/services/T/B/x", "credentials"),
-        ("webhook", "http://example.org/hook", "https://"),
-        ("webhook", "http://10.0.0.7/hook", "https://"),
+        ("webhook", "https://token@siem.example/hook", "credentials"),
         ("webhook", "ftp://example.org/hook", "https://"),
         ("webhook", "not a url", "https://"),
+        ("webhook", "https://example.org:99999/hook", "valid URL"),
         ("email", "ada@mercy.example\r\nBcc: all@example.org", "plain address"),
         ("email", "nobody", "plain address"),
         ("sms", "+15555550100", "channel"),
@@ -120,7 +122,9 @@ def test_allowed_targets_are_queued_sealed_to_their_row(database: Database) -> N
     for channel, target in (
         ("slack", "https://hooks.slack.com/services/T/B/x"),
         ("webhook", "https://siem.hospital.example/spectral"),
-        ("webhook", "http://127.0.0.1:8080/hook"),  # loopback: tests and development
+        # Queue time refuses only what no configuration could send: where a URL may lead is
+        # decided when it is set and by the sending relay.
+        ("webhook", "http://127.0.0.1:8080/hook"),
         ("email", "ada@mercy.example"),
     ):
         queue(database, channel, target, {"text": "secret words"})
@@ -199,17 +203,76 @@ def test_a_redirect_is_not_followed(database: Database, hook: tuple[Hook, str]) 
     assert rows(database)[0].last_error == "SendFailed: answered 302"
 
 
-def test_a_production_relay_refuses_loopback_targets_and_kills_them_at_once(
-    database: Database, hook: tuple[Hook, str]
+@pytest.mark.parametrize(
+    ("channel", "path", "error"),
+    [
+        ("webhook", "/spectral", "DeliveryRefused: a webhook target must be an https:// URL"),
+        (
+            "slack",
+            "/services/T/B/x",
+            "DeliveryRefused: a Slack incoming webhook must be an https:// URL",
+        ),
+    ],
+)
+def test_a_relay_without_the_operator_setting_refuses_loopback_and_kills_the_row_at_once(
+    database: Database, hook: tuple[Hook, str], channel: Any, path: str, error: str
 ) -> None:
     state, url = hook
-    queue(database, "webhook", f"{url}/spectral", {"event": "alert"})
-    production = DeliveryPolicy.for_environment(production=True)
-    assert deliver_due(database, TABLES, CIPHER, SENDERS, policy=production) == 0
+    queue(database, channel, f"{url}{path}", {"text": "x"})
+    strict = DeliveryPolicy()  # OUTBOUND_ALLOW_PRIVATE empty: production's, and the default
+    senders = {"slack": SlackSender(), "webhook": WebhookSender()}
+    assert deliver_due(database, TABLES, CIPHER, senders, policy=strict) == 0
     [row] = rows(database)
     assert state.received == []
     assert row.dead_at is not None and row.attempts == 1
-    assert row.last_error == "DeliveryRefused: a webhook target must be an https:// URL"
+    assert row.last_error == error
+
+
+def test_a_slack_target_off_hooks_slack_com_is_dead_at_the_relay(database: Database) -> None:
+    queue(database, "slack", "https://hooks.slack.com.evil.example/services/T/B/x", {"text": "x"})
+    assert deliver_due(database, TABLES, CIPHER, SENDERS, policy=DEV) == 0
+    [row] = rows(database)
+    assert row.dead_at is not None
+    assert row.last_error == (
+        "DeliveryRefused: a Slack incoming webhook must be on https://hooks.slack.com/"
+    )
+
+
+def test_cancelled_deliveries_are_not_sent_even_when_already_claimed(
+    database: Database, hook: tuple[Hook, str]
+) -> None:
+    """``cancel_deliveries`` removes the unsent rows (pending or dead) to one target, in the
+    caller's transaction; a row a relay claimed before the cancel commits is not sent either."""
+    state, url = hook
+    old, new = f"{url}/services/T/B/old", f"{url}/services/T/B/new"
+    queue(database, "slack", old, {"text": "pending"})
+    queue(database, "slack", new, {"text": "kept"})
+    queue(database, "webhook", old, {"text": "other channel"})
+    with database.session() as session:
+        assert cancel_deliveries(session, TABLES, CIPHER, "slack", old) == 1
+    assert [r.channel for r in rows(database)] == ["slack", "webhook"]
+
+    # Cancelled between the relay's claim and its send.
+    queue(database, "slack", old, {"text": "claimed, then cancelled"})
+
+    class Cancelling:
+        """Cancels the old target's rows the first time any Slack message is sent."""
+
+        def __init__(self) -> None:
+            self.inner = SlackSender(LOCAL, timeout=5)
+            self.done = False
+
+        def send(self, target: str, body: Mapping[str, Any]) -> None:
+            if not self.done:
+                self.done = True
+                with database.session() as session:
+                    cancel_deliveries(session, TABLES, CIPHER, "slack", old)
+            self.inner.send(target, body)
+
+    senders = {"slack": Cancelling(), "webhook": SENDERS["webhook"]}
+    assert deliver_due(database, TABLES, CIPHER, senders, policy=DEV) == 2
+    assert state.received == [{"text": "kept"}, {"text": "other channel"}]
+    assert rows(database)[-1].channel == "webhook"
 
 
 @pytest.mark.integration

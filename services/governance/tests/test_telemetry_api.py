@@ -358,7 +358,7 @@ def test_the_sla_table_is_configurable_within_reason(gov: Governance) -> None:
     set_ = gov.request(
         "PUT",
         "/api/v1/alerts/settings",
-        {"sla_minutes": {"critical": 5}, "slack_webhook_url": "https://hooks.slack.example/T/B/x"},
+        {"sla_minutes": {"critical": 5}, "slack_webhook_url": "https://hooks.slack.com/T/B/x"},
     )
     assert set_.status_code == 200, set_.get_json()
     assert set_.get_json() == {
@@ -452,6 +452,7 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
     from spectral_shared.component import Runtime
     from spectral_shared.delivery import DeliveryPolicy, SlackSender, deliver_due
     from spectral_shared.identity import Identity
+    from spectral_shared.outbound import OutboundPolicy
     from spectral_shared.testing.fakes import FakeApiHandler, serve_http
 
     received: list[Any] = []
@@ -467,6 +468,8 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
 
     system = gov.create(name="Sepsis Watch", risk_level="high")
     admin = Identity("user", gov.user, gov.organization, "admin")
+    # What OUTBOUND_ALLOW_PRIVATE=127.0.0.1 gives: the fake Slack listens on loopback.
+    local = gov.runtime.__dict__["outbound"] = OutboundPolicy.parse("127.0.0.1")
     with serve_http(Slack) as url:
         set_alert_settings(
             gov.runtime,
@@ -485,8 +488,8 @@ def test_alerts_reach_slack_and_a_failed_post_is_retried(gov: Governance) -> Non
                 runtime.database,
                 runtime.component.tables,
                 runtime.cipher,
-                {"slack": SlackSender()},
-                policy=DeliveryPolicy(),
+                {"slack": SlackSender(local)},
+                policy=DeliveryPolicy(local),
             )
 
         assert deliver(gov.runtime) == 0

@@ -3,7 +3,8 @@
 ``TEST_DATABASE_URL``, ``TEST_BROKER_URL`` and ``TEST_REDIS_URL`` name them (defaults: the local
 services on their standard ports). Each test run gets its own database; each test its own
 exchange and queue prefix. With ``CI=true`` an unreachable service fails the run; elsewhere the
-tests that need it are skipped with the reason.
+tests that need it are skipped with the reason. A network call made with a database transaction
+open fails the test (``spectral_shared.outbound.STRICT``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ import redis
 import sqlalchemy as sa
 from kombu import Connection
 
+from spectral_shared import outbound
 from spectral_shared.config import Settings
 
 TEST_ENCRYPTION_KEY = base64.b64encode(b"spectral-test-key-32-bytes-long!").decode()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A network call made with a database transaction open fails the test that makes it.
+    outbound.STRICT = True
 
 
 def _unavailable(what: str, error: Exception) -> None:

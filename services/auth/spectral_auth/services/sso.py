@@ -33,6 +33,7 @@ from spectral_shared.db import utcnow
 from spectral_shared.errors import Conflict, DomainError, Forbidden, NotFound
 from spectral_shared.identity import Identity, Role
 from spectral_shared.logging import get_logger
+from spectral_shared.outbound import no_transaction_open
 
 if TYPE_CHECKING:  # the SDK takes a second to import: load it on first use, not at start-up
     from workos import WorkOSClient
@@ -235,7 +236,11 @@ def _workos(settings: Settings) -> _WorkOS:
 
 
 def _client(config: _WorkOS) -> WorkOSClient:
+    """A WorkOS client (an operator-set base URL, not a tenant's: not under the outbound policy),
+    only ever used with no database transaction open."""
     from workos import WorkOSClient
+
+    no_transaction_open("WorkOS")
 
     return WorkOSClient(
         api_key=config.api_key,

@@ -49,9 +49,11 @@ class AlertQuery(PageQuery):
 
 
 class AlertSettings(Request):
-    slack_webhook_url: (
-        Annotated[str, StringConstraints(pattern=r"^https://", max_length=500)] | None
-    ) = Field(default=None, description="A Slack incoming webhook; null removes it.")
+    slack_webhook_url: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None,
+        description="A Slack incoming webhook (https://hooks.slack.com/...); null removes it. "
+        "Clearing or changing it cancels the messages still waiting for the old one.",
+    )
     sla_minutes: dict[Severity, int] | None = Field(
         default=None, description="Acknowledge within, per severity; null restores the defaults."
     )

@@ -35,8 +35,9 @@ from spectral_shared.bus import Actor, PendingEvent, record_event, record_events
 from spectral_shared.component import Runtime
 from spectral_shared.crypto import FieldCipher
 from spectral_shared.db import new_id, utcnow
-from spectral_shared.errors import Conflict
+from spectral_shared.errors import Conflict, RuleBroken
 from spectral_shared.identity import Identity
+from spectral_shared.outbound import OutboundRefused
 
 SLA_WATCH = Actor.system("governance.sla_watch")
 SLA_BATCH = 500
@@ -246,19 +247,20 @@ def set_alert_settings(
     sla_minutes: dict[str, int] | None,
     fields: set[str],
 ) -> tuple[bool, dict[str, int]]:
-    """Raises ``alerting.SlaRefused`` for an SLA table out of order or range."""
+    """Raises ``alerting.SlaRefused`` for an SLA table out of order or range, ``RuleBroken``
+    for a Slack webhook the outbound policy refuses (ADR 0036). Clearing or changing the webhook
+    cancels the messages still waiting for the old one, in the same transaction."""
     if "sla_minutes" in fields and sla_minutes is not None:
         alerting.sla_table(sla_minutes)
+    if "slack_webhook_url" in fields and slack_webhook_url:
+        try:
+            runtime.outbound.check_url(slack_webhook_url, "slack")
+        except OutboundRefused as refused:
+            raise RuleBroken("slack_webhook_url", str(refused)) from None
     with runtime.database.session() as session:
         organization = organization_row(session, identity.organization_id)
         if "slack_webhook_url" in fields:
-            organization.slack_webhook_url = (
-                runtime.cipher.encrypt_text(
-                    slack_webhook_url, outgoing.slack_url_aad(organization.id)
-                )
-                if slack_webhook_url
-                else None
-            )
+            outgoing.set_slack_webhook(session, runtime.cipher, organization, slack_webhook_url)
         if "sla_minutes" in fields:
             organization.alert_sla_minutes = dict(sla_minutes) if sla_minutes else None
         session.flush()

@@ -81,7 +81,10 @@ def get_alert_settings() -> tuple[Response, int]:
 @api.operation(
     "Set the alert SLA table (minutes per severity) and the Slack incoming webhook",
     request=AlertSettings,
-    responses={200: AlertSettingsOut, 422: "An SLA out of range or order"},
+    responses={
+        200: AlertSettingsOut,
+        422: "An SLA out of range or order, or a Slack webhook not on hooks.slack.com",
+    },
 )
 @requires("alerts:configure")
 def put_alert_settings() -> tuple[Response, int]:
