@@ -70,6 +70,10 @@ stack: $(SYNCED) ## Run every target as its own process against PostgreSQL, Rabb
 	DATABASE_URL="$(STACK_DATABASE_URL)" BROKER_URL="$(STACK_BROKER_URL)" REDIS_URL="$(STACK_REDIS_URL)" \
 	  $(BIN)/honcho --procfile Procfile --env deploy/stack/stack.env start
 
+.PHONY: stack-reset
+stack-reset: $(SYNCED) ## Drop make stack's database, its data and generated secrets (the next make stack starts afresh)
+	$(BIN)/python deploy/stack/prepare.py --database-url "$(STACK_DATABASE_URL)" --reset
+
 .PHONY: up
 up: ## Build the images and start the platform with docker compose (.env.production)
 	@test -f .env.production || { echo "No .env.production: cp .env.production.example .env.production, then replace every CHANGE_ME (see its header)" >&2; exit 1; }

@@ -1,7 +1,9 @@
 """Before `make stack` starts its processes: create the database if it is missing, migrate every
-schema, declare the bus topology, generate the development secrets once (so the processes do not
-race to create different ones), and render the nginx gateway (with a self-signed certificate made
-on the first run) from the route table into var/stack/."""
+schema, declare the bus topology, generate the development secrets once into the database itself
+(table public.spectral_dev_secrets, so every clone and every `make clean` finds the secrets its
+data was encrypted with), and render the nginx gateway (with a self-signed certificate made on the
+first run) from the route table into var/stack/. With --reset (`make stack-reset`) it drops the
+database instead: its data and its generated secrets."""
 
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ def ensure_database(url: str) -> None:
             conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
             print(f"created database {target.database}")
     admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    target = sa.make_url(sqlalchemy_url(url))
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+    print(f"dropped database {target.database} (its data and development secrets)")
 
 
 def stack_env(path: Path) -> dict[str, str]:
@@ -75,11 +86,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--env-file", type=Path, default=Path("deploy/stack/stack.env"))
+    parser.add_argument("--reset", action="store_true", help="drop the database and stop")
     args = parser.parse_args()
+    if args.reset:
+        drop_database(args.database_url)
+        return
     settings = load_settings(database_url=args.database_url)
     render_gateway(stack_env(args.env_file), settings)  # first: no nginx, no stack
     ensure_database(args.database_url)
-    settings.secret("ENCRYPTION_KEY")
+    settings.secret("ENCRYPTION_KEY")  # kept in the database: see the module's docstring
     env_cmd = [sys.executable, "-m", "spectral_shared.cli"]
     env = {**os.environ, "DATABASE_URL": args.database_url}
     subprocess.run([*env_cmd, "db", "upgrade"], check=True, env=env)

@@ -19,6 +19,7 @@ from spectral_shared.process import (
     host_option,
     metrics_port_option,
     port_option,
+    refuse_unusable_keys,
     serve_probes,
 )
 
@@ -64,6 +65,7 @@ def all_in_one(host: str, port: int, threads: int, metrics_port: int | None) -> 
     settings = settings.model_copy(update=update)
     platform = Platform(settings)
     platform.migrate()
+    refuse_unusable_keys(platform.runtimes.values())
     app = platform.router()
     platform.start_background()
     serve_probes(

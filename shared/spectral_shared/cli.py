@@ -27,6 +27,7 @@ from spectral_shared.process import (
     host_option,
     metrics_port_option,
     port_option,
+    refuse_unusable_keys,
     serve_probes,
     stop_on_signals,
 )
@@ -286,6 +287,9 @@ def _service_group(component: Component) -> click.Group:
     def web(host: str, port: int, workers: int, threads: int) -> None:
         """Serve the HTTP API with gunicorn."""
         settings = boot(component.name, [component.name])
+        checked = Runtime(component, settings)
+        refuse_unusable_keys([checked])
+        checked.database.dispose()  # no pooled connection crosses gunicorn's fork
         from spectral_shared.serve import serve_gunicorn
 
         serve_gunicorn(
@@ -302,6 +306,7 @@ def _service_group(component: Component) -> click.Group:
         """Consume this service's queues and run its periodic jobs."""
         settings = boot(component.name, [component.name])
         runtime = Runtime(component, settings)
+        refuse_unusable_keys([runtime])
         stop = stop_on_signals()
         consumer = runtime.worker() if runtime.subscriptions else None
         serve_probes(
@@ -334,6 +339,7 @@ def _service_group(component: Component) -> click.Group:
         """Publish this service's outbox and send its queued deliveries (e-mail, Slack, webhooks)."""
         settings = boot(component.name, [component.name])
         runtime = Runtime(component, settings)
+        refuse_unusable_keys([runtime])
         relay = runtime.relay()
         serve_probes(
             metrics_port,

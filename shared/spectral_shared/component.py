@@ -37,6 +37,7 @@ from spectral_shared.kv import KeyValueStore, key_value_store
 from spectral_shared.outbound import OutboundPolicy
 from spectral_shared.routing import Route
 from spectral_shared.schedule import Schedule, Scheduler
+from spectral_shared.sealed import Sealed
 from spectral_shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 from spectral_shared.web.app import create_service_app
 from spectral_shared.web.health import broker_check
@@ -76,6 +77,12 @@ class Component:
     settings: type[ServiceSettings] = ServiceSettings
     # After a restore (``spectral db restore``): what is wrong with the restored data, if anything.
     restore_check: Callable[[Database], list[str]] | None = None
+    # The columns it keeps encrypted with ENCRYPTION_KEY (its deliveries are added for it): at
+    # start-up every target checks their key ids are all configured (``spectral_shared.sealed``).
+    sealed: tuple[Sealed, ...] = ()
+    # A deeper start-up check of what it must decrypt to serve (auth: its signing keys); what is
+    # wrong, with what to do about it.
+    key_check: Callable[[Runtime], list[str]] | None = None
     commands: click.Group | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -220,16 +221,25 @@ class Settings(BaseSettings):
                 )
             return sqlalchemy_url(self.database_url)
         if self.pghost:
-            # URL.create escapes credentials, so passwords with @ : / % survive.
-            return URL.create(
-                "postgresql+psycopg",
-                username=self.pguser or "postgres",
-                password=self.pgpassword.get_secret_value() if self.pgpassword else None,
-                host=self.pghost,
-                port=self.pgport,
-                database=self.pgdatabase or "spectral",
-            ).render_as_string(hide_password=False)
+            return self._pg_url()
         return f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+    def _pg_url(self) -> str:
+        # URL.create escapes credentials, so passwords with @ : / % survive.
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.pguser or "postgres",
+            password=self.pgpassword.get_secret_value() if self.pgpassword else None,
+            host=self.pghost,
+            port=self.pgport,
+            database=self.pgdatabase or "spectral",
+        ).render_as_string(hide_password=False)
+
+    def shared_database_url(self) -> str | None:
+        """The one PostgreSQL database the services share (``DATABASE_URL`` or ``PG*``), if any."""
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return sqlalchemy_url(self.database_url)
+        return self._pg_url() if self.pghost else None
 
     def replica_url_for(self, service: str) -> str | None:
         own = os.environ.get(f"{service.upper()}_DATABASE_REPLICA_URL")
@@ -238,17 +248,18 @@ class Settings(BaseSettings):
 
     @cached_property
     def _generated_secrets(self) -> dict[str, str]:
-        """Development-only secrets, generated once and kept in var/ so restarts keep data readable."""
+        """Development-only secrets, generated once and kept with the data they encrypt, so
+        restarts keep it readable (ADR 0039): in the PostgreSQL database the services share
+        (``make stack``), so every clone and every ``make clean`` finds the ones its data needs;
+        else in var/ beside the embedded SQLite files (``make run``), which go with them."""
         path = self.var_dir / "dev-secrets.json"
-        stored: dict[str, str] = {}
-        if path.exists():
-            stored = json.loads(path.read_text())
-        wanted = {
-            "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
-            "ENCRYPTION_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
-        }
-        if any(name not in stored for name in wanted):
-            for name, make in wanted.items():
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        shared = self.shared_database_url()
+        if shared is not None:
+            # A database made before its secrets moved into it got them from this file: keep them.
+            return database_secrets(shared, {name: stored.get(name) for name in _DEV_SECRETS})
+        if any(name not in stored for name in _DEV_SECRETS):
+            for name, make in _DEV_SECRETS.items():
                 stored.setdefault(name, make())
             write_private(path, json.dumps(stored, indent=2))
         return stored
@@ -341,6 +352,61 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "refusing to start with SPECTRAL_ENV=production:\n  - " + "\n  - ".join(problems)
             )
+
+
+_DEV_SECRETS: dict[str, Callable[[], str]] = {
+    "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
+    "ENCRYPTION_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+# Where a development PostgreSQL database keeps its generated secrets (never in production).
+DEV_SECRETS_TABLE = "spectral_dev_secrets"
+
+
+def database_secrets(url: str, seed: dict[str, str | None]) -> dict[str, str]:
+    """The development secrets kept in the database at ``url`` (``public.spectral_dev_secrets``),
+    created on first use (from ``seed`` where it has a value), under a lock so processes
+    starting together agree. An unreachable database raises as any query would."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    table = "public.spectral_dev_secrets"  # DEV_SECRETS_TABLE
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": table})
+            if conn.scalar(sa.text("SELECT to_regclass(:t)"), {"t": table}) is None:
+                conn.execute(
+                    sa.text(
+                        "CREATE TABLE public.spectral_dev_secrets (name text PRIMARY KEY, "
+                        "value text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                    )
+                )
+                conn.execute(
+                    sa.text(
+                        "COMMENT ON TABLE public.spectral_dev_secrets IS 'Development secrets "
+                        "(SESSION_SECRET, ENCRYPTION_KEY) generated for the data in this "
+                        "database; never production'"
+                    )
+                )
+            rows = conn.execute(sa.text("SELECT name, value FROM public.spectral_dev_secrets"))
+            stored: dict[str, str] = {name: value for name, value in rows}
+            for name, make in _DEV_SECRETS.items():
+                if name not in stored:
+                    stored[name] = seed.get(name) or make()
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO public.spectral_dev_secrets (name, value) VALUES (:n, :v)"
+                        ),
+                        {"n": name, "v": stored[name]},
+                    )
+    except sa.exc.ProgrammingError as exc:  # e.g. no CREATE on schema public for this role
+        raise ConfigurationError(
+            f"could not keep the generated development secrets in {table} "
+            f"({type(exc.orig).__name__}): set SESSION_SECRET and ENCRYPTION_KEY yourself"
+        ) from exc
+    finally:
+        engine.dispose()
+    return stored
 
 
 _GENERATE = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -22,10 +23,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
+_KID = re.compile(r"^[0-9a-f]{8}$")
 
 
 class DecryptionError(ValueError):
     """The ciphertext is malformed, was made by an unknown key, or was tampered with."""
+
+
+class UnknownKeyError(DecryptionError):
+    """The ciphertext was made by a key this process is not given (neither ``ENCRYPTION_KEY`` nor
+    in ``ENCRYPTION_KEYS_PREVIOUS``): a configuration fault, not bad data."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"no key with id {kid} is configured")
+        self.key_id = kid
 
 
 def key_id(key: bytes) -> str:
@@ -58,6 +69,11 @@ class FieldCipher:
     def current_key_id(self) -> str:
         return key_id(self.current)
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of every key this cipher can decrypt with, the current one first."""
+        return tuple(self._keys())
+
     def _keys(self) -> dict[str, bytes]:
         return {key_id(k): k for k in (self.current, *self.previous)}
 
@@ -76,7 +92,7 @@ class FieldCipher:
             raise DecryptionError(f"unsupported ciphertext version {version!r}")
         key = self._keys().get(kid)
         if key is None:
-            raise DecryptionError(f"no key with id {kid} is configured")
+            raise UnknownKeyError(kid)
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
             return AESGCM(key).decrypt(
@@ -93,6 +109,15 @@ class FieldCipher:
 
     def needs_rotation(self, token: str) -> bool:
         return token.split(".", 2)[1:2] != [self.current_key_id]
+
+
+def ciphertext_key_id(value: str) -> str | None:
+    """The id of the key that made a stored ciphertext, or None if it is not one. Accepts the
+    ``"<associated data> <ciphertext>"`` form rows moved by a migration keep (the deliveries)."""
+    parts = value.rpartition(" ")[2].split(".", 2)
+    if len(parts) == 3 and parts[0] == _VERSION and _KID.match(parts[1]):
+        return parts[1]
+    return None
 
 
 def hash_token(token: str) -> str:

@@ -6,13 +6,14 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from spectral_shared.component import installed_components
+from spectral_shared import sealed
+from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import ConfigurationError, Settings, load_settings
 from spectral_shared.logging import configure_logging, get_logger
 from spectral_shared.tracing import configure_tracing
@@ -33,6 +34,19 @@ def boot(service: str, services: list[str]) -> Settings:
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     return settings
+
+
+def refuse_unusable_keys(runtimes: Iterable[Runtime]) -> None:
+    """Before a target serves: stop, with one line naming the key ids, the columns and what to
+    do, when a service's database holds values encrypted under a key this process lacks
+    (otherwise every sign-in would fail on it, ADR 0039)."""
+    for runtime in runtimes:
+        try:
+            refusal = sealed.check(runtime)
+        except ConfigurationError as exc:
+            raise click.ClickException(f"configuration: {exc}") from exc
+        if refusal is not None:
+            raise click.ClickException(refusal)
 
 
 def stop_on_signals() -> threading.Event:

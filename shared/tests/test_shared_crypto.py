@@ -7,7 +7,15 @@ import secrets
 
 import pytest
 
-from spectral_shared.crypto import DecryptionError, FieldCipher, decode_key, hash_token, key_id
+from spectral_shared.crypto import (
+    DecryptionError,
+    FieldCipher,
+    UnknownKeyError,
+    ciphertext_key_id,
+    decode_key,
+    hash_token,
+    key_id,
+)
 
 
 def new_key() -> str:
@@ -78,8 +86,22 @@ def test_malformed_tokens_fail(cipher: FieldCipher, token: str) -> None:
 
 def test_unknown_kid_fails(cipher: FieldCipher) -> None:
     other = FieldCipher.from_config(new_key())
-    with pytest.raises(DecryptionError, match=f"no key with id {other.current_key_id}"):
+    with pytest.raises(UnknownKeyError, match=f"no key with id {other.current_key_id}") as raised:
         cipher.decrypt(other.encrypt(b"x"))
+    assert raised.value.key_id == other.current_key_id
+    assert isinstance(raised.value, DecryptionError)
+
+
+def test_a_stored_ciphertext_says_which_key_made_it() -> None:
+    old, current = new_key(), new_key()
+    ring = FieldCipher.from_config(current, previous=old)
+    assert ring.key_ids == (ring.current_key_id, FieldCipher.from_config(old).current_key_id)
+    token = ring.encrypt_text("x", "deliveries.body:1")
+    assert ciphertext_key_id(token) == ring.current_key_id
+    assert ciphertext_key_id(f"mail_outbox.message {token}") == ring.current_key_id
+    assert ciphertext_key_id(token[:12]) == ring.current_key_id  # "v1.<kid>." is enough
+    for not_one in ("", "plain text", "v2.abcdef12.x", "v1.ABCDEF12.x", "v1.abc.x"):
+        assert ciphertext_key_id(not_one) is None
 
 
 def test_rotation_keeps_old_ciphertexts_readable() -> None:

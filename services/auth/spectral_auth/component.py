@@ -7,10 +7,13 @@ from pathlib import Path
 
 from spectral_auth.commands import commands
 from spectral_auth.event_types import catalog
-from spectral_auth.models import Base, bus
+from spectral_auth.models import Base, SigningKey, User, bus
 from spectral_shared.component import Component, Runtime
 from spectral_shared.identity import Identity, KeySource, StaticKeySource
 from spectral_shared.routing import Route
+from spectral_shared.sealed import Sealed
+
+ROTATE_KEYS = "run `spectral auth rotate-keys` to replace the signing keys"
 
 
 def own_keys(runtime: Runtime) -> KeySource:
@@ -50,6 +53,17 @@ def current_identity(runtime: Runtime, identity: Identity) -> Identity | None:
         return replace(identity, role=user.role)
 
 
+def signing_keys_open(runtime: Runtime) -> list[str]:
+    """Every signing key sign-in may use decrypts (the start-up check, ADR 0039)."""
+    from spectral_auth.signing_keys import unusable_signing_keys
+
+    with runtime.database.session() as session:
+        return [
+            f"signing key {kid}: {error}; {ROTATE_KEYS}"
+            for kid, error in unusable_signing_keys(session, runtime.cipher)
+        ]
+
+
 component = Component(
     name="auth",
     title="Identity, access control and tenant quotas",
@@ -83,4 +97,15 @@ component = Component(
     current_identity=current_identity,
     # API keys and MFA backup codes are checked under keys derived from it (ADR 0017, 0018).
     production_requires=("SESSION_SECRET",),
+    sealed=(
+        # A retired signing key is never decrypted again; the current one at every sign-in.
+        Sealed(
+            SigningKey.__table__.c.private_key,
+            where=lambda: SigningKey.retired_at.is_(None),
+            remedy=ROTATE_KEYS,
+        ),
+        Sealed(User.__table__.c.mfa_secret),
+        Sealed(User.__table__.c.mfa_pending_secret),
+    ),
+    key_check=signing_keys_open,
 )

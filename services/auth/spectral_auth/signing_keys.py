@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spectral_auth.models import SigningKey
-from spectral_shared.crypto import FieldCipher
+from spectral_shared.crypto import DecryptionError, FieldCipher
 from spectral_shared.db import utcnow
 from spectral_shared.identity import ACCESS_TOKEN_AUDIENCE, INTERNAL_TOKEN_AUDIENCE
 
@@ -73,6 +73,20 @@ def current_signing_key(session: Session, cipher: FieldCipher) -> ActiveKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     return ActiveKey(row.kid, key)
+
+
+def unusable_signing_keys(session: Session, cipher: FieldCipher) -> list[tuple[str, str]]:
+    """The unretired keys (sign-in may use any of them) that do not decrypt: (kid, why)."""
+    rows = session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))).all()
+    unusable = []
+    for row in rows:
+        try:
+            serialization.load_pem_private_key(
+                cipher.decrypt_text(row.private_key, f"{_AAD}:{row.kid}").encode(), password=None
+            )
+        except (DecryptionError, ValueError) as exc:
+            unusable.append((row.kid, str(exc)))
+    return unusable
 
 
 def rotate_signing_key(session: Session, cipher: FieldCipher) -> tuple[ActiveKey, list[str]]:

@@ -69,3 +69,39 @@ def test_rotation_refuses_a_token_lifetime_longer_than_the_grace(api: Any, pg_ur
     api.onboard()
     refused = rotate(api, pg_url, JWT_EXPIRY="2d")
     assert refused.returncode != 0 and "must be shorter" in refused.stderr
+
+
+def test_a_signing_key_under_a_key_taken_away_while_running_answers_503_not_500(api: Any) -> None:
+    """The start-up check refuses this; a key removed from a running process's ring must still
+    not turn sign-in into a bare 500."""
+    import base64
+
+    from pydantic import SecretStr
+
+    from spectral_shared.crypto import decode_key, key_id
+
+    created, _ = api.onboard()  # its signing key is encrypted under the test key
+    other = base64.b64encode(b"another-32-byte-key-for-spectral").decode()
+    settings = api.runtime.settings.model_copy(update={"encryption_key": SecretStr(other)})
+    runtime = Runtime(api.runtime.component, settings)
+    answer = (
+        runtime.app()
+        .test_client()
+        .post(
+            "/api/v1/auth/login",
+            json={"email": created["user"]["email"], "password": "correct horse battery staple"},
+        )
+    )
+    assert answer.status_code == 503, answer.json
+    assert answer.json["title"] == "Encryption key not configured"
+    assert answer.json["type"].endswith("/encryption-key-not-configured")
+    assert (
+        key_id(decode_key(TEST_ENCRYPTION_KEY)) not in answer.text
+    )  # the log names it, not clients
+
+    from spectral_shared.sealed import check
+
+    refusal = check(runtime)
+    assert refusal is not None
+    assert f"key id {key_id(decode_key(TEST_ENCRYPTION_KEY))} in auth.signing_keys" in refusal
+    runtime.database.dispose()

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import or_
+from sqlalchemy.sql.elements import ColumnElement
+
 from spectral_governance.commands import commands
 from spectral_governance.consumers import schedules, subscriptions
+from spectral_governance.directory.models import Organization
 from spectral_governance.published import catalog
 from spectral_governance.settings import GovernanceSettings
 from spectral_governance.tables import bus, metadata
+from spectral_governance.telemetry.models import TelemetryEvent, WebhookSecret
 from spectral_shared.component import Component
+from spectral_shared.db import utcnow
 from spectral_shared.routing import Route
+from spectral_shared.sealed import Sealed
+
+
+def _unexpired_secret() -> ColumnElement[bool]:
+    """A replaced webhook secret is decrypted only until it expires."""
+    return or_(WebhookSecret.expires_at.is_(None), WebhookSecret.expires_at > utcnow())
+
 
 component = Component(
     name="governance",
@@ -40,4 +53,9 @@ component = Component(
     schedules=schedules,
     commands=commands,
     settings=GovernanceSettings,
+    sealed=(
+        Sealed(WebhookSecret.__table__.c.secret, where=_unexpired_secret),
+        Sealed(Organization.__table__.c.slack_webhook_url),
+        Sealed(TelemetryEvent.__table__.c.payload),
+    ),
 )

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from spectral_shared import metrics
 from spectral_shared.context import correlation_id
+from spectral_shared.crypto import UnknownKeyError
 from spectral_shared.errors import DomainError
 from spectral_shared.logging import bind_context, clear_context, get_logger
 from spectral_shared.tracing import current_trace_id, extract_context, tracer
@@ -142,6 +143,25 @@ def create_service_app(runtime: ServiceRuntime, api: ApiDoc, blueprints: list[Bl
             detail=f"The service could not reach its {store}. Retry shortly; a request sent "
             "with an Idempotency-Key is safe to repeat.",
             headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
+        ).response(instance=request.path)
+
+    @app.errorhandler(UnknownKeyError)
+    def key_not_configured(exc: UnknownKeyError) -> Response:
+        # The database holds a value encrypted under a key this process lacks (ADR 0039): the
+        # start-up check refuses that, so a key was taken away while running, or a row arrived
+        # since. The operator's to fix, not the client's: say so, never a bare 500.
+        log.error(
+            "http.encryption_key_not_configured",
+            key_id=exc.key_id,
+            remedy="add the key with this id to ENCRYPTION_KEYS_PREVIOUS "
+            "(docs/operations.md#troubleshooting)",
+        )
+        return Problem(
+            503,
+            "Encryption key not configured",
+            detail="This service holds data encrypted under a key it has not been given, so it "
+            f"cannot answer this request. Quote request id {g.get('request_id')} to support.",
+            type_slug="encryption-key-not-configured",
         ).response(instance=request.path)
 
     @app.errorhandler(Exception)
