@@ -176,7 +176,7 @@ def onboard(client: SliceClient, email: str, name: str) -> Org:
     return Org(name, me["organization"]["id"], admin)
 
 
-def invitation_token(mail_dir: Path, email: str) -> str | None:
+def token_in_mail(mail_dir: Path, email: str) -> str | None:
     for message in reversed(read_emails(mail_dir)):
         if message["To"] == email:
             body = message.get_body(preferencelist=("plain",))
@@ -203,7 +203,7 @@ def join(client: SliceClient, org: Org, email: str, role: str) -> Member:
     """Someone invited with ``role`` by the organization's admin, accepted and signed in."""
     invite(client, org, email, role)
     token = wait_until(
-        lambda: invitation_token(client.mail_dir, email),
+        lambda: token_in_mail(client.mail_dir, email),
         timeout=20,
         what=f"the invitation to {email}",
     )
