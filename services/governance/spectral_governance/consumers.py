@@ -15,6 +15,7 @@ from spectral_governance.settings import governance_settings
 from spectral_governance.telemetry.events import TELEMETRY_RECEIVED, TelemetryReceived
 from spectral_governance.translation.use_cases import translate_events
 from spectral_shared.bus import Envelope
+from spectral_shared.bus.handlers import contract_data
 from spectral_shared.bus.topology import Subscription
 from spectral_shared.component import Runtime
 from spectral_shared.schedule import Schedule
@@ -30,7 +31,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         translate_many(session, [envelope])
 
     def translate_many(session: Session, envelopes: list[Envelope]) -> None:
-        received = [TelemetryReceived.model_validate(e.data) for e in envelopes]
+        # A payload that breaks the contract is parked at once, its values quoted nowhere.
+        received = [contract_data(TelemetryReceived, e) for e in envelopes]
         ids = [event_id for data in received for event_id in data.event_ids]
         organizations = {str(e.organization_id) for e in envelopes if e.organization_id}
         translate_events(

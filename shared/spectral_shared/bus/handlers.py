@@ -30,6 +30,19 @@ class UnhandledEvent(LookupError):
     """An event of a type no handler is registered for (a binding without a handler)."""
 
 
+def contract_data(data_type: type[D], envelope: Envelope) -> D:
+    """``envelope``'s payload as ``data_type``; ``ContractBroken`` (naming the fields, quoting
+    none of their values) when it does not match."""
+    try:
+        return data_type.model_validate(envelope.data)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise ContractBroken(f"{envelope.type} does not match its contract: {fields}") from None
+
+
 class EventHandlers:
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[type[EventData], Handler]] = {}
@@ -54,12 +67,4 @@ class EventHandlers:
         if registered is None:
             raise UnhandledEvent(envelope.type)
         data_type, handler = registered
-        try:
-            data = data_type.model_validate(envelope.data)
-        except ValidationError as exc:
-            fields = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
-            raise ContractBroken(f"{envelope.type} does not match its contract: {fields}") from None
-        handler(session, envelope, data)
+        handler(session, envelope, contract_data(data_type, envelope))
