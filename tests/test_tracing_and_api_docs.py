@@ -32,7 +32,7 @@ def test_a_trace_started_by_a_client_reaches_the_audit_consumer(live_platform: S
         },
         headers={"traceparent": f"00-{trace_id}-{parent}-01"},
     )
-    assert response.status_code == 201
+    assert response.status_code == 202
 
     def consumer_span() -> list[str] | None:
         names = [
@@ -60,7 +60,9 @@ def test_every_service_publishes_a_valid_openapi_3_1_document(service: str, tmp_
         assert register["requestBody"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/RegisterRequest"
         }
-        assert "409" in register["responses"] and "security" not in register
+        # One answer for a known and a new address (ADR 0038): never a 409.
+        assert "202" in register["responses"] and "409" not in register["responses"]
+        assert "security" not in register
         assert document["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
 
 

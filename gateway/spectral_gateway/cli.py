@@ -83,7 +83,7 @@ def all_in_one(host: str, port: int, threads: int, metrics_port: int | None) -> 
         '                    "name": "Ada Admin", "email": "ada@mercy.example", "password": "correct horse battery"}\'\n'
         f"  e-mails:   {settings.var_dir.resolve() / 'mail'} (the verification link is in the newest .eml)\n"
         "  demo data: .venv/bin/spectral governance seed-demo --organization <organization id>\n"
-        "             (the id is in register's answer; adds eight AI systems to try the inventory:\n"
+        "             (the id is in /api/v1/auth/me's answer; adds eight AI systems to try the inventory:\n"
         f"              GET {base}/api/v1/ai-systems with the access token from /api/v1/auth/login)\n"
         "  stop:      Ctrl-C\n",
         err=True,

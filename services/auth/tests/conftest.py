@@ -81,7 +81,8 @@ class AuthApi:
     def onboard(
         self, org: str = "Mercy General", state: str | None = None
     ) -> tuple[dict[str, Any], str]:
-        """A new organization with a verified admin; returns the registration and the admin's token."""
+        """A new organization with a verified admin; returns who they are (``/me``: the user and
+        the organization) and the admin's token."""
         self._n += 1
         email = f"admin{self._n}-{id(self)}@{org.lower().replace(' ', '')}.example"
         created = self.client.post(
@@ -94,10 +95,13 @@ class AuthApi:
                 "password": "correct horse battery staple",
             },
         )
-        assert created.status_code == 201, created.json
+        assert created.status_code == 202, created.json
         token = self.token_sent_to(email)
         assert self.client.get(f"/api/v1/auth/verify-email?token={token}").status_code == 200
-        return created.json, self.login(email)  # type: ignore[return-value]
+        access_token = self.login(email)
+        me = self.client.get("/api/v1/auth/me", headers=self.bearer(access_token))
+        assert me.status_code == 200, me.json
+        return me.json, access_token  # type: ignore[return-value]
 
     def member(
         self, admin_token: str, role: str, personas: list[str] | None = None

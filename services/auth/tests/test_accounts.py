@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from spectral_auth.models import Invitation
 from spectral_shared.db import utcnow
+from spectral_shared.testing import read_emails
 
 pytestmark = pytest.mark.integration
 
@@ -162,7 +163,8 @@ def test_invitations_are_refused_for_members_duplicates_and_roles_above_the_invi
         json={"email": admin_email, "role": "viewer"},
         headers=api.bearer(admin),
     )
-    assert existing.status_code == 409
+    assert existing.status_code == 409  # our own member: the admin sees them anyway
+    assert existing.json["type"].endswith("/already-member")
     first = api.client.post(
         "/api/v1/auth/invitations",
         json={"email": "dup@members.example", "role": "viewer"},
@@ -191,6 +193,88 @@ def test_invitations_are_refused_for_members_duplicates_and_roles_above_the_invi
         == 403
     )
     assert len(api.events("auth.invitation.created")) == 2  # dup@ and the analyst's own invitation
+
+
+# What differs between any two answers anyway: the request id, and the length of a body that
+# holds a different address.
+PER_REQUEST_HEADERS = {"x-request-id", "content-length"}
+PER_INVITATION_FIELDS = {"id", "email", "created_at", "expires_at"}
+
+
+def answer(response: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    return (
+        response.status_code,
+        {k: v for k, v in response.json.items() if k not in PER_INVITATION_FIELDS},
+        {k: v for k, v in headers.items() if k not in PER_REQUEST_HEADERS},
+    )
+
+
+def invite(api: Any, admin: str, email: str, role: str = "viewer") -> Any:
+    return api.client.post(
+        "/api/v1/auth/invitations", json={"email": email, "role": role}, headers=api.bearer(admin)
+    )
+
+
+def test_inviting_an_account_of_another_organization_answers_as_for_a_fresh_address(
+    api: Any,
+) -> None:
+    """Issue 18: a 409 told any admin that an address had an account somewhere on Spectral. Now
+    only their own members and invitations are a conflict; the owner of an account elsewhere is
+    told by e-mail that it cannot join with this address (a user belongs to one organization)."""
+    _, admin = api.onboard()
+    elsewhere, _ = api.onboard("County Health")
+    taken = elsewhere["user"]["email"]
+
+    known = invite(api, admin, taken)
+    fresh = invite(api, admin, "fresh@members.example")
+
+    assert answer(known) == answer(fresh)
+    assert known.status_code == 201 and set(known.json) == set(fresh.json)
+    assert known.json["email"] == taken
+    listed = api.client.get("/api/v1/auth/invitations", headers=api.bearer(admin)).json["data"]
+    assert {i["email"] for i in listed} == {taken, "fresh@members.example"}
+    assert len(api.events("auth.invitation.created")) == 2
+
+    api.send_mail()
+    [told] = [
+        m for m in read_emails(api.mail_dir) if m["To"] == taken and "invited" in m["Subject"]
+    ]
+    text = told.get_body(preferencelist=("plain",)).get_content()
+    assert "cannot be accepted" in text and "token" not in text
+    assert api.token_sent_to("fresh@members.example")  # a fresh address gets its link
+    # The account stays where it was.
+    me = api.client.get("/api/v1/auth/me", headers=api.bearer(api.login(taken))).json
+    assert me["organization"]["id"] == elsewhere["organization"]["id"]
+
+
+def test_an_invitation_for_an_address_that_has_an_account_is_refused_to_its_holder(
+    api: Any,
+) -> None:
+    """The address registered after it was invited: the token's holder (who controls the address)
+    learns why it cannot be accepted; the invitation stays unused."""
+    _, admin = api.onboard()
+    assert invite(api, admin, "late@members.example").status_code == 201
+    token = api.token_sent_to("late@members.example")
+    registered = api.client.post(
+        "/api/v1/auth/register",
+        json={
+            "organization_name": "Late Health",
+            "organization_type": "vendor",
+            "name": "Lee Late",
+            "email": "late@members.example",
+            "password": "correct horse battery staple",
+        },
+    )
+    assert registered.status_code == 202
+    accepted = api.client.post(
+        "/api/v1/auth/invitations/accept",
+        json={"token": token, "name": "Lee", "password": "member passphrase here"},
+    )
+    assert accepted.status_code == 409
+    assert accepted.json["type"].endswith("/address-has-account")
+    assert "another address" in accepted.json["detail"]
+    assert api.events("auth.invitation.accepted") == []
 
 
 def test_admins_change_roles_within_their_own_rank_but_never_their_own(api: Any) -> None:

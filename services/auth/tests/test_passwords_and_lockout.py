@@ -190,7 +190,7 @@ def test_resending_verification_replaces_the_old_link(api: Any) -> None:
         "email": "rae@resend.example",
         "password": OLD,
     }
-    assert api.client.post("/api/v1/auth/register", json=body).status_code == 201
+    assert api.client.post("/api/v1/auth/register", json=body).status_code == 202
     first = api.token_sent_to("rae@resend.example")
     assert (
         api.client.post(

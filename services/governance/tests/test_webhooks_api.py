@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 
+from spectral_governance.telemetry import views
 from spectral_governance.telemetry.models import TelemetryEvent, WebhookSecret
 from spectral_governance.testing import Governance
 
@@ -86,26 +88,71 @@ def test_the_same_webhook_delivered_twice_gives_one_event(gov: Governance) -> No
     assert len(gov.outbox("governance.telemetry.received")) == 2
 
 
-def test_a_forged_signature_gives_401_and_stores_nothing(gov: Governance) -> None:
-    system = gov.create()
-    unset = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, "whsec_guess")
-    assert unset.status_code == 401
-    assert unset.get_json()["type"].endswith("webhook-secret-missing")
-    secret = secret_for(gov, system["id"])
-    forged = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, "whsec_" + "x" * 43)
-    assert forged.status_code == 401
-    assert forged.get_json()["type"].endswith("bad-signature")
-    unsigned = deliver(gov, "arize", system["id"], ARIZE_PERFORMANCE, None)
-    assert unsigned.status_code == 401
+def answer(response: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """What a caller sees, but the problem's instance (the path they sent) and the request id."""
+    problem = dict(response.get_json())
+    assert problem.pop("instance") == response.request.path
+    headers = {k.lower(): v for k, v in response.headers.items() if k.lower() != "x-request-id"}
+    return response.status_code, problem, headers
+
+
+def test_every_unauthenticated_delivery_gets_one_and_the_same_401(gov: Governance) -> None:
+    """Issue 18: an unknown system was a 404, a system without a secret a 401 of its own, so a
+    stranger could tell which ids are live systems and which have a secret. Now every delivery
+    not signed with a live system's secret gets the same 401, and nothing is stored."""
+    live = gov.create(name="Sepsis Watch")
+    secret = secret_for(gov, live["id"])
+    bare = gov.create(name="No Secret Yet")
+    gone = gov.create(name="Deleted Since")
+    gone_secret = secret_for(gov, gone["id"])
+    assert gov.request("DELETE", f"/api/v1/ai-systems/{gone['id']}").status_code == 204
+    unknown = str(uuid.uuid4())
     body = json.dumps(ARIZE_PERFORMANCE).encode()
-    tampered = gov.client.post(
-        f"/api/v1/webhooks/arize/{system['id']}",
-        data=body.replace(b"0.79", b"0.99"),
-        headers={"Content-Type": "application/json", "X-Arize-Signature": sign(secret, body)},
-    )
-    assert tampered.status_code == 401
+
+    def post(system_id: str, signature: str | None, data: bytes = body) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["X-Arize-Signature"] = signature
+        return gov.client.post(f"/api/v1/webhooks/arize/{system_id}", data=data, headers=headers)
+
+    refusals = {
+        "unknown system": post(unknown, sign(secret, body)),
+        "unknown system, unsigned": post(unknown, None),
+        "live system without a secret": post(bare["id"], sign(secret, body)),
+        "deleted system, its own secret": post(gone["id"], sign(gone_secret, body)),
+        "forged": post(live["id"], sign("whsec_" + "x" * 43, body)),
+        "unsigned": post(live["id"], None),
+        "empty signature": post(live["id"], ""),
+        "not hex": post(live["id"], "sha256=\u00e9t\u00e9"),
+        "tampered": post(live["id"], sign(secret, body), body.replace(b"0.79", b"0.99")),
+    }
+    expected = answer(refusals["unknown system"])
+    assert expected[0] == 401 and expected[1]["type"].endswith("/bad-signature")
+    for case, refused in refusals.items():
+        assert answer(refused) == expected, case
     assert stored(gov) == 0
     assert gov.outbox("governance.telemetry.received") == []
+    assert post(live["id"], sign(secret, body)).status_code == 202  # the owner's own delivery
+
+
+def test_the_webhook_computes_an_hmac_even_without_a_secret(
+    gov: Governance, monkeypatch: Any
+) -> None:
+    """The refusal costs the same whether or not the system has a secret to check."""
+    system = gov.create()
+    computed: list[bytes] = []
+    real = hmac.new
+
+    def counting(key: bytes, msg: bytes, digestmod: Any) -> Any:
+        computed.append(msg)
+        return real(key, msg, digestmod)
+
+    monkeypatch.setattr(views.hmac, "new", counting)
+    for system_id in (system["id"], str(uuid.uuid4())):
+        guess = {"X-Arize-Signature": "sha256=" + "0" * 64}
+        refused = deliver(gov, "arize", system_id, ARIZE_PERFORMANCE, None, **guess)
+        assert refused.status_code == 401
+    assert computed.count(json.dumps(ARIZE_PERFORMANCE).encode()) == 2  # one per delivery
 
 
 def test_rotation_keeps_the_previous_secret_for_a_grace_period(gov: Governance) -> None:
@@ -174,6 +221,9 @@ def test_an_unknown_source_is_named_as_such(gov: Governance) -> None:
     problem = refused.get_json()
     assert "datadog" in problem["detail"] and "AI system" not in problem["detail"]
     assert problem["sources"] == ["arize", "langfuse", "langsmith", "wandb"]
+    # The path's source is checked before the system: an unknown id gets the same answer.
+    elsewhere = deliver(gov, "datadog", str(uuid.uuid4()), {}, "whsec_guess")
+    assert answer(elsewhere) == answer(refused)
 
 
 def test_langsmith_failed_runs_are_an_error_rate_the_rules_read(gov: Governance) -> None:

@@ -324,10 +324,12 @@ def list_invitations() -> tuple[Response, int]:
     responses={
         201: InvitationOut,
         403: "Role above your own",
-        409: "Already a user or invited",
+        409: "Already a member of your organization, or invited to it",
         422: "Invalid fields",
     },
-    description="Accepts Idempotency-Key.",
+    description="An address with an account in another organization gets the same answer as "
+    "any other (an address belongs to one account in one organization: its owner is e-mailed "
+    "that the invitation cannot be accepted with it). Accepts Idempotency-Key.",
 )
 @requires("users:invite")
 @idempotent("auth.invite")
@@ -361,6 +363,7 @@ def revoke_invitation(invitation_id: str) -> tuple[str, int]:
     responses={
         201: MemberOut,
         400: "Invalid, used, withdrawn or expired invitation",
+        409: "The address already has an account (an address belongs to one organization)",
         422: "Invalid fields",
     },
     public=True,

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from spectral_auth import services
-from spectral_auth.api.schemas import Request, TokenResponse
+from spectral_auth.api.schemas import Accepted, Request, TokenResponse
 from spectral_auth.passwords import MAX_LENGTH, password_problems
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.web.openapi import ApiDoc
@@ -53,13 +53,6 @@ class ChangeRequest(Request):
         if value == info.data.get("current_password"):
             raise ValueError("Choose a password different from the current one.")
         return _policy(value)
-
-
-class Accepted(BaseModel):
-    """Accepted; the answer is the same whether or not the account exists."""
-
-    status: Literal["accepted"]
-    detail: str
 
 
 class Done(BaseModel):

@@ -7,13 +7,13 @@ from flask import Blueprint, Response, jsonify
 from spectral_auth import services
 from spectral_auth.api import accounts, api_keys, authorize, mfa, passwords, sessions, sso
 from spectral_auth.api.schemas import (
+    Accepted,
     JwksResponse,
     LoginRequest,
     MeResponse,
     OrganizationOut,
     RefreshRequest,
     RegisterRequest,
-    RegisterResponse,
     TokenResponse,
     UserOut,
     VerifyEmailQuery,
@@ -50,24 +50,30 @@ def organization_out(org: Organization) -> OrganizationOut:
     )
 
 
+# One answer whether or not the address has an account (ADR 0038): what happens next is in the
+# e-mail to the address, which only its owner reads.
+REGISTRATION_ACCEPTED = (
+    "Check the e-mail sent to this address: it holds the next step. A new account is activated "
+    "by the link in it; then sign in."
+)
+
+
 @bp.post("/api/v1/auth/register")
 @api.operation(
     "Register an organization and its first user",
     request=RegisterRequest,
-    responses={
-        201: RegisterResponse,
-        400: "Malformed JSON",
-        409: "E-mail already registered",
-        422: "Invalid fields",
-    },
+    responses={202: Accepted, 400: "Malformed JSON", 422: "Invalid fields"},
     public=True,
     description="Creates the organization and an admin user pending verification, and e-mails a "
-    "verification link. Accepts Idempotency-Key.",
+    "verification link. An address that already has an account gets the same answer and "
+    "nothing is created: its owner is e-mailed instead (an unverified account gets a new "
+    "verification link). The organization and user ids are in GET /api/v1/auth/me once signed "
+    "in. Accepts Idempotency-Key.",
 )
 @idempotent("auth.register")
 def register() -> tuple[Response, int]:
     body = parse_json_body(RegisterRequest)
-    result = services.register(
+    services.register(
         current_runtime(),
         organization_name=body.organization_name,
         organization_type=body.organization_type,
@@ -75,12 +81,7 @@ def register() -> tuple[Response, int]:
         email=str(body.email),
         password=body.password,
     )
-    return json_response(
-        RegisterResponse(
-            organization=organization_out(result.organization), user=user_out(result.user)
-        ),
-        201,
-    )
+    return json_response(Accepted(status="accepted", detail=REGISTRATION_ACCEPTED), 202)
 
 
 @bp.get("/api/v1/auth/verify-email")

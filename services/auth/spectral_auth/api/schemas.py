@@ -83,11 +83,11 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class RegisterResponse(BaseModel):
-    """The new organization and its first user (pending e-mail verification)."""
+class Accepted(BaseModel):
+    """Accepted; the answer is the same whether or not an account uses the address."""
 
-    organization: OrganizationOut
-    user: UserOut
+    status: Literal["accepted"]
+    detail: str
 
 
 class VerifyEmailResponse(BaseModel):

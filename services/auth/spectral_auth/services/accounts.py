@@ -28,6 +28,7 @@ from spectral_shared.errors import Conflict, DomainError, NotFound
 from spectral_shared.identity import Identity, Role
 
 __all__ = [
+    "AddressHasAccount",
     "AlreadyMember",
     "InvalidInvitation",
     "SelfChangeRefused",
@@ -49,9 +50,25 @@ class AlreadyMember(Conflict):
     slug = "already-member"
 
     def __init__(
-        self, detail: str = "This address already has an account or a pending invitation."
+        self,
+        detail: str = "This address is already a member of your organization, or invited to it.",
     ) -> None:
         super().__init__(detail)
+
+
+class AddressHasAccount(Conflict):
+    """Only the holder of an invitation's token sees this: the admin who invited the address got
+    the same answer as for any other (ADR 0038)."""
+
+    title = "Address already has an account"
+    slug = "address-has-account"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This address already has a Spectral account, and an address belongs to one "
+            "account in one organization, so this invitation cannot be accepted with it. Ask "
+            "the person who invited you to invite another address of yours."
+        )
 
 
 class InvalidInvitation(DomainError):
@@ -130,7 +147,10 @@ def invite(
         check_role_grant(
             actor_role=identity.role, target_role=role, organization_type=organization.type
         )
-        if session.scalar(select(User.id).where(User.email == email)) is not None:
+        # Only the admin's own organization's members are a conflict: an account elsewhere gets
+        # the answer any address gets, and its owner an e-mail saying what to do (ADR 0038).
+        account = session.scalars(select(User).where(User.email == email)).first()
+        if account is not None and account.organization_id == organization.id:
             raise AlreadyMember()
         now = utcnow()
         pending = session.scalars(
@@ -165,22 +185,47 @@ def invite(
             organization_id=organization.id,
             actor=identity.actor,
         )
-        link = f"{runtime.settings.base_url.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
-        queue_email(
-            session,
-            bus,
-            runtime.cipher,
-            OutgoingEmail(
-                to=email,
-                subject=f"You are invited to {organization.name} on Spectral",
-                text=(
-                    f"You have been invited to join {organization.name} on Spectral as {role}.\n\n"
-                    f"Accept the invitation (it works once and expires in 7 days):\n\n{link}\n\n"
-                    f"Or send the token to POST /api/v1/auth/invitations/accept: {token}\n"
-                ),
-            ),
+        message = (
+            invitation_email(runtime, organization.name, role, email, token)
+            if account is None
+            else invitation_to_an_account_email(organization.name, role, email)
         )
+        queue_email(session, bus, runtime.cipher, message)
         return invitation
+
+
+def invitation_email(
+    runtime: Runtime, organization_name: str, role: str, email: str, token: str
+) -> OutgoingEmail:
+    link = (
+        f"{runtime.settings.base_url.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
+    )
+    return OutgoingEmail(
+        to=email,
+        subject=f"You are invited to {organization_name} on Spectral",
+        text=(
+            f"You have been invited to join {organization_name} on Spectral as {role}.\n\n"
+            f"Accept the invitation (it works once and expires in 7 days):\n\n{link}\n\n"
+            f"Or send the token to POST /api/v1/auth/invitations/accept: {token}\n"
+        ),
+    )
+
+
+def invitation_to_an_account_email(organization_name: str, role: str, email: str) -> OutgoingEmail:
+    """For an address that has an account in another organization: a user belongs to one
+    organization, so there is nothing to accept; the owner learns what to do instead."""
+    return OutgoingEmail(
+        to=email,
+        subject=f"You are invited to {organization_name} on Spectral",
+        text=(
+            f"You have been invited to join {organization_name} on Spectral as {role}.\n\n"
+            "This address already has a Spectral account in another organization, and an "
+            "address belongs to one account in one organization, so the invitation cannot be "
+            "accepted with it. To join, ask the person who invited you to invite another address "
+            "of yours. Your current account is unchanged.\n\n"
+            "If you do not know this organization, you need not do anything.\n"
+        ),
+    )
 
 
 def revoke_invitation(runtime: Runtime, identity: Identity, invitation_id: str) -> None:
@@ -226,7 +271,7 @@ def accept_invitation(runtime: Runtime, *, token: str, name: str, password: str)
             ):
                 raise InvalidInvitation()
             if session.scalar(select(User.id).where(User.email == invitation.email)) is not None:
-                raise InvalidInvitation()
+                raise AddressHasAccount()  # the token proves control of the address
             user = User(
                 organization_id=invitation.organization_id,
                 name=name,
@@ -251,8 +296,8 @@ def accept_invitation(runtime: Runtime, *, token: str, name: str, password: str)
                 actor=Actor.user(user.id),
             )
             return user
-    except IntegrityError as exc:
-        raise InvalidInvitation() from exc
+    except IntegrityError as exc:  # the address registered meanwhile
+        raise AddressHasAccount() from exc
 
 
 def change_role(

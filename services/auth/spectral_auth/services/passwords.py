@@ -9,16 +9,15 @@ from urllib.parse import urlencode
 from sqlalchemy import select, update
 
 from spectral_auth import event_types as ev
-from spectral_auth.models import EmailVerificationToken, PasswordResetToken, User, bus
+from spectral_auth.models import PasswordResetToken, User, bus
 from spectral_auth.passwords import hash_password, verify_password
 from spectral_auth.services import tokens
 from spectral_auth.services.registration import (
-    VERIFICATION_TOKEN_LIFETIME,
     AccessGrant,
     count_failed_attempt,
     grant_for,
     normalize_email,
-    verification_email,
+    renew_verification,
 )
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
@@ -181,32 +180,8 @@ def change_password(
 def resend_verification(runtime: Runtime, email: str) -> None:
     """A fresh link for an unverified account; answers the same whether or not there is one."""
     email = normalize_email(email)
-    token = secrets.token_urlsafe(32)
     with runtime.database.session() as session:
         user = session.scalars(select(User).where(User.email == email)).first()
         if user is None or user.email_verified_at is not None or user.deactivated_at is not None:
             return
-        now = utcnow()
-        session.execute(
-            update(EmailVerificationToken)
-            .where(
-                EmailVerificationToken.user_id == user.id, EmailVerificationToken.used_at.is_(None)
-            )
-            .values(used_at=now)
-        )
-        session.add(
-            EmailVerificationToken(
-                user_id=user.id,
-                token_hash=hash_token(token),
-                expires_at=now + VERIFICATION_TOKEN_LIFETIME,
-            )
-        )
-        queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token))
-        record_event(
-            session,
-            bus,
-            ev.VERIFICATION_RESENT,
-            ev.VerificationResent(user_id=user.id),
-            organization_id=user.organization_id,
-            actor=Actor.user(user.id),
-        )
+        renew_verification(session, runtime, user)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,19 +31,17 @@ from spectral_shared.component import Runtime
 from spectral_shared.crypto import hash_token
 from spectral_shared.db import utcnow
 from spectral_shared.email import OutgoingEmail, queue_email
-from spectral_shared.errors import Conflict, DomainError
+from spectral_shared.errors import DomainError
 from spectral_shared.identity import Identity, Role
 
 __all__ = [
     "AccessGrant",
     "AccountLocked",
-    "EmailAlreadyRegistered",
     "InvalidVerificationToken",
     "LoginRefused",
     "MfaEnrollmentRequired",
     "MfaRequired",
     "PasswordExpired",
-    "Registration",
     "count_failed_attempt",
     "grant_for",
     "login",
@@ -51,22 +49,13 @@ __all__ = [
     "profile",
     "refresh",
     "register",
+    "renew_verification",
     "sign_out",
     "sign_out_everywhere",
     "verify_email",
 ]
 
 VERIFICATION_TOKEN_LIFETIME = timedelta(hours=24)
-
-
-class EmailAlreadyRegistered(Conflict):
-    title = "E-mail already registered"
-    slug = "email-already-registered"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "An account with this e-mail address exists. Sign in, or reset your password."
-        )
 
 
 class InvalidVerificationToken(DomainError):
@@ -158,12 +147,6 @@ class MfaEnrollmentRequired(LoginRefused):
 
 
 @dataclass(frozen=True)
-class Registration:
-    organization: Organization
-    user: User
-
-
-@dataclass(frozen=True)
 class AccessGrant:
     access_token: str
     expires_in: int
@@ -184,14 +167,24 @@ def register(
     name: str,
     email: str,
     password: str,
-) -> Registration:
+) -> None:
+    """Create an organization and its admin, pending verification, and e-mail the link.
+
+    The caller's answer never says whether the address already has an account (ADR 0038): for
+    one that has, in any organization and any state, nothing is created and its owner is
+    e-mailed instead (:func:`_tell_the_owner`). Both paths hash the password, so they cost alike.
+    """
     email = normalize_email(email)
-    password_hash = hash_password(password)  # slow on purpose: do it outside the transaction
+    password_hash = hash_password(password)  # slow on purpose: outside the transaction, always
     token = secrets.token_urlsafe(32)
     try:
         with runtime.database.session() as session:
-            if session.scalar(select(User.id).where(User.email == email)) is not None:
-                raise EmailAlreadyRegistered()
+            existing = session.scalars(
+                select(User).where(User.email == email).with_for_update()
+            ).first()
+            if existing is not None:
+                _tell_the_owner(session, runtime, existing)
+                return
             organization = Organization(name=organization_name, type=organization_type)
             session.add(organization)
             session.flush()
@@ -234,18 +227,101 @@ def register(
                 actor=actor,
             )
             queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token))
-    except IntegrityError as exc:  # two registrations raced for the same e-mail
-        raise EmailAlreadyRegistered() from exc
-    return Registration(organization, user)
+    except IntegrityError:  # two registrations raced for the same e-mail: the other one won
+        with runtime.database.session() as session:
+            winner = session.scalars(select(User).where(User.email == email)).first()
+            if winner is None:
+                raise
+            _tell_the_owner(session, runtime, winner)
 
 
-def verification_email(runtime: Runtime, user: User, token: str) -> OutgoingEmail:
+def _tell_the_owner(session: Session, runtime: Runtime, user: User) -> None:
+    """Someone registered with an address that has an account. An unverified one gets a fresh
+    verification link (the registration most likely was its owner's second try); any other gets
+    a notice. Nothing else changes: not the name, the password or the organization."""
+    if user.email_verified_at is None and user.deactivated_at is None:
+        renew_verification(
+            session,
+            runtime,
+            user,
+            note=(
+                "Someone registered again with this address, which already has an account "
+                "waiting for this confirmation. That registration created nothing: the account "
+                "keeps the name, organization and password it was registered with first (if "
+                "you forgot the password, reset it after confirming).\n\n"
+            ),
+        )
+        return
+    queue_email(session, bus, runtime.cipher, registration_attempt_email(runtime, user))
+
+
+def renew_verification(session: Session, runtime: Runtime, user: User, *, note: str = "") -> None:
+    """A new verification link for an unverified account: the links sent before stop working."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.execute(
+        update(EmailVerificationToken)
+        .where(EmailVerificationToken.user_id == user.id, EmailVerificationToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    session.add(
+        EmailVerificationToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            expires_at=now + VERIFICATION_TOKEN_LIFETIME,
+        )
+    )
+    queue_email(session, bus, runtime.cipher, verification_email(runtime, user, token, note=note))
+    record_event(
+        session,
+        bus,
+        ev.VERIFICATION_RESENT,
+        ev.VerificationResent(user_id=user.id),
+        organization_id=user.organization_id,
+        actor=Actor.user(user.id),
+    )
+
+
+def registration_attempt_email(runtime: Runtime, user: User) -> OutgoingEmail:
+    """What the owner of a registered address learns when someone registers with it again. It
+    carries no link with a token: only what the owner can do themselves."""
+    base = runtime.settings.base_url.rstrip("/")
+    if user.deactivated_at is not None:
+        advice = (
+            "Your account is deactivated. If you need it back, ask an admin of your "
+            "organization to reactivate it."
+        )
+    elif user.sso_provider is not None:
+        advice = f"If it was you, sign in to {base} through your organization's single sign-on."
+    else:
+        advice = (
+            f"If it was you, sign in to {base} with your password, or reset it with "
+            "'forgot password' (POST /api/v1/auth/password/forgot)."
+        )
+    return OutgoingEmail(
+        to=user.email,
+        subject="Someone tried to register with your Spectral address",
+        text=(
+            f"Hello {user.name},\n\n"
+            "Someone tried to register a new organization on Spectral with this e-mail address, "
+            "which already has an account. Nothing was created and your account is unchanged.\n\n"
+            f"{advice} An address belongs to one Spectral account: to start another "
+            "organization, register with another address.\n\n"
+            "If it was not you, you need not do anything.\n"
+        ),
+    )
+
+
+def verification_email(
+    runtime: Runtime, user: User, token: str, *, note: str = ""
+) -> OutgoingEmail:
     link = f"{runtime.settings.base_url.rstrip('/')}/api/v1/auth/verify-email?{urlencode({'token': token})}"
     return OutgoingEmail(
         to=user.email,
         subject="Verify your e-mail address for Spectral",
         text=(
             f"Hello {user.name},\n\n"
+            f"{note}"
             "Welcome to Spectral. Confirm your e-mail address to activate your account:\n\n"
             f"{link}\n\n"
             "The link works once and expires in 24 hours. If you did not register, ignore this message.\n"

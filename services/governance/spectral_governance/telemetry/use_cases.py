@@ -341,16 +341,30 @@ def rotate_secret(
     return row, plaintext, previous_expiry
 
 
-def signing_secrets(
+@dataclass(frozen=True)
+class WebhookKeys:
+    """Who a webhook delivery is for and the secrets it may be signed with, newest first."""
+
+    organization_id: str | None
+    secrets: list[str]
+
+
+def webhook_keys(
     session: Session, cipher: FieldCipher, system_id: str, now: datetime
-) -> list[str]:
-    """The secrets a delivery to this system may be signed with, newest first."""
-    rows = session.scalars(
-        select(WebhookSecret)
+) -> WebhookKeys:
+    """The live secrets of a live (not deleted) system, in one query whatever the system: an
+    unknown or deleted system, or one without a secret, has none (ADR 0038)."""
+    rows = session.execute(
+        select(AISystem.organization_id, WebhookSecret)
+        .join(WebhookSecret, WebhookSecret.ai_system_id == AISystem.id)
         .where(
-            WebhookSecret.ai_system_id == system_id,
+            AISystem.id == system_id,
+            AISystem.deleted_at.is_(None),
             or_(WebhookSecret.expires_at.is_(None), WebhookSecret.expires_at > now),
         )
         .order_by(WebhookSecret.created_at.desc())
     ).all()
-    return [cipher.decrypt_text(row.secret, secret_aad(row.id)) for row in rows]
+    return WebhookKeys(
+        organization_id=rows[0][0] if rows else None,
+        secrets=[cipher.decrypt_text(row.secret, secret_aad(row.id)) for _, row in rows],
+    )

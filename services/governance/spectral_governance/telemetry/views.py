@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import uuid
 from collections import Counter
 
@@ -14,7 +15,6 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from spectral_governance.engine.normalizer import metric_problems
-from spectral_governance.inventory.models import AISystem
 from spectral_governance.telemetry import sources, use_cases
 from spectral_governance.telemetry.models import TelemetryEvent
 from spectral_governance.telemetry.schemas import (
@@ -33,7 +33,7 @@ from spectral_governance.web import AI_SYSTEMS, api, newest_first, owned_row
 from spectral_shared.bus import Actor
 from spectral_shared.db import utcnow
 from spectral_shared.identity import current_identity, requires
-from spectral_shared.web.problems import Problem, not_found, validation_problem
+from spectral_shared.web.problems import Problem, validation_problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.validation import (
     field_errors,
@@ -242,14 +242,37 @@ def _signature_header(source: str) -> str:
     return f"X-{source.capitalize()}-Signature"
 
 
+# Checked when a system has no secret to check against (unknown, deleted, none set): the HMAC is
+# computed all the same, and never matches, since nobody knows this key.
+_DECOY_KEY = secrets.token_hex(32)
+
+
 def _verified(body: bytes, signature: str, keys: list[str]) -> bool:
     given = signature.strip()
     for prefix in ("sha256=", "v1="):
         if given.startswith(prefix):
             given = given[len(prefix) :]
-    return any(
-        hmac.compare_digest(hmac.new(key.encode(), body, hashlib.sha256).hexdigest(), given.lower())
+    # As bytes: a header may hold any Latin-1 character, which compare_digest refuses in a str.
+    given_bytes = given.lower().encode()
+    matches = [
+        hmac.compare_digest(
+            hmac.new(key.encode(), body, hashlib.sha256).hexdigest().encode(), given_bytes
+        )
         for key in keys
+    ]
+    return any(matches)
+
+
+def _unauthenticated(source: str) -> Problem:
+    """The one answer to every delivery that is not signed with a live system's secret: an unknown
+    or deleted system, no secret set, no signature, a wrong one. Whether a system exists or has
+    a secret is nothing a stranger may learn (ADR 0038)."""
+    return Problem(
+        401,
+        "Bad signature",
+        detail=f"{_signature_header(source)} must be the HMAC-SHA256 (hex) of the raw body with "
+        f"the AI system's webhook secret (created with POST {AI_SYSTEMS}/{{id}}/webhook-secret).",
+        type_slug="bad-signature",
     )
 
 
@@ -258,16 +281,18 @@ def _verified(body: bytes, signature: str, keys: list[str]) -> bool:
     "Receive an observability tool's webhook (LangSmith, Arize, Langfuse, W&B)",
     responses={
         202: WebhookResult,
-        401: "Missing or wrong signature, or no webhook secret set for the system",
-        404: "No such AI system or source",
-        422: "The payload is not one of this source's",
+        400: "Signed, but not JSON",
+        401: "Not signed with a live AI system's webhook secret (one answer for an unknown or "
+        "deleted system, one without a secret, a missing and a wrong signature)",
+        404: "No such source",
+        422: "Signed, but the payload is not one of this source's",
     },
     description="Signed with the system's webhook secret: HMAC-SHA256 of the raw body, hex, in "
     "X-<Source>-Signature (a sha256= prefix is accepted). The same delivery twice is one event.",
     public=True,
 )
 def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
-    if source not in sources.SOURCES:
+    if source not in sources.SOURCES:  # about the path, never the system: checked first
         raise Problem(
             404,
             "Not found",
@@ -278,31 +303,13 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
         )
     runtime = current_runtime()
     body = request.get_data(cache=True)
-    signature = request.headers.get(_signature_header(source))
+    signature = request.headers.get(_signature_header(source), "")
     with runtime.database.read_session() as session:
-        system = session.scalars(
-            select(AISystem).where(AISystem.id == system_id, AISystem.deleted_at.is_(None))
-        ).first()
-        if system is None:
-            raise not_found("AI system")
-        organization_id = system.organization_id
-        keys = use_cases.signing_secrets(session, runtime.cipher, system.id, utcnow())
-    if not keys:
-        raise Problem(
-            401,
-            "No webhook secret",
-            detail="This AI system has no webhook secret yet; create one with "
-            f"POST {AI_SYSTEMS}/{{id}}/webhook-secret and sign deliveries with it.",
-            type_slug="webhook-secret-missing",
-        )
-    if not signature or not _verified(body, signature, keys):
-        raise Problem(
-            401,
-            "Bad signature",
-            detail=f"{_signature_header(source)} must be the HMAC-SHA256 (hex) of the raw body "
-            "with the system's webhook secret.",
-            type_slug="bad-signature",
-        )
+        keys = use_cases.webhook_keys(session, runtime.cipher, system_id, utcnow())
+    signed = _verified(body, signature, keys.secrets or [_DECOY_KEY])
+    organization_id = keys.organization_id
+    if not signed or not keys.secrets or organization_id is None:
+        raise _unauthenticated(source)
     data = json_document(body)
     try:
         parsed = sources.parse(source, data)
