@@ -90,10 +90,16 @@ def test_every_operation_answers_as_its_document_says(tmp_path: Path) -> None:
             url, "-H", f"Authorization: Bearer {token}", "--exclude-name-regex", ENDS_OWN_SESSION
         )
         logs = processes.logs()
+        # The admin pass ran signed in throughout: its token still works.
+        assert client.get("/api/v1/auth/me", token).status_code == 200
 
     for run in (anonymous, admin):
         summary = run.stdout[run.stdout.rfind("SUMMARY") :]
         assert "Tested:" in summary, run.stdout[-3000:] + run.stderr[-3000:]
         assert run.returncode == 0, run.stdout[-20000:] + "\n" + logs[-3000:]
-    # The admin pass reached the views: it was not answered 401 throughout.
-    assert "Authentication failed" not in admin.stdout[admin.stdout.rfind("SUMMARY") :]
+    # The admin pass reached the views: most operations answered more than 401 or 403 (a few
+    # are another role's, the platform admin's).
+    operations = int(admin.stdout.split("Tested: ")[1].split()[0])
+    refused = admin.stdout.split("Authentication failed: ")
+    refused_count = int(refused[1].split()[0]) if len(refused) > 1 else 0
+    assert operations > 70 and refused_count <= 5, admin.stdout[-5000:]
