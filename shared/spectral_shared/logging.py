@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -61,6 +62,24 @@ def without_database_details(text: str) -> str:
     """``text`` with the row values PostgreSQL quotes in an error's DETAIL line masked: for error
     texts kept anywhere (logs, retry and dead-letter headers), since they are no place for PHI."""
     return _DATABASE_DETAIL.sub(rf"\g<1>{REDACTED}", text) if "DETAIL:" in text else text
+
+
+def failure_text(exc: BaseException) -> str:
+    """An exception as kept in logs and retry or dead-letter headers: its type and message, never
+    the values it was handed. A pydantic error names each field and what was wrong with it, not
+    its input (which quotes the message: a patient's name, an address); a database error has its
+    DETAIL line masked."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        fields = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(value)'}: {error['type']}"
+            for error in exc.errors(include_input=False, include_url=False, include_context=False)
+        )
+        return f"ValidationError: {exc.error_count()} invalid in {exc.title}: {fields}"
+    return without_database_details(
+        "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    )
 
 
 def redact_database_details(

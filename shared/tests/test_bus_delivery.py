@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from spectral_auth import event_types as ev
 from spectral_auth.models import bus as auth_bus
 from spectral_shared.bus import Actor, Envelope, record_event
 from spectral_shared.bus.publisher import Publisher
+from spectral_shared.bus.relay import Relay
 from spectral_shared.bus.topology import Subscription, Topology
 from spectral_shared.bus.worker import Worker
 from spectral_shared.component import Runtime, installed_components
@@ -152,6 +154,11 @@ def test_a_relay_killed_between_publish_and_mark_sent_causes_no_duplicate_effect
         # The first event reached the broker, yet its row still says unpublished: the crash
         # happened before the mark-sent commit.
         assert {row.id for row in pending(auth)} == {str(first.id), str(second.id)}
+        # The dead relay's claim holds its rows for the lease: nobody publishes them meanwhile.
+        assert auth.relay().publish_due() == 0
+        outbox = auth.component.tables.outbox
+        with auth.database.session() as session:  # the lease runs out, without waiting for it
+            session.execute(outbox.update().values(available_at=outbox.c.created_at))
 
         restarted = subprocess.Popen(relay, env=env)
         try:
@@ -452,3 +459,44 @@ def test_only_declared_event_types_can_be_recorded(auth: Runtime) -> None:
                 actor=Actor.system("t"),
             )
     assert pending(auth) == []
+
+
+class _SlowBroker:
+    """A publisher whose broker takes its time: each publish waits until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def publish_event(self, body: str, *, message_id: str, **_: Any) -> None:
+        self.entered.set()
+        assert self.release.wait(20)
+        self.sent.append(message_id)
+
+
+def test_a_slow_broker_holds_nothing_of_the_database(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """On SQLite, where one write lock serves the whole database: while the relay waits on the
+    broker, a business transaction writes at once (issue 18 §2)."""
+    runtime = Runtime(installed_components()["auth"], make_settings())
+    runtime.migrate()
+    try:
+        event = emit(runtime)
+        broker = _SlowBroker()
+        relay = Relay(runtime.database, runtime.component.tables, broker)  # type: ignore[arg-type]
+        published: list[int] = []
+        publishing = threading.Thread(target=lambda: published.append(relay.publish_due()))
+        publishing.start()
+        assert broker.entered.wait(10)
+        started = time.monotonic()
+        emit(runtime, "written-while-the-broker-is-slow")
+        waited = time.monotonic() - started
+        broker.release.set()
+        publishing.join(20)
+        assert waited < 1.0, f"a write waited {waited:.1f}s on the relay"
+        assert published == [1] and broker.sent == [str(event.id)]
+        assert str(event.id) not in {row.id for row in pending(runtime)}  # marked sent
+    finally:
+        runtime.database.dispose()

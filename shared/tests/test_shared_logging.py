@@ -213,3 +213,25 @@ def test_a_failed_statement_logs_neither_its_parameters_nor_the_row_postgres_quo
     [line] = [entry for entry in _lines(log_stream) if entry["event"] == "worker.handler_failed"]
     assert "IntegrityError" in line["exception"]  # the error itself is still there
     assert ("people_pkey" if backend == "postgresql" else "people.email") in line["error"]
+
+
+def test_a_failure_is_kept_without_the_values_it_was_handed() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from spectral_shared.logging import failure_text
+
+    class Notice(BaseModel):
+        ai_system_id: int
+        note: str
+
+    try:
+        Notice.model_validate({"ai_system_id": "Jane Roe, MRN 0012345", "note": 7})
+    except ValidationError as exc:
+        text = failure_text(exc)
+    assert "Jane Roe" not in text and "0012345" not in text
+    assert text == (
+        "ValidationError: 2 invalid in Notice: ai_system_id: int_parsing; note: string_type"
+    )
+    database = ValueError("duplicate key\nDETAIL:  Key (email)=(jane@example.org) exists.")
+    assert "jane@example.org" not in failure_text(database)
+    assert failure_text(database).startswith("ValueError: duplicate key")

@@ -12,6 +12,7 @@ from kombu import Connection, Exchange, Producer
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from spectral_shared.bus.topology import Topology
+from spectral_shared.outbound import no_transaction_open
 
 
 class PublishError(RuntimeError):
@@ -81,6 +82,8 @@ class Publisher:
         headers: Mapping[str, Any],
         mandatory: bool,
     ) -> None:
+        if not self.topology.memory:  # an in-process bus is no network call
+            no_transaction_open("a publish to the broker")
         with self._lock:
             try:
                 producer = self._get_producer()

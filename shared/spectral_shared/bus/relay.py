@@ -1,11 +1,16 @@
 """The outbox relay: publishes committed events with confirms, then marks them sent.
 
-Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so any number of relays can run. A relay that
-dies between publish and mark-sent publishes the row again after restart; consumers are
-idempotent (the inbox), so the repeat has no effect downstream. A publish the broker refuses
-(unroutable, rejected) is retried with exponential backoff stored in the row. A broker that cannot
-be reached is nobody's row's fault: the round stops, the rows stay as they are, and the relay tries
-again with its own backoff (at most 5 s), so the outbox drains as soon as the broker is back.
+Rows are *claimed* in a short transaction (``FOR UPDATE SKIP LOCKED``, so any number of relays
+share the work, then ``available_at`` moved a lease ahead), the transaction commits, and only then
+are they published: no database transaction or lock is held while the broker is talked to (a
+broker that blocks publishers, under a memory alarm say, holds nothing of the database). The
+outcome is written in a second short transaction. A relay that dies between publish and
+mark-sent leaves its rows to the next relay once the lease runs out (``LEASE``), which publishes
+them again; consumers are idempotent (the inbox), so the repeat has no effect downstream. A publish
+the broker refuses (unroutable, rejected) is retried with exponential backoff stored in the row. A
+broker that cannot be reached is nobody's row's fault: the round stops, the rows not yet published
+are due again at once, and the relay tries again with its own backoff (at most 5 s), so the outbox
+drains as soon as the broker is back.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from spectral_shared.logging import get_logger
 log = get_logger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
+# How long claimed rows are left to the relay that claimed them: far longer than publishing a batch
+# with confirms takes, so two live relays do not publish the same rows.
+LEASE = timedelta(seconds=30)
 MAX_OUTAGE_WAIT = 5.0  # seconds between tries while the broker cannot be reached
 
 
@@ -61,7 +69,6 @@ class Relay:
         """Publish one batch of due rows; returns how many were published."""
         outbox = self.tables.outbox
         now = utcnow()
-        published: list[int] = []
         with self.database.session() as session:
             rows = session.execute(
                 select(
@@ -77,41 +84,61 @@ class Relay:
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            for row in rows:
-                try:
-                    self.publisher.publish_event(
-                        row.body,
-                        event_type=row.event_type,
-                        message_id=row.id,
-                        headers=json.loads(row.headers),
-                    )
-                except BrokerUnavailable as exc:
-                    metrics.publish_failures.labels(self.service).inc()
-                    self._broker_lost(exc)
-                    break  # the rest of the batch waits as it is: no row is at fault
-                except PublishError as exc:
-                    metrics.publish_failures.labels(self.service).inc()
-                    log.warning(
-                        "outbox.publish_failed",
-                        event_id=row.id,
-                        event_type=row.event_type,
-                        error=str(exc),
-                    )
-                    session.execute(
-                        update(outbox)
-                        .where(outbox.c.seq == row.seq)
-                        .values(
-                            attempts=row.attempts + 1,
-                            available_at=now + backoff(row.attempts),
-                            last_error=str(exc)[:2000],
-                        )
-                    )
-                    continue
-                failpoint("relay.after_publish")
-                published.append(row.seq)
+            if rows:
+                session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_([row.seq for row in rows]))
+                    .values(available_at=now + LEASE)
+                )
+        if not rows:
+            return 0
+        # Committed: the rows are this relay's for the lease, and nothing is held while publishing.
+        published: list[int] = []
+        refused: dict[int, tuple[int, str]] = {}  # seq -> (attempts, error)
+        unsent: list[int] = []
+        for position, row in enumerate(rows):
+            try:
+                self.publisher.publish_event(
+                    row.body,
+                    event_type=row.event_type,
+                    message_id=row.id,
+                    headers=json.loads(row.headers),
+                )
+            except BrokerUnavailable as exc:
+                metrics.publish_failures.labels(self.service).inc()
+                self._broker_lost(exc)
+                unsent = [later.seq for later in rows[position:]]
+                break  # the rest of the batch waits as it was: no row is at fault
+            except PublishError as exc:
+                metrics.publish_failures.labels(self.service).inc()
+                log.warning(
+                    "outbox.publish_failed",
+                    event_id=row.id,
+                    event_type=row.event_type,
+                    error=str(exc),
+                )
+                refused[row.seq] = (row.attempts, str(exc))
+                continue
+            failpoint("relay.after_publish")
+            published.append(row.seq)
+        with self.database.session() as session:
             if published:
                 session.execute(
                     update(outbox).where(outbox.c.seq.in_(published)).values(published_at=utcnow())
+                )
+            for seq, (attempts, error) in refused.items():
+                session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq == seq)
+                    .values(
+                        attempts=attempts + 1,
+                        available_at=now + backoff(attempts),
+                        last_error=error[:2000],
+                    )
+                )
+            if unsent:
+                session.execute(
+                    update(outbox).where(outbox.c.seq.in_(unsent)).values(available_at=now)
                 )
         if published:
             metrics.events_published.labels(self.service).inc(len(published))

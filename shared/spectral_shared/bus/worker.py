@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from spectral_shared.liveness import Heartbeat
 from spectral_shared.logging import (
     bind_context,
     clear_context,
+    failure_text,
     get_logger,
-    without_database_details,
 )
 from spectral_shared.tracing import extract_context, tracer
 
@@ -372,11 +371,9 @@ class Worker(ConsumerMixin):
                 except _Stopping:
                     return  # left unacked: the broker redelivers it to the next worker
                 except Exception as exc:
-                    # Kept in the retry and dead-letter headers too: without the row values a
-                    # database error quotes.
-                    error = without_database_details(
-                        "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    )
+                    # Kept in the retry and dead-letter headers too: without the values a
+                    # validation error or a database error quotes.
+                    error = failure_text(exc)
                     log.warning("worker.handler_failed", error=error)
                     outcome = self._retry_or_park(
                         subscription,
