@@ -93,6 +93,10 @@ def test_a_body_is_read_strictly(
         "/api/v1/audit/events?from=0",
         "/api/v1/ai-systems?include_deleted=0",
         "/api/v1/violations?deadline_before=2026-01-01",
+        "/api/v1/audit/export?to=-12020613032709573443957025962721280",
+        "/api/v1/audit/export?from=9223372036854775808",
+        "/api/v1/audit/proof/inclusion?index=0&tree_size=99999999999999999999",
+        "/api/v1/violations?limit=9223372036854775808",
     ],
 )
 def test_a_query_is_read_as_documented(
@@ -177,3 +181,29 @@ def test_the_combined_document_lists_every_answer_of_each_kind(live_platform: Sl
                 ), name
     entry = document["paths"]["/api/v1/audit/entries/{index}"]["get"]["parameters"][0]
     assert entry["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+
+
+def test_a_deleted_systems_webhook_secret_is_a_documented_409(
+    admin: tuple[SliceClient, dict[str, str]],
+) -> None:
+    client, headers = admin
+    created = requests.post(
+        client.base_url + "/api/v1/ai-systems",
+        json={
+            "name": "Retired Triage",
+            "department": "Emergency",
+            "category": "clinical_decision_support",
+            "uses_phi": False,
+            "risk_level": "low",
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    system = client.base_url + f"/api/v1/ai-systems/{created.json()['id']}"
+    assert requests.delete(system, headers=headers, timeout=30).status_code == 204
+    refused = requests.post(system + "/webhook-secret", headers=headers, timeout=30)
+    assert _problem(refused, 409)["type"].endswith("/ai-system-deleted")
+    document = requests.get(client.base_url + "/api/docs/openapi.json", timeout=30).json()
+    operation = document["paths"]["/api/v1/ai-systems/{system_id}/webhook-secret"]["post"]
+    assert "409" in operation["responses"]

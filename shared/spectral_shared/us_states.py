@@ -67,7 +67,7 @@ US_STATE_CODES = frozenset(
 
 
 def _us_state(code: str) -> str:
-    upper = code.strip().upper()
+    upper = code.strip(" ").upper()  # spaces only: a tab or a control character is no code
     if upper not in US_STATE_CODES:
         raise ValueError(f"{code!r} is not a US state or territory code (e.g. CA, NY, PR)")
     return upper
@@ -75,9 +75,9 @@ def _us_state(code: str) -> str:
 
 # The schema says what _us_state takes: a code in either case, spaces around it allowed.
 _US_STATE_PATTERN = (
-    "^\\s*("
+    "^ *("
     + "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(US_STATE_CODES))
-    + ")\\s*$"
+    + ") *$"
 )
 USState = Annotated[
     str,

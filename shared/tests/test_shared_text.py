@@ -47,3 +47,28 @@ def test_plain_unicode_and_secrets_pass() -> None:
         {"name": "Zoë's Triage — 看護 🩺", "password": "pass\x00word\nwith anything"}
     )
     assert body.name.startswith("Zoë")
+
+
+def test_text_is_judged_as_sent_before_a_type_folds_it() -> None:
+    """A state code is stripped and upper-cased by its type: a control character sent around it
+    is refused all the same, as the schema's pattern says."""
+    import re
+
+    from pydantic import ValidationError
+
+    from spectral_shared.us_states import USState
+    from spectral_shared.web.text import ONE_LINE_PATTERN, PlainText
+
+    class Place(PlainText):
+        state: USState
+        states: list[USState] = []
+
+    assert Place.model_validate({"state": " ca "}).state == "CA"
+    for sent in ({"state": "VT\x0b "}, {"state": "CA", "states": ["ny\x1b"]}):
+        with pytest.raises(ValidationError, match="Control characters"):
+            Place.model_validate(sent)
+    schema = Place.model_json_schema()["properties"]["state"]
+    assert not re.search(schema["pattern"], "VT\x0b ")
+    assert re.search(schema["pattern"], " ca ")
+    # One-line fields take a tab, as the validator does, and nothing else below U+0020.
+    assert re.search(ONE_LINE_PATTERN, "a\tb") and not re.search(ONE_LINE_PATTERN, "a\nb")

@@ -307,6 +307,8 @@ def test_json_strings_still_carry_times_and_ids(client: FlaskClient) -> None:
         ("since=2026-01-31", "since"),
         ("since=2026-01-31T09:00:00", "since"),  # no offset: which time zone?
         ("limit=5.0", "limit"),
+        ("limit=9223372036854775808", "limit"),  # past SQL's BIGINT: names nothing
+        ("limit=-99999999999999999999999", "limit"),
         ("start=yesterday", "start"),
     ],
 )

@@ -12,6 +12,10 @@ import uuid
 from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
+# The largest index or count a path or query may name: SQL's BIGINT (what SQLite and PostgreSQL
+# store); a larger number names nothing, and is refused before it reaches a query.
+MAX_INDEX = 2**63 - 1
+
 
 class UuidText(BaseConverter):
     regex = r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"

@@ -55,7 +55,7 @@ def text_problem(value: str, *, multi_line: bool) -> str | None:
 
 # The same rules as JSON Schema patterns, so the OpenAPI document says what is refused.
 MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
-ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+ONE_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
 
 
 def _document(schema: dict[str, Any], pattern: str) -> None:
@@ -108,6 +108,25 @@ class PlainText(BaseModel):
 
     multi_line_fields: ClassVar[frozenset[str]] = MULTI_LINE
     unchecked_fields: ClassVar[frozenset[str]] = UNCHECKED
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_text_as_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        """The text as sent, before a type strips or folds it (a state code " ca\\v" would be
+        "CA" afterwards): strings, lists of strings, and a mapping's keys and string values. A
+        mapping that is a nested model's is that model's to check."""
+        name = info.field_name or ""
+        if name in cls.unchecked_fields:
+            return value
+        multi_line = name in cls.multi_line_fields
+        if isinstance(value, str):
+            _check(value, multi_line)
+        elif isinstance(value, list | tuple):
+            _check([item for item in value if isinstance(item, str)], multi_line)
+        elif isinstance(value, dict):
+            _check([key for key in value if isinstance(key, str)], False)
+            _check([item for item in value.values() if isinstance(item, str)], multi_line)
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ValidationError
 
+from spectral_shared.web.converters import MAX_INDEX
 from spectral_shared.web.problems import Problem, validation_problem
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,7 +96,7 @@ def parse_json_body(model: type[M]) -> M:
 # pydantic alone would take "0" as a time (1970) and "1" or "yes" as true.
 _QUERY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
     "boolean": (re.compile(r"true|false"), "Send true or false."),
-    "integer": (re.compile(r"-?[0-9]+"), "Send a whole number."),
+    "integer": (re.compile(r"-?[0-9]{1,19}"), "Send a whole number (at most 2^63 - 1)."),
     "number": (re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"), "Send a number."),
     "date-time": (
         re.compile(
@@ -132,7 +133,9 @@ def _query_form_errors(model: type[BaseModel], data: dict[str, str]) -> list[dic
         kinds = _query_kinds(model).get(name)
         if not kinds or "text" in kinds:
             continue  # unknown names and free text are the model's to judge
-        if not any(_QUERY_FORMS[kind][0].fullmatch(raw) for kind in kinds):
+        if not any(_QUERY_FORMS[kind][0].fullmatch(raw) for kind in kinds) or (
+            kinds == {"integer"} and abs(int(raw)) > MAX_INDEX
+        ):
             messages = " Or: ".join(_QUERY_FORMS[kind][1] for kind in sorted(kinds))
             errors.append(
                 {"field": name, "pointer": f"/{name}", "code": "query_form", "message": messages}

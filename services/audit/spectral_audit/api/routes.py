@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,6 +21,7 @@ from spectral_audit.models import PLATFORM_LOG, Entry
 from spectral_audit.signing import runtime_signer
 from spectral_shared.identity import current_identity, requires
 from spectral_shared.tlog.merkle import EMPTY_ROOT
+from spectral_shared.web.converters import MAX_INDEX
 from spectral_shared.web.openapi import ApiDoc
 from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.problems import Problem
@@ -170,7 +171,7 @@ class CanonicalEntry(BaseModel):
     purged: bool
 
 
-@bp.get("/api/v1/audit/entries/<int(max=9223372036854775807):index>")  # SQL BIGINT
+@bp.get(f"/api/v1/audit/entries/<int(max={MAX_INDEX}):index>")
 @api.operation(
     "One entry's canonical bytes and leaf hash",
     responses={200: CanonicalEntry, 404: "No such entry", **READ_ERRORS},
@@ -231,8 +232,8 @@ def get_public_key() -> Response:
 
 class InclusionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    index: int = Field(ge=0)
-    tree_size: int = Field(ge=1)
+    index: int = Field(ge=0, le=MAX_INDEX)
+    tree_size: int = Field(ge=1, le=MAX_INDEX)
 
 
 class InclusionOut(BaseModel):
@@ -264,8 +265,8 @@ def get_inclusion_proof() -> Response:
 
 class ConsistencyQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    first: int = Field(ge=0, alias="from")
-    second: int = Field(ge=0, alias="to")
+    first: int = Field(ge=0, le=MAX_INDEX, alias="from")
+    second: int = Field(ge=0, le=MAX_INDEX, alias="to")
 
 
 class ConsistencyOut(BaseModel):
@@ -323,11 +324,14 @@ def verify() -> Response:
     return jsonify(body.model_dump(mode="json", exclude_none=True))
 
 
+EntryIndex = Annotated[int, Field(ge=0, le=MAX_INDEX)]
+
+
 class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["jsonl", "csv"] = "jsonl"
-    start: int | datetime | None = Field(default=None, alias="from")
-    end: int | datetime | None = Field(default=None, alias="to")
+    start: EntryIndex | datetime | None = Field(default=None, alias="from")
+    end: EntryIndex | datetime | None = Field(default=None, alias="to")
 
     @model_validator(mode="after")
     def _consistent(self) -> ExportQuery:

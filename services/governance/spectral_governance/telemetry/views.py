@@ -371,7 +371,7 @@ def receive_webhook(source: str, system_id: str) -> tuple[Response, int]:
 @bp.post(f"{AI_SYSTEMS}/<uuid:system_id>/webhook-secret")
 @api.operation(
     "Create or rotate the system's webhook signing secret",
-    responses={201: WebhookSecretOut},
+    responses={201: WebhookSecretOut, 409: "The system was deleted (`ai-system-deleted`)"},
     description="The secret is shown once. After a rotation the previous secret keeps "
     "verifying for 24 hours.",
 )
