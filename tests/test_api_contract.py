@@ -95,6 +95,7 @@ def test_a_body_is_read_strictly(
         "/api/v1/violations?deadline_before=2026-01-01",
         "/api/v1/audit/export?to=-12020613032709573443957025962721280",
         "/api/v1/audit/export?from=9223372036854775808",
+        "/api/v1/audit/export?to=-1",  # no index, and no time in 1969 either
         "/api/v1/audit/proof/inclusion?index=0&tree_size=99999999999999999999",
         "/api/v1/violations?limit=9223372036854775808",
     ],

@@ -381,3 +381,25 @@ def test_unreachable_broker_check_is_down(fast_timeout: float) -> None:
     body, status = health_report({"broker": broker_check("amqp://guest:guest@127.0.0.1:1//")})
     assert status == 503
     assert body["checks"]["broker"] == "down"
+
+
+def test_trimmed_text_documents_what_it_needs_between_its_spaces() -> None:
+    import re
+    from typing import Annotated
+
+    from pydantic import StringConstraints
+
+    from spectral_shared.web.openapi import SpectralJsonSchema
+
+    class Named(BaseModel):
+        name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3)]
+        note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+        raw: str = Field(min_length=1)
+
+    properties = Named.model_json_schema(schema_generator=SpectralJsonSchema)["properties"]
+    for text, ok in (("abc", True), ("  a b ", True), ("a  ", False), ("\u00a0ab\u00a0", False)):
+        assert bool(re.search(properties["name"]["pattern"], text)) is ok, text
+        if ok:
+            Named.model_validate({"name": text, "note": "x", "raw": "y"})
+    assert not re.search(properties["note"]["pattern"], " \u00a0 ")
+    assert "pattern" not in properties["raw"]

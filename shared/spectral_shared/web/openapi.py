@@ -21,7 +21,8 @@ from typing import Any, Literal, TypeVar
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 from werkzeug.routing import IntegerConverter, Rule, UUIDConverter
 
 from spectral_shared.web.converters import UuidText
@@ -83,6 +84,23 @@ class Operation:
     description: str | None = None
     # A body that is not a JSON model (a CSV upload): its media type, described in words.
     body: tuple[str, str] | None = None
+
+
+class SpectralJsonSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema, saying also what a trimmed text needs: text that is stripped before
+    its minimum length is checked must hold that many characters between its first and last
+    non-space one (a pattern; JSON Schema's minLength counts the spaces too)."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        shortest = schema.get("min_length") or 0
+        if schema.get("strip_whitespace") and shortest >= 1:
+            pattern = r"\S" if shortest == 1 else rf"\S[\s\S]{{{shortest - 2},}}\S"
+            if "pattern" in json_schema:
+                json_schema.setdefault("allOf", []).append({"pattern": pattern})
+            else:
+                json_schema["pattern"] = pattern
+        return json_schema
 
 
 def path_parameter(rule: Rule, name: str) -> dict[str, Any]:
@@ -186,7 +204,8 @@ class ApiDoc:
                 params = [path_parameter(rule, name) for name in sorted(rule.arguments)]
                 if op.query is not None:
                     query_schema = op.query.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
+                        ref_template="#/components/schemas/{model}",
+                        schema_generator=SpectralJsonSchema,
                     )
                     schemas.update(query_schema.pop("$defs", {}))
                     required = set(query_schema.get("required", []))
@@ -240,7 +259,9 @@ class ApiDoc:
 
         if models:
             refs, definitions = models_json_schema(
-                list(models), ref_template="#/components/schemas/{model}"
+                list(models),
+                ref_template="#/components/schemas/{model}",
+                schema_generator=SpectralJsonSchema,
             )
             schemas.update(definitions.get("$defs", {}))
             for key, holders in models.items():

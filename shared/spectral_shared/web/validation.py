@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from spectral_shared.web.converters import MAX_INDEX
 from spectral_shared.web.problems import Problem, validation_problem
@@ -106,6 +107,19 @@ _QUERY_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
     ),
     "date": (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "Send a date as YYYY-MM-DD."),
 }
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _QUERY_FORMS["date-time"][0].fullmatch(value):
+        raise ValueError(_QUERY_FORMS["date-time"][1])
+    return value
+
+
+# A time given only as RFC 3339 text: where a parameter takes an index or a time, "-1" must be
+# refused as an index, not read as a time in 1969.
+Rfc3339DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 def _kinds(schema: dict[str, Any]) -> set[str]:

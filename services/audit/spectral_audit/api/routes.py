@@ -27,7 +27,7 @@ from spectral_shared.web.pagination import Keyset, PageQuery
 from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 from spectral_shared.web.text import PlainText
-from spectral_shared.web.validation import parse_json_body, parse_query
+from spectral_shared.web.validation import Rfc3339DateTime, parse_json_body, parse_query
 
 api = ApiDoc(
     "audit",
@@ -330,8 +330,8 @@ EntryIndex = Annotated[int, Field(ge=0, le=MAX_INDEX)]
 class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["jsonl", "csv"] = "jsonl"
-    start: EntryIndex | datetime | None = Field(default=None, alias="from")
-    end: EntryIndex | datetime | None = Field(default=None, alias="to")
+    start: EntryIndex | Rfc3339DateTime | None = Field(default=None, alias="from")
+    end: EntryIndex | Rfc3339DateTime | None = Field(default=None, alias="to")
 
     @model_validator(mode="after")
     def _consistent(self) -> ExportQuery:
