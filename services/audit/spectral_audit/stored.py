@@ -142,6 +142,8 @@ def read_log(
         statement = statement.where(Entry.idx < end)
     elif isinstance(end, datetime):
         statement = statement.where(Entry.occurred_at < end)
+    if not sqlite:
+        return _read_postgres(session, statement.order_by(Entry.idx), watermark)
     rows = session.execute(statement.order_by(Entry.idx).execution_options(yield_per=_CHUNK))
     entries = (_values(row, sqlite) for row in rows)
     first = next(entries, None)
@@ -157,6 +159,40 @@ def read_log(
         )
         for values in chain([first], entries)
     )
+
+
+# PostgreSQL renders the times as the entries wrote them (rfc3339: microseconds, "Z"), so the
+# common case compares text with text; any other text still compares as an instant.
+_RFC3339 = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def _read_postgres(
+    session: Session, statement: Any, watermark: Any
+) -> tuple[int, Iterator[StoredEntry]]:
+    """PostgreSQL keeps every column to its type (bytea as bytes, text as str, bigint as int):
+    rows are read as plain tuples in one pass, a million entries in seconds."""
+    columns = [
+        column if name not in _TIMES else func.to_char(func.timezone("UTC", column), _RFC3339)
+        for name, column in zip(
+            ("idx", "purged_below", "hash", "body", *INDEXED_COLUMNS),
+            statement.selected_columns,
+            strict=True,
+        )
+    ]
+    rows = session.connection().execute(
+        statement.with_only_columns(*columns).execution_options(yield_per=_CHUNK)
+    )
+
+    def entries(first: Any) -> Iterator[StoredEntry]:
+        names = INDEXED_COLUMNS
+        for index, _, leaf, body, *values in chain([first], rows):
+            yield StoredEntry(index, leaf, body, dict(zip(names, values, strict=True)))
+
+    first = next(iter(rows), None)
+    if first is None:
+        only = session.execute(select(watermark)).scalar()
+        return _watermark(only), iter(())
+    return _watermark(first[1]), entries(first)
 
 
 def latest_signed(session: Session, log_id: str) -> tuple[int, bytes] | None:

@@ -155,7 +155,10 @@ def entry_fault(entry: StoredEntry, *, log_id: str, purged: bool) -> str | None:
     if (PLATFORM_LOG if organization is None else organization) != log_id:
         return f"entry {index} belongs to another log than {log_id}"
     columns = entry.columns
-    for name, expected in indexed_values(hashed).items():
+    expected_columns = indexed_values(hashed)
+    if columns == expected_columns:
+        return None  # the common case: the very values the entry holds (Mistyped equals nothing)
+    for name, expected in expected_columns.items():
         stored = columns.get(name, _ABSENT)
         if stored == expected and (stored is None or type(stored) is str):
             continue  # the common case: the very text the entry holds
