@@ -131,8 +131,11 @@ class PlainText(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _plain_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text deeper in lists and mappings, once typed (a nested model checks its own fields;
+        a plain string was judged as sent)."""
+        if not isinstance(value, list | tuple | set | frozenset | dict):
+            return value
         name = info.field_name or ""
-        if name in cls.unchecked_fields or isinstance(value, BaseModel):
-            return value  # a nested model checks its own fields
-        _check(value, multi_line=name in cls.multi_line_fields)
+        if name not in cls.unchecked_fields:
+            _check(value, multi_line=name in cls.multi_line_fields)
         return value
