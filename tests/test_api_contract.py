@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from spectral_gateway.testing import SliceClient
+from spectral_shared.web.openapi import SEGMENT_PATTERN
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -53,6 +54,36 @@ def test_a_malformed_id_is_a_404_problem(
         method, client.base_url + path, headers=headers, json={"role": "viewer"}, timeout=30
     )
     _problem(response, 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/controls/%00", "/api/v1/frameworks/HIPAA%1b/controls", "/api/v1/controls/a%0Ab"],
+)
+def test_a_control_character_in_a_path_is_a_404_on_postgresql(
+    admin: tuple[SliceClient, dict[str, str]], path: str
+) -> None:
+    client, headers = admin
+    _problem(requests.get(client.base_url + path, headers=headers, timeout=30), 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/ai-systems?q=%00", "q"),
+        ("/api/v1/ai-systems?department=a%00b", "department"),
+        ("/api/v1/ai-systems/export?q=%1b%5B2J", "q"),
+        ("/api/v1/violations?control_id=%00", "control_id"),
+        ("/api/v1/audit/events?action=%00", "action"),
+        ("/api/v1/telemetry/events?event_type=a%0Db", "event_type"),
+    ],
+)
+def test_a_control_character_in_a_query_is_a_400_on_postgresql(
+    admin: tuple[SliceClient, dict[str, str]], path: str, name: str
+) -> None:
+    client, headers = admin
+    problem = _problem(requests.get(client.base_url + path, headers=headers, timeout=30), 400)
+    assert [error["field"] for error in problem["errors"]] == [name]
 
 
 def test_the_largest_entry_index_is_a_404_too(admin: tuple[SliceClient, dict[str, str]]) -> None:
@@ -178,7 +209,7 @@ def test_the_combined_document_lists_every_answer_of_each_kind(live_platform: Sl
             if param["in"] == "path" and param["name"].endswith("_id"):
                 assert param["schema"] in (
                     {"type": "string", "format": "uuid"},
-                    {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+                    {"type": "string", "minLength": 1, "pattern": SEGMENT_PATTERN},
                 ), name
     entry = document["paths"]["/api/v1/audit/entries/{index}"]["get"]["parameters"][0]
     assert entry["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}

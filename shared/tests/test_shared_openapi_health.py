@@ -195,7 +195,7 @@ def test_path_parameters_and_other_responses(document: dict[str, Any]) -> None:
     assert delete["parameters"][0]["schema"] == {
         "type": "string",
         "minLength": 1,
-        "pattern": "^[^/]+$",
+        "pattern": "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
     }
     assert delete["responses"]["204"] == {"description": "No content"}
     public = document["paths"]["/api/v1/status"]["get"]

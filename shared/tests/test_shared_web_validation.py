@@ -309,6 +309,8 @@ def test_json_strings_still_carry_times_and_ids(client: FlaskClient) -> None:
         ("limit=5.0", "limit"),
         ("limit=9223372036854775808", "limit"),  # past SQL's BIGINT: names nothing
         ("limit=-99999999999999999999999", "limit"),
+        ("cursor=a%00b", "cursor"),  # PostgreSQL refuses NUL in a parameter
+        ("cursor=%1b%5B2J", "cursor"),
         ("start=yesterday", "start"),
     ],
 )

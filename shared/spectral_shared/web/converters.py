@@ -30,8 +30,18 @@ class UuidText(BaseConverter):
         return str(value)
 
 
+class PlainSegment(BaseConverter):
+    """Any other path segment (a control's id, a framework's, a webhook source): text without
+    control characters, which PostgreSQL would refuse in a query (NUL) and no id holds; anything
+    else matches no route, a 404."""
+
+    regex = "[^/\x00-\x1f\x7f-\x9f]+"
+
+
 def register_converters(app: Flask) -> None:
     app.url_map.converters["uuid"] = UuidText
+    app.url_map.converters["default"] = PlainSegment
+    app.url_map.converters["string"] = PlainSegment
 
 
 def is_uuid(value: str) -> bool:

@@ -69,6 +69,8 @@ MEDIA_TYPE = "The body is not sent as application/json (`unsupported-media-type`
 INVALID_BODY = "A field is missing, unknown or invalid; `errors` names each (`validation-error`)"
 INVALID_QUERY = "A query parameter is invalid (`invalid-query`), or the cursor is not one this API gave (`invalid-cursor`)"
 
+# What an untyped path segment matches (converters.PlainSegment): no slash, no control character.
+SEGMENT_PATTERN = "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$"
 _CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 SchemaMode = Literal["validation", "serialization"]
 
@@ -113,7 +115,7 @@ def path_parameter(rule: Rule, name: str) -> dict[str, Any]:
         if converter.max is not None:
             schema["maximum"] = converter.max
     else:
-        schema = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
+        schema = {"type": "string", "minLength": 1, "pattern": SEGMENT_PATTERN}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from spectral_shared.web.converters import MAX_INDEX
 from spectral_shared.web.problems import Problem, validation_problem
+from spectral_shared.web.text import text_problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -159,7 +160,13 @@ def _query_form_errors(model: type[BaseModel], data: dict[str, str]) -> list[dic
 
 def parse_query(model: type[M]) -> M:
     data = request.args.to_dict()
-    errors = _query_form_errors(model, data)
+    # No query value is multi-line text, and none may hold a control character (PostgreSQL
+    # refuses NUL in a query's parameters; an escape sequence has no place in a filter).
+    errors = [
+        {"field": name, "pointer": f"/{name}", "code": "control_characters", "message": problem}
+        for name, raw in data.items()
+        if (problem := text_problem(raw, multi_line=False)) is not None
+    ] or _query_form_errors(model, data)
     try:
         if not errors:
             return model.model_validate(data)
