@@ -334,3 +334,31 @@ def test_query_strings_in_their_documented_forms_are_taken(client: FlaskClient) 
     assert client.get("/systems?start=2026-01-31T09:00:00Z").get_json()["start"] == (
         "2026-01-31T09:00:00Z"
     )
+
+
+def test_a_plain_text_model_still_takes_times_and_ids_as_json_strings() -> None:
+    """parse_json_body validates in pydantic's strict JSON mode; the plain-text check must not
+    take a model's times and ids out of it."""
+    from spectral_shared.web.text import PlainText
+
+    class Key(PlainText):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        expires_at: datetime
+        owner: uuid.UUID
+
+    app = Flask("plain-text-strict")
+
+    @app.post("/keys")
+    def create() -> tuple[dict[str, Any], int]:
+        return parse_json_body(Key).model_dump(mode="json"), 201
+
+    answer = app.test_client().post(
+        "/keys",
+        json={
+            "name": "Vendor",
+            "expires_at": "2026-12-31T00:00:00+00:00",
+            "owner": "019c12c8-d558-4434-8982-76b69aaee3ea",
+        },
+    )
+    assert answer.status_code == 201, answer.get_json()

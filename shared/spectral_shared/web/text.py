@@ -109,33 +109,13 @@ class PlainText(BaseModel):
     multi_line_fields: ClassVar[frozenset[str]] = MULTI_LINE
     unchecked_fields: ClassVar[frozenset[str]] = UNCHECKED
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _plain_text_as_sent(cls, value: Any, info: ValidationInfo) -> Any:
-        """The text as sent, before a type strips or folds it (a state code " ca\\v" would be
-        "CA" afterwards): strings, lists of strings, and a mapping's keys and string values. A
-        mapping that is a nested model's is that model's to check."""
-        name = info.field_name or ""
-        if name in cls.unchecked_fields:
-            return value
-        multi_line = name in cls.multi_line_fields
-        if isinstance(value, str):
-            _check(value, multi_line)
-        elif isinstance(value, list | tuple):
-            _check([item for item in value if isinstance(item, str)], multi_line)
-        elif isinstance(value, dict):
-            _check([key for key in value if isinstance(key, str)], False)
-            _check([item for item in value.values() if isinstance(item, str)], multi_line)
-        return value
-
     @field_validator("*", mode="after")
     @classmethod
     def _plain_text(cls, value: Any, info: ValidationInfo) -> Any:
-        """Text deeper in lists and mappings, once typed (a nested model checks its own fields;
-        a plain string was judged as sent)."""
-        if not isinstance(value, list | tuple | set | frozenset | dict):
-            return value
+        # After the type, not before: a "before" validator would take JSON's strings for times,
+        # ids and enumerations out of pydantic's strict JSON mode (parse_json_body).
         name = info.field_name or ""
-        if name not in cls.unchecked_fields:
-            _check(value, multi_line=name in cls.multi_line_fields)
+        if name in cls.unchecked_fields or isinstance(value, BaseModel):
+            return value  # a nested model checks its own fields
+        _check(value, multi_line=name in cls.multi_line_fields)
         return value
