@@ -19,13 +19,12 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from kombu import Connection
 
 from spectral_gateway.all_in_one import Platform
 from spectral_gateway.testing import SliceClient, free_port, serve_in_thread
 from spectral_shared.config import Settings
 from spectral_shared.testing import read_emails, wait_until
-from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY, BusNamespace
+from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY
 
 PASSWORD = "correct horse battery staple"  # what SliceClient.onboard registers admins with
 MEMBER_PASSWORD = "member passphrase here"
@@ -55,12 +54,13 @@ def module_settings(
 ) -> Iterator[Settings]:
     """What ``integration_settings`` gives one test, for a whole module: a fresh migrated
     database, a private bus namespace (its queues deleted afterwards) and Redis prefix."""
-    from spectral_shared.testing.plugin import _fresh_database
+    from spectral_shared.testing.plugin import _fresh_database, private_bus_namespace
 
     admin, template = pg_template
-    tag = f"t{uuid.uuid4().hex[:10]}"
-    namespace = BusNamespace(exchange=f"spectral.events.{tag}", queue_prefix=f"{tag}.")
-    with _fresh_database(admin, "spectral_test", template) as url:
+    with (
+        private_bus_namespace(broker_url) as namespace,
+        _fresh_database(admin, "spectral_test", template) as url,
+    ):
         values: dict[str, Any] = {
             "spectral_env": "test",
             "var_dir": var_dir,
@@ -80,16 +80,7 @@ def module_settings(
             **namespace.overrides,
         }
         values.update(overrides)
-        try:
-            yield Settings(**values)
-        finally:
-            try:
-                with Connection(broker_url) as conn, conn.channel() as channel:
-                    for queue in namespace.queue_names(broker_url):
-                        channel.queue_delete(queue)
-                    channel.exchange_delete(namespace.exchange)
-            except Exception:  # noqa: S110 - cleanup is best effort
-                pass
+        yield Settings(**values)
 
 
 @contextmanager

@@ -110,6 +110,19 @@ def _watermark(value: Any) -> int:
     return value if type(value) is int and value >= 0 else 0  # unreadable: nothing is purged
 
 
+def in_window(statement: Any, start: int | datetime | None, end: int | datetime | None) -> Any:
+    """``statement`` kept to a window of entries, [start, end): indexes or occurred_at times."""
+    if isinstance(start, int):
+        statement = statement.where(Entry.idx >= start)
+    elif isinstance(start, datetime):
+        statement = statement.where(Entry.occurred_at >= start)
+    if isinstance(end, int):
+        statement = statement.where(Entry.idx < end)
+    elif isinstance(end, datetime):
+        statement = statement.where(Entry.occurred_at < end)
+    return statement
+
+
 def read_log(
     session: Session,
     log_id: str,
@@ -134,14 +147,7 @@ def read_log(
         .outerjoin(Node, and_(Node.log_id == Entry.log_id, Node.level == 0, Node.idx == Entry.idx))
         .where(Entry.log_id == log_id, Entry.idx < below)
     )
-    if isinstance(start, int):
-        statement = statement.where(Entry.idx >= start)
-    elif isinstance(start, datetime):
-        statement = statement.where(Entry.occurred_at >= start)
-    if isinstance(end, int):
-        statement = statement.where(Entry.idx < end)
-    elif isinstance(end, datetime):
-        statement = statement.where(Entry.occurred_at < end)
+    statement = in_window(statement, start, end)
     if not sqlite:
         return _read_postgres(session, statement.order_by(Entry.idx), watermark)
     rows = session.execute(statement.order_by(Entry.idx).execution_options(yield_per=_CHUNK))

@@ -161,8 +161,9 @@ class BusNamespace:
         return names
 
 
-@pytest.fixture
-def bus_namespace(broker_url: str) -> Iterator[BusNamespace]:
+@contextmanager
+def private_bus_namespace(broker_url: str) -> Iterator[BusNamespace]:
+    """An exchange and queue prefix of one's own; its queues and exchange deleted afterwards."""
     tag = f"t{uuid.uuid4().hex[:10]}"
     namespace = BusNamespace(exchange=f"spectral.events.{tag}", queue_prefix=f"{tag}.")
     yield namespace
@@ -173,6 +174,12 @@ def bus_namespace(broker_url: str) -> Iterator[BusNamespace]:
             channel.exchange_delete(namespace.exchange)
     except Exception:  # noqa: S110 - cleanup is best effort
         pass
+
+
+@pytest.fixture
+def bus_namespace(broker_url: str) -> Iterator[BusNamespace]:
+    with private_bus_namespace(broker_url) as namespace:
+        yield namespace
 
 
 @pytest.fixture

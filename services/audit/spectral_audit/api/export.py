@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 
 from spectral_audit.models import Checkpoint, Entry, Node
-from spectral_audit.stored import read_log
+from spectral_audit.stored import in_window, read_log
 from spectral_shared.db import Database
 from spectral_shared.tlog.audit_entries import export_head, export_line
 
@@ -59,14 +59,7 @@ def _rows(
         .join(Node, and_(Node.log_id == Entry.log_id, Node.level == 0, Node.idx == Entry.idx))
         .where(Entry.log_id == log_id, Entry.idx < size)
     )
-    if isinstance(start, int):
-        statement = statement.where(Entry.idx >= start)
-    elif isinstance(start, datetime):
-        statement = statement.where(Entry.occurred_at >= start)
-    if isinstance(end, int):
-        statement = statement.where(Entry.idx < end)
-    elif isinstance(end, datetime):
-        statement = statement.where(Entry.occurred_at < end)
+    statement = in_window(statement, start, end)
     statement = statement.order_by(Entry.idx).execution_options(yield_per=_CHUNK)
     with database.session() as session:
         for entry, leaf in session.execute(statement):
