@@ -562,7 +562,8 @@ def test_cancel_at_period_end_keeps_the_subscription_until_the_period_ends(s: Se
         params={"customer": customer.id, "items": [{"price": s.price(30_000, "month").id}]}
     )
     canceled = s.client.v1.subscriptions.cancel(other.id)
-    assert (canceled.status, canceled.ended_at) == ("canceled", s.now())
+    assert canceled.status == "canceled"
+    assert s.now() - 5 <= canceled.ended_at <= s.now()
 
 
 def test_send_invoice_subscriptions_wait_for_payment_and_go_past_due(s: Served) -> None:
@@ -966,3 +967,43 @@ def test_the_app_serves_under_any_wsgi_root() -> None:
     page = client.get(f"/portal/{session.json['id']}", base_url="http://double.test/stripe/")
     assert 'action="/stripe/portal/' in page.text
     double.close()
+
+
+def test_the_control_page_buttons_renew_with_a_failing_card(s: Served) -> None:
+    customer = s.customer(
+        payment_method="pm_card_visa", invoice_settings={"default_payment_method": "pm_card_visa"}
+    )
+    sub = s.client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": s.price(30_000, "month").id}]}
+    )
+    page = requests.get(f"{s.url}/_control/", timeout=10).text
+    action, fields = button_action(page, "Renew with a failing card")
+    answer = requests.post(f"{s.url}{action}", data=fields, allow_redirects=False, timeout=10)
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/_control/")
+
+    renewed = s.client.v1.subscriptions.retrieve(
+        sub.id, params={"expand": ["latest_invoice", "customer"]}
+    )
+    assert renewed.status == "past_due"
+    assert renewed.customer.id == customer.id
+    assert renewed.latest_invoice.billing_reason == "subscription_cycle"
+    assert renewed.latest_invoice.status == "open"
+    assert renewed["items"].data[0].current_period_start == sub["items"].data[0].current_period_end
+
+    s.client.v1.customers.delete(customer.id)
+    assert s.client.v1.subscriptions.retrieve(sub.id).status == "canceled"
+    assert s.event_types()[-2:] == ["customer.subscription.deleted", "customer.deleted"]
+
+
+def test_ending_a_trial_now_charges_at_once(s: Served) -> None:
+    customer = s.customer()
+    session = s.checkout(customer, s.price(), trial_days=30)
+    ended = s.client.v1.subscriptions.update(session.subscription, params={"trial_end": "now"})
+    assert ended.status == "active"
+    assert s.now() - 5 <= ended.trial_end <= s.now()
+    invoice = s.client.v1.invoices.retrieve(ended.latest_invoice)
+    assert (invoice.billing_reason, invoice.status, invoice.amount_paid) == (
+        "subscription_cycle",
+        "paid",
+        300_000,
+    )

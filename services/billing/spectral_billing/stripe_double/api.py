@@ -90,7 +90,7 @@ def dispatch(double: StripeDouble, method: str, path: str, params: Params) -> tu
             continue
         known = known_params(candidate.params_type)
         if known is not None:
-            check_known(params, known | candidate.handled)
+            check_known(params, known | {"expand"})
         ignored = [key for key in params if key not in candidate.handled]
         body = candidate.handler(double, params, *match.groups())
         return expand(double, body, params.strings("expand")), ignored
@@ -219,14 +219,24 @@ def timestamp_or_now(double: StripeDouble, p: Params, key: str) -> int | None:
 
 # -- customers --------------------------------------------------------------------------------
 
-_CUSTOMER_FIELDS = (
-    "name email description phone metadata invoice_settings payment_method balance invoice_prefix"
-)
+_CUSTOMER_FIELDS = "name email description phone metadata invoice_settings balance invoice_prefix"
 
 
-@route("POST", "/v1/customers", ":CustomerCreateParams", _CUSTOMER_FIELDS)
+@route("POST", "/v1/customers", ":CustomerCreateParams", _CUSTOMER_FIELDS + " payment_method")
 def create_customer(d: StripeDouble, p: Params) -> Obj:
-    settings = p.dict("invoice_settings")
+    attach = p.str("payment_method")
+    default = p.dict("invoice_settings").str("default_payment_method")
+    for value, param in (
+        (attach, "payment_method"),
+        (default, "invoice_settings[default_payment_method]"),
+    ):
+        if value and value not in CARD_TOKENS and d.get("pm", value, param)["customer"] is not None:
+            raise StripeError(
+                400,
+                "The payment method you provided has already been attached to a customer.",
+                param=param,
+                code="payment_method_unexpected_state",
+            )
     customer = d.new_customer(
         name=p.str("name"),
         email=p.str("email"),
@@ -235,19 +245,24 @@ def create_customer(d: StripeDouble, p: Params) -> Obj:
         metadata=p.metadata(),
         balance=p.int("balance") or 0,
         invoice_prefix=p.str("invoice_prefix"),
+        emit=False,
     )
-    attached = None
-    if p.str("payment_method"):
-        attached = d.resolve_payment_method(customer, p.str("payment_method"), "payment_method")
-    default = settings.str("default_payment_method")
+    attached: list[Obj] = []
+    if attach:
+        attached.append(d.resolve_payment_method(customer, attach, "payment_method", emit=False))
     if default:
-        if attached is not None and default in (p.str("payment_method"), attached["id"]):
-            pm = attached
+        if attached and default == attach:
+            pm = attached[0]
         else:
             pm = d.resolve_payment_method(
-                customer, default, "invoice_settings[default_payment_method]"
+                customer, default, "invoice_settings[default_payment_method]", emit=False
             )
+            attached.append(pm)
         customer["invoice_settings"]["default_payment_method"] = pm["id"]
+    # Stripe's order: the customer (already holding its default card), then the attachments.
+    d.emit("customer.created", customer)
+    for pm in attached:
+        d.emit("payment_method.attached", pm)
     return snapshot(customer)
 
 
@@ -282,8 +297,6 @@ def update_customer(d: StripeDouble, p: Params, customer_id: str) -> Obj:
         if "balance" in p:
             customer["balance"] = p.int("balance") or 0
         customer["metadata"] = merge_metadata(customer["metadata"], metadata)
-        if p.str("payment_method"):
-            d.resolve_payment_method(customer, p.str("payment_method"), "payment_method")
         if "default_payment_method" in settings:
             value = settings.str("default_payment_method")
             pm = (
@@ -1016,6 +1029,14 @@ def update_subscription(d: StripeDouble, p: Params, sub_id: str) -> Obj:
         )
     collection = p.str("collection_method", choices=("charge_automatically", "send_invoice"))
     days = p.int("days_until_due", minimum=0, maximum=730)
+    if collection == "send_invoice" and days is None and sub["days_until_due"] is None:
+        raise missing("days_until_due")
+    cancel_at = p.int("cancel_at") if "cancel_at" in p else None
+    missing_pm = (
+        p.dict("trial_settings")
+        .dict("end_behavior")
+        .str("missing_payment_method", choices=("cancel", "create_invoice", "pause"))
+    )
     default_pm: Any = None
     if "default_payment_method" in p:
         value = p.str("default_payment_method")
@@ -1036,27 +1057,23 @@ def update_subscription(d: StripeDouble, p: Params, sub_id: str) -> Obj:
         if collection is not None:
             sub["collection_method"] = collection
             sub["days_until_due"] = days if collection == "send_invoice" else None
-        elif days is not None:
+        elif days is not None and sub["collection_method"] == "send_invoice":
             sub["days_until_due"] = days
         if pause is not None:
             sub["pause_collection"] = pause or None
         if cancel_flag is not None:
             d.set_cancel_at_period_end(sub, cancel_flag)
         if "cancel_at" in p:
-            stamp = p.int("cancel_at")
-            sub["cancel_at"] = stamp
+            sub["cancel_at"] = cancel_at
             sub["cancel_at_period_end"] = False
-            sub["canceled_at"] = d.now() if stamp else None
-            sub["cancellation_details"]["reason"] = "cancellation_requested" if stamp else None
+            sub["canceled_at"] = d.now() if cancel_at else None
+            sub["cancellation_details"]["reason"] = "cancellation_requested" if cancel_at else None
         if trial_end is not None and not end_trial_now:
             sub["trial_end"] = trial_end
             d.item(sub)["current_period_end"] = trial_end
             sub["billing_cycle_anchor"] = trial_end
-        missing_pm = (
-            p.dict("trial_settings")
-            .dict("end_behavior")
-            .str("missing_payment_method", choices=("cancel", "create_invoice", "pause"))
-        )
+            if sub["cancel_at_period_end"]:
+                sub["cancel_at"] = trial_end
         if missing_pm:
             sub["trial_settings"]["end_behavior"]["missing_payment_method"] = missing_pm
         current = d.item(sub)
@@ -1150,6 +1167,7 @@ def invoice_lines(d: StripeDouble, p: Params, invoice_id: str) -> Obj:
 )
 def pay_invoice(d: StripeDouble, p: Params, invoice_id: str) -> Obj:
     inv = d.get("in", invoice_id)
+    d.check_payable(inv)
     pm_id = p.str("payment_method")
     if pm_id:
         customer = d.get("cus", inv["customer"], "customer")

@@ -574,6 +574,7 @@ class StripeDouble:
         metadata: dict[str, str] | None = None,
         balance: int = 0,
         invoice_prefix: str | None = None,
+        emit: bool = True,
     ) -> Obj:
         customer: Obj = {
             "id": new_id("cus", 14),
@@ -606,10 +607,11 @@ class StripeDouble:
             "test_clock": None,
         }
         self.db["customers"][customer["id"]] = customer
-        self.emit("customer.created", customer)
+        if emit:
+            self.emit("customer.created", customer)
         return customer
 
-    def new_payment_method(self, customer: Obj | None, kind: str) -> Obj:
+    def new_payment_method(self, customer: Obj | None, kind: str, *, emit: bool = True) -> Obj:
         brand, last4, _printed = CARDS[kind]
         pm: Obj = {
             "id": new_id("pm"),
@@ -657,27 +659,30 @@ class StripeDouble:
         }
         self.db["payment_methods"][pm["id"]] = pm
         if customer is not None:
-            self.attach(pm, customer)
+            self.attach(pm, customer, emit=emit)
         return pm
 
-    def attach(self, pm: Obj, customer: Obj) -> None:
+    def attach(self, pm: Obj, customer: Obj, *, emit: bool = True) -> None:
         pm["customer"] = customer["id"]
         pm["billing_details"]["email"] = customer["email"]
         pm["billing_details"]["name"] = customer["name"]
-        self.emit("payment_method.attached", pm)
+        if emit:
+            self.emit("payment_method.attached", pm)
 
     def detach(self, pm: Obj) -> None:
         previous = {"customer": pm["customer"]}
         pm["customer"] = None
         self.emit("payment_method.detached", pm, previous)
 
-    def resolve_payment_method(self, customer: Obj, value: str, param: str) -> Obj:
+    def resolve_payment_method(
+        self, customer: Obj, value: str, param: str, *, emit: bool = True
+    ) -> Obj:
         """``value`` as a payment method of ``customer``; a test token attaches a new card."""
         if value in CARD_TOKENS:
-            return self.new_payment_method(customer, CARD_TOKENS[value])
+            return self.new_payment_method(customer, CARD_TOKENS[value], emit=emit)
         pm = self.get("pm", value, param)
         if pm["customer"] is None:
-            self.attach(pm, customer)
+            self.attach(pm, customer, emit=emit)
         elif pm["customer"] != customer["id"]:
             raise StripeError(
                 400,
@@ -1556,10 +1561,8 @@ class StripeDouble:
             if not paid:
                 break
 
-    def pay_invoice(
-        self, inv: Obj, *, out_of_band: bool = False, payment_method: str | None = None
-    ) -> Obj:
-        """``POST /v1/invoices/{id}/pay``: out of band, or a charge now (402 on decline)."""
+    @staticmethod
+    def check_payable(inv: Obj) -> None:
         if inv["status"] == "paid":
             raise StripeError(400, "Invoice is already paid", code="invoice_already_paid")
         if inv["status"] not in ("open", "uncollectible"):
@@ -1568,6 +1571,12 @@ class StripeDouble:
                 f"You can only pay an invoice that is open or uncollectible; this one is {inv['status']}.",
                 code="invoice_not_open",
             )
+
+    def pay_invoice(
+        self, inv: Obj, *, out_of_band: bool = False, payment_method: str | None = None
+    ) -> Obj:
+        """``POST /v1/invoices/{id}/pay``: out of band, or a charge now (402 on decline)."""
+        self.check_payable(inv)
         sub = self.db["subscriptions"].get(self.invoice_subscription(inv) or "")
         with self.watch(*([sub] if sub else [])):
             if out_of_band:
