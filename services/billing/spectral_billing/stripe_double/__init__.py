@@ -131,8 +131,8 @@ Secure, SetupIntents or mandates; no Connect, no test clocks (one global clock i
 search API. Invoices are finalized as soon as they are created (no one-hour draft window) and
 never emailed; the retry schedule is fixed (3, 5, 7 days), and an unpaid ``send_invoice``
 invoice stays ``past_due`` without a later cancellation. A plan change during a trial, or on a
-paused subscription, just swaps the price. No charge.* or payment_intent.* events (the objects
-exist and can be retrieved), no invoice.updated or invoice.upcoming. Portal sessions never
+paused subscription, just swaps the price. No charge.succeeded/failed or payment_intent.*
+events (the objects exist and can be retrieved), no invoice.updated or invoice.upcoming. Portal sessions never
 expire. Events are kept forever (Stripe: 30 days). A 401 answers type ``authentication_error``
 (Stripe says ``invalid_request_error``; the SDK raises ``stripe.AuthenticationError`` either
 way). Ids have Stripe's prefixes but not its lengths or embedded account data.

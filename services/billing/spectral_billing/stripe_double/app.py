@@ -242,8 +242,6 @@ def create_app(double: StripeDouble) -> Flask:
             flag = request.form.get("at_period_end", "true") == "true"
             with double.watch(sub):
                 double.set_cancel_at_period_end(sub, flag)
-                if flag:
-                    sub["cancellation_details"]["comment"] = None
         return redirect(f"{request.script_root}/portal/{session_id}", code=303)  # type: ignore[return-value]
 
     @app.get("/invoices/<invoice_id>")

@@ -343,6 +343,7 @@ class StripeDouble:
             auto = self.db["auto_deliver"]
             self.db = _empty_db()
             self.db["auto_deliver"] = auto
+            self._broken.clear()
             self._dirty = True
 
     # -- lookups -----------------------------------------------------------------------------
