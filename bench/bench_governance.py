@@ -94,6 +94,7 @@ from spectral_shared.component import Runtime, installed_components
 from spectral_shared.db import Database
 from spectral_shared.identity import Identity
 from spectral_shared.logging import get_logger
+from spectral_shared.testing.billing import capabilities
 
 TITLE = "GET /api/v1/ai-systems: a page of the AI-system inventory under load"
 COMPONENTS = ("auth", "governance")
@@ -222,7 +223,7 @@ def seed(database: Database, tenant: Tenant, systems: int, owner: str | None, sa
         type="billing.entitlements.updated",
         organization_id=uuid.UUID(tenant.organization_id),
         actor=Actor.system("bench"),
-        data={"plan": "enterprise", "ai_system_limit": None},
+        data=capabilities("enterprise", ai_system_limit=None),
     )
     with database.session() as session:
         apply_directory_event(session, envelope)

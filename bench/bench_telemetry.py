@@ -105,6 +105,7 @@ from spectral_shared.bus import Actor, Envelope
 from spectral_shared.component import Runtime
 from spectral_shared.config import Settings
 from spectral_shared.db import Database
+from spectral_shared.testing.billing import capabilities
 
 TITLE = "Telemetry: from POST /api/v1/telemetry/events to stored violations, split topology"
 COMPONENTS = ("auth", "governance")
@@ -222,7 +223,7 @@ def seed(database: Database, tenant: Tenant, count: int) -> None:
             type="billing.entitlements.updated",
             organization_id=org,
             actor=Actor.system("bench"),
-            data={"plan": "enterprise", "ai_system_limit": None},
+            data=capabilities("enterprise", ai_system_limit=None),
         ),
         Envelope(
             type="auth.organization.updated",

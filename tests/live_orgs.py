@@ -259,11 +259,13 @@ def settled_audit_size(client: SliceClient, token: str, quiet: float = 1.0) -> i
 
 
 def subscribe(live: LivePlatform, org: Org, plan: str = "professional") -> None:
-    """Billing's entitlements for ``plan``, published as billing publishes them (billing has no
-    API yet; its subscriptions arrive with Stripe)."""
+    """Billing's capabilities for ``plan``, published through billing's outbox as billing
+    publishes them (a shortcut past Stripe for tests about other services)."""
     from spectral_billing import event_types as billing_events
-    from spectral_billing.models import bus as billing_bus
+    from spectral_billing.db import bus as billing_bus
     from spectral_shared.bus import Actor, record_event
+    from spectral_shared.contracts.billing import Capabilities
+    from spectral_shared.testing.billing import capabilities
 
     runtime = live.platform.runtimes["billing"]
     with runtime.database.session() as session:
@@ -271,7 +273,7 @@ def subscribe(live: LivePlatform, org: Org, plan: str = "professional") -> None:
             session,
             billing_bus,
             billing_events.ENTITLEMENTS_UPDATED,
-            billing_events.EntitlementsUpdated(plan=plan, ai_system_limit=None),
+            Capabilities(**capabilities(plan, ai_system_limit=None)),
             organization_id=org.organization_id,
             actor=Actor.system("test"),
         )

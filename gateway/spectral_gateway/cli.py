@@ -63,6 +63,14 @@ def all_in_one(host: str, port: int, threads: int, metrics_port: int | None) -> 
     if not os.environ.get("BASE_URL"):
         update["base_url"] = f"http://localhost:{port}"
     settings = settings.model_copy(update=update)
+    # Stand-ins for third parties the deployment names none of (the Stripe test double).
+    embedded = [
+        started
+        for component in installed_components().values()
+        if component.embedded is not None and (started := component.embedded(settings)) is not None
+    ]
+    for started in embedded:
+        settings = settings.model_copy(update=started.settings)
     platform = Platform(settings)
     platform.migrate()
     refuse_unusable_keys(platform.runtimes.values())
@@ -85,13 +93,16 @@ def all_in_one(host: str, port: int, threads: int, metrics_port: int | None) -> 
         "  demo data: .venv/bin/spectral governance seed-demo --organization <organization id>\n"
         "             (the id is in /api/v1/auth/me's answer; adds eight AI systems to try the inventory:\n"
         f"              GET {base}/api/v1/ai-systems with the access token from /api/v1/auth/login)\n"
-        "  stop:      Ctrl-C\n",
+        + "".join(f"  {started.banner}\n" for started in embedded)
+        + "  stop:      Ctrl-C\n",
         err=True,
     )
     try:
         _serve_until_stopped(app, host, port, threads, "spectral")
     finally:
         platform.stop()
+        for started in embedded:
+            started.stop()
         log.info("platform.stopped")
 
 

@@ -84,7 +84,19 @@ class Component:
     # wrong, with what to do about it.
     key_check: Callable[[Runtime], list[str]] | None = None
     commands: click.Group | None = None
+    # What the component runs inside `spectral all` in place of a third party it would otherwise
+    # call, when the deployment names none (billing: the Stripe test double without a Stripe
+    # key). Given the platform's settings, it starts and returns the settings to run with (by
+    # name, e.g. {"stripe_api_base": ...}), a line for the start-up banner, and how to stop.
+    embedded: Callable[[Settings], Embedded | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    settings: dict[str, object]
+    banner: str
+    stop: Callable[[], None]
 
 
 def installed_components() -> dict[str, Component]:

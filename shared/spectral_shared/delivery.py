@@ -218,6 +218,25 @@ def _open(cipher: FieldCipher, value: str, column: str, delivery_id: str) -> str
     raise DecryptionError("sealed under associated data no delivery may use")
 
 
+def queued(
+    session: Session, tables: BusTables, cipher: FieldCipher, channel: Channel
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every message of ``channel`` in the outbox (sent or not), opened: (target, body). For
+    operators' checks and tests; never logged."""
+    rows = session.execute(
+        select(tables.deliveries.c.id, tables.deliveries.c.target, tables.deliveries.c.body)
+        .where(tables.deliveries.c.channel == channel)
+        .order_by(tables.deliveries.c.seq)
+    ).all()
+    return [
+        (
+            _open(cipher, row.target, "target", row.id),
+            json.loads(_open(cipher, row.body, "body", row.id)),
+        )
+        for row in rows
+    ]
+
+
 # ---- sending --------------------------------------------------------------------------------------
 
 

@@ -103,3 +103,18 @@ class UpgradeRequired(DomainError):
     def __init__(self, detail: str, *, plan: str, title: str | None = None, **extensions: Any):
         super().__init__(detail, title=title, upgrade_required=True, plan=plan, **extensions)
         self.plan = plan
+
+
+class ReadOnly(DomainError):
+    """Billing made the organization read-only (unpaid past its grace period, canceled, paused):
+    nothing new may be added; everything stays readable (402, with the reason and where to pay)."""
+
+    status = 402
+    title = "The organization is read-only"
+    slug = "read-only"
+
+    def __init__(self, reason: str | None, pay_url: str | None, *, refused: str) -> None:
+        detail = f"{refused} {reason or 'Billing made the organization read-only.'}"
+        super().__init__(detail, reason=reason, pay_url=pay_url, read_only=True)
+        self.reason = reason
+        self.pay_url = pay_url

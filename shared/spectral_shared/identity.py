@@ -96,6 +96,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "alerts:configure": _ADMINS,
     "engine:read": _EVERYONE,
     "engine:customize": _ASSESSORS,
+    # The plan, invoices and usage: admins manage them; executives see them.
+    "billing:read": frozenset({Role.ADMIN, Role.EXECUTIVE, Role.SUPER_ADMIN}),
+    "billing:manage": _ADMINS,
+    # Every organization's plan, status and revenue: platform staff only.
+    "billing:platform": frozenset({Role.SUPER_ADMIN}),
 }
 
 

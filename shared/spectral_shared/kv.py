@@ -20,12 +20,15 @@ class KeyValueStore(Protocol):
     ) -> bool: ...
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, *, ttl_seconds: int) -> int: ...
+    def tally(self, key: str, field: str, *, ttl_seconds: int) -> None: ...
+    def tallies(self, key: str) -> dict[str, int]: ...
     def ping(self) -> bool: ...
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float]] = {}
+        self._tallies: dict[str, tuple[dict[str, int], float]] = {}
         self._lock = threading.Lock()
 
     def _live(self, key: str) -> bytes | None:
@@ -60,6 +63,21 @@ class MemoryStore:
             self._data[key] = (str(value).encode(), time.monotonic() + ttl_seconds)
             return value
 
+    def tally(self, key: str, field: str, *, ttl_seconds: int) -> None:
+        """Count one for ``field`` in the counters kept under ``key`` (a Redis hash)."""
+        with self._lock:
+            counts = self._tallies.get(key)
+            if counts is None or counts[1] <= time.monotonic():
+                counts = self._tallies[key] = ({}, time.monotonic() + ttl_seconds)
+            counts[0][field] = counts[0].get(field, 0) + 1
+
+    def tallies(self, key: str) -> dict[str, int]:
+        with self._lock:
+            counts = self._tallies.get(key)
+            if counts is None or counts[1] <= time.monotonic():
+                return {}
+            return dict(counts[0])
+
     def ping(self) -> bool:
         return True
 
@@ -87,6 +105,16 @@ class RedisStore:
         pipe.expire(self.prefix + key, ttl_seconds)
         value, _ = pipe.execute()
         return int(value)
+
+    def tally(self, key: str, field: str, *, ttl_seconds: int) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hincrby(self.prefix + key, field, 1)
+        pipe.expire(self.prefix + key, ttl_seconds)
+        pipe.execute()
+
+    def tallies(self, key: str) -> dict[str, int]:
+        raw = self.client.hgetall(self.prefix + key)
+        return {k.decode(): int(v) for k, v in raw.items()}  # type: ignore[union-attr]
 
     def ping(self) -> bool:
         try:

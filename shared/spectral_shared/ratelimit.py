@@ -23,8 +23,10 @@ from typing import Protocol
 from spectral_shared.kv import KeyValueStore, MemoryStore, RedisStore
 
 _SCRIPT = """
-if #KEYS > 1 and (redis.call('GET', KEYS[2]) or '') ~= ARGV[4] then
-  return {-1, redis.call('GET', KEYS[2]) or ''}
+local guard = tonumber(ARGV[4])
+local tally = tonumber(ARGV[5])
+if guard > 0 and (redis.call('GET', KEYS[guard]) or '') ~= ARGV[6] then
+  return {-1, redis.call('GET', KEYS[guard]) or ''}
 end
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -40,6 +42,10 @@ if used + 1 > limit then
 end
 redis.call('INCR', current_key)
 redis.call('PEXPIRE', current_key, window * 2)
+if tally > 0 then
+  redis.call('HINCRBY', KEYS[tally], ARGV[7], 1)
+  redis.call('EXPIRE', KEYS[tally], tonumber(ARGV[8]))
+end
 return {1, tostring(used + 1), tostring(previous)}
 """
 
@@ -88,6 +94,17 @@ class Guard:
     expected: bytes
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Also count an allowed hit under ``field`` in the store's counters at ``key`` (kept
+    ``ttl_seconds``): usage metering that rides in the same round trip (read with
+    ``KeyValueStore.tallies``)."""
+
+    key: str
+    field: str
+    ttl_seconds: int = 3 * 86_400
+
+
 class GuardMoved(Exception):
     """The guard's key no longer holds what the caller expected; nothing was counted."""
 
@@ -98,7 +115,13 @@ class GuardMoved(Exception):
 
 class RateLimiter(Protocol):
     def hit(
-        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+        self,
+        key: str,
+        *,
+        limit: int,
+        window_seconds: float,
+        guard: Guard | None = None,
+        tally: Tally | None = None,
     ) -> Decision: ...
 
 
@@ -109,15 +132,34 @@ class RedisRateLimiter:
         self.prefix = store.prefix + namespace
 
     def hit(
-        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+        self,
+        key: str,
+        *,
+        limit: int,
+        window_seconds: float,
+        guard: Guard | None = None,
+        tally: Tally | None = None,
     ) -> Decision:
         window_ms = int(window_seconds * 1000)
         now_ms = int(time.time() * 1000)
         keys = [self.prefix + key]
-        args: list[int | bytes] = [now_ms, window_ms, limit]
+        guard_at = tally_at = 0
         if guard is not None:
             keys.append(self.store.prefix + guard.key)
-            args.append(guard.expected)
+            guard_at = len(keys)
+        if tally is not None:
+            keys.append(self.store.prefix + tally.key)
+            tally_at = len(keys)
+        args: list[int | bytes | str] = [
+            now_ms,
+            window_ms,
+            limit,
+            guard_at,
+            tally_at,
+            guard.expected if guard is not None else b"",
+            tally.field if tally is not None else "",
+            tally.ttl_seconds if tally is not None else 0,
+        ]
         allowed, used, *rest = self.script(keys=keys, args=args)
         if int(allowed) < 0:
             raise GuardMoved(used)
@@ -131,7 +173,13 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
 
     def hit(
-        self, key: str, *, limit: int, window_seconds: float, guard: Guard | None = None
+        self,
+        key: str,
+        *,
+        limit: int,
+        window_seconds: float,
+        guard: Guard | None = None,
+        tally: Tally | None = None,
     ) -> Decision:
         window_ms = int(window_seconds * 1000)
         now_ms = int(time.time() * 1000)
@@ -150,6 +198,8 @@ class MemoryRateLimiter:
                 used += 1
             for stale in [k for k in self._buckets if k[0] == key and k[1] < bucket - 1]:
                 del self._buckets[stale]
+        if allowed and tally is not None:
+            self.store.tally(tally.key, tally.field, ttl_seconds=tally.ttl_seconds)
         return _decide(allowed, used, previous, limit, window_ms, now_ms)
 
 

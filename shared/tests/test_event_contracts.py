@@ -9,7 +9,6 @@ import json
 import pkgutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from spectral_shared.contracts import auth, billing
 from spectral_shared.db import make_metadata
 from spectral_shared.directory import DirectoryMember, DirectoryOrganization, directory_handlers
 from spectral_shared.testing import running_worker
+from spectral_shared.testing.billing import capabilities
 from spectral_shared.testing.plugin import BusNamespace
 
 ORG = str(uuid.uuid4())
@@ -241,7 +241,12 @@ def test_the_directory_follows_auth_events(session: Session) -> None:
     assert session.get(Member, GHOST) is None
 
 
-def test_billing_entitlements_contract_matches_what_governance_reads() -> None:
-    data = billing.EntitlementsUpdated(plan="enterprise", ai_system_limit=None)
-    assert data.model_dump() == {"plan": "enterprise", "ai_system_limit": None}
-    assert datetime.now(UTC)  # the contract carries no time: occurred_at orders entitlements
+def test_billing_capabilities_are_a_versioned_snapshot_not_a_plan_to_interpret() -> None:
+    data = billing.Capabilities.model_validate(capabilities("professional"))
+    # Consumers read what is allowed; the plan's name is there for messages only.
+    assert data.version >= 1 and data.ai_system_limit == 10 and data.threshold_overrides
+    assert data.request_quota is not None and data.request_quota.limit == 10_000
+    with pytest.raises(ValueError, match="version"):  # a snapshot without a version is unordered
+        billing.Capabilities.model_validate({**capabilities("professional"), "version": 0})
+    with pytest.raises(ValueError, match="tier"):  # closed: an unpublished field is refused
+        billing.Capabilities.model_validate({**capabilities("starter"), "tier": "gold"})

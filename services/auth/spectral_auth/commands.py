@@ -35,25 +35,6 @@ def rotate_keys() -> None:
     click.echo("Services pick the new key up within a minute; old tokens verify until they expire.")
 
 
-@commands.command("set-plan")
-@click.argument("organization_id")
-@click.argument("tier", type=click.Choice(["starter", "professional", "enterprise", "default"]))
-def set_plan(organization_id: str, tier: str) -> None:
-    """Set an organization's plan tier, which sets its request quota ('default': the deployment's
-    RATE_LIMIT_* values). Billing sets it from subscriptions once that service publishes plans."""
-    from spectral_auth.services.platform import set_plan_tier
-    from spectral_shared.component import Runtime, installed_components
-    from spectral_shared.errors import NotFound
-    from spectral_shared.process import boot
-
-    runtime = Runtime(installed_components()["auth"], boot("auth", ["auth"]))
-    try:
-        set_plan_tier(runtime, organization_id, None if tier == "default" else tier)
-    except NotFound:
-        raise click.ClickException(f"no organization {organization_id}") from None
-    click.echo(f"{organization_id}: plan tier {tier} (quota applies within a minute)")
-
-
 @commands.command("create-platform-admin")
 @click.option("--name", required=True, help="The administrator's full name.")
 @click.option("--email", required=True, help="Their e-mail address (their sign-in).")

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from spectral_auth.commands import commands
+from spectral_auth.consumers import schedules, subscriptions
 from spectral_auth.event_types import catalog
 from spectral_auth.models import Base, SigningKey, User, bus
 from spectral_shared.component import Component, Runtime
@@ -93,6 +94,8 @@ component = Component(
         Route("/api/v1/auth", "auth"),
     ),
     key_source=own_keys,
+    subscriptions=subscriptions,
+    schedules=schedules,
     commands=commands,
     current_identity=current_identity,
     # API keys and MFA backup codes are checked under keys derived from it (ADR 0017, 0018).

@@ -24,6 +24,9 @@ from spectral_shared.contracts.auth import (
     SsoUserProvisioned as SsoUserProvisioned,
 )
 from spectral_shared.contracts.auth import (
+    UsageRecorded as UsageRecorded,
+)
+from spectral_shared.contracts.auth import (
     UserDeactivated as UserDeactivated,
 )
 from spectral_shared.contracts.auth import (
@@ -276,4 +279,11 @@ SIGNING_KEY_ROTATED = catalog.define(
     "auth.signing_key.rotated",
     SigningKeyRotated,
     "An operator rotated the token signing key; retired keys stay in the JWKS for the grace period.",
+)
+
+
+USAGE_RECORDED = catalog.adopt(
+    contracts.USAGE_RECORDED,
+    "An organization's API calls so far on a UTC day (reported every minute while they grow; "
+    "billing meters them).",
 )

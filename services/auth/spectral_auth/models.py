@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from spectral_shared.bus import bus_tables
@@ -27,11 +27,23 @@ class Organization(Base):
     type: Mapped[str] = mapped_column(String(20))  # health_system | vendor | platform
     state: Mapped[str | None] = mapped_column(String(2))  # US state code; drives state-law rules
     settings: Mapped[str] = mapped_column(Text, default="{}")  # OrganizationSettings as JSON
-    plan_tier: Mapped[str | None] = mapped_column(
-        String(20)
-    )  # sets the request quota; None: defaults
+    # Billing's request quota for the organization (ADR 0041), from the newest capabilities
+    # snapshot applied; None: the deployment's defaults (RATE_LIMIT_*).
+    quota_limit: Mapped[int | None]
+    quota_window_seconds: Mapped[int | None]
+    capabilities_version: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiUsage(Base):
+    """The API calls last reported for an organization on a UTC day (``spectral_auth.usage``)."""
+
+    __tablename__ = "api_usage"
+
+    organization_id: Mapped[str] = mapped_column(UUIDString, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
 
 
 class User(Base):

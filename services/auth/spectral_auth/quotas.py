@@ -1,16 +1,13 @@
-"""Request quotas per plan tier (docs/domain.md#plans-and-limits). Pure data and rules.
+"""Request quotas (docs/billing.md#plans). Pure rules.
 
-An organization without a known plan gets the deployment's defaults (RATE_LIMIT_WINDOW_MS,
-RATE_LIMIT_MAX_REQUESTS). Billing sets the tier from its subscription events (issue: billing);
-until then an operator sets it with ``spectral auth set-plan``.
+Billing decides each organization's quota and publishes it in its capabilities snapshot; auth
+keeps the newest one it has seen on the organization's row. An organization billing has said
+nothing of yet gets the deployment's defaults (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX_REQUESTS).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-PlanTier = Literal["starter", "professional", "enterprise"]
 
 
 @dataclass(frozen=True)
@@ -19,15 +16,13 @@ class Quota:
     window_seconds: float
 
 
-# Hourly allowances from the reference's tier table (its 'basic' row is our starter).
-PLAN_QUOTAS: dict[PlanTier, Quota] = {
-    "starter": Quota(1_000, 3600),
-    "professional": Quota(10_000, 3600),
-    "enterprise": Quota(100_000, 3600),
-}
-
-
-def quota_for(plan_tier: str | None, *, default_limit: int, default_window_seconds: float) -> Quota:
-    if plan_tier in PLAN_QUOTAS:
-        return PLAN_QUOTAS[plan_tier]
+def quota_for(
+    limit: int | None,
+    window_seconds: int | None,
+    *,
+    default_limit: int,
+    default_window_seconds: float,
+) -> Quota:
+    if limit and window_seconds:
+        return Quota(limit, float(window_seconds))
     return Quota(default_limit, default_window_seconds)

@@ -169,14 +169,15 @@ def test_deactivating_a_user_revokes_the_api_keys_they_created(api: Any) -> None
     )
 
 
-def test_a_plan_tier_sets_the_organizations_quota(
-    api: Any, integration_settings: Settings, pg_url: str
+def test_billings_capabilities_set_the_quota_and_api_calls_are_reported(
+    api: Any, integration_settings: Settings
 ) -> None:
-    import os
-    import subprocess
-    import sys
+    import uuid
 
-    from spectral_shared.testing.plugin import TEST_ENCRYPTION_KEY
+    from spectral_auth.usage import report_usage
+    from spectral_shared.bus import Actor, Envelope
+    from spectral_shared.testing import fire
+    from spectral_shared.testing.billing import capabilities
 
     runtime = Runtime(
         installed_components()["auth"],
@@ -184,38 +185,51 @@ def test_a_plan_tier_sets_the_organizations_quota(
     )
     tight = type(api)(runtime.app().test_client(), runtime)
     created, token = tight.onboard("Planned Health")
+    organization = created["organization"]["id"]
     assert [
         tight.client.get(AUTHORIZE, headers=tight.bearer(token)).status_code for _ in range(3)
     ] == [200, 200, 429]
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_url,
-        "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-        "SPECTRAL_ENV": "test",
-        "LOG_LEVEL": "warning",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "spectral_shared.cli",
-        "auth",
-        "set-plan",
-        created["organization"]["id"],
-        "professional",
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
+    def snapshot(**kw: Any) -> None:
+        fire(
+            runtime,
+            "auth.entitlements",
+            Envelope(
+                type="billing.entitlements.updated",
+                organization_id=uuid.UUID(organization),
+                actor=Actor.system("billing"),
+                data=capabilities("professional", **kw),
+            ),
+        )
 
-    fresh = type(api)(
-        Runtime(runtime.component, runtime.settings).app().test_client(), runtime
-    )  # no cached plan
+    snapshot(version=1_000)
+    fresh = type(api)(Runtime(runtime.component, runtime.settings).app().test_client(), runtime)
     allowed = fresh.client.get(AUTHORIZE, headers=fresh.bearer(token))
     assert allowed.status_code == 200 and allowed.headers["X-RateLimit-Limit"] == "10000"
-    [event] = [
-        e for e in api.events("auth.organization.updated") if "plan_tier" in e["data"]["changes"]
+
+    # A snapshot older than the one held changes nothing (billing's versions count up).
+    fire(
+        runtime,
+        "auth.entitlements",
+        Envelope(
+            type="billing.entitlements.updated",
+            organization_id=uuid.UUID(organization),
+            actor=Actor.system("billing"),
+            data=capabilities("starter", version=999),
+        ),
+    )
+    again = type(api)(Runtime(runtime.component, runtime.settings).app().test_client(), runtime)
+    assert again.client.get(AUTHORIZE, headers=again.bearer(token)).headers[
+        "X-RateLimit-Limit"
+    ] == ("10000")
+
+    # Allowed calls are counted per organization and day, and reported once per change.
+    assert report_usage(runtime) >= 1
+    reports = [
+        e for e in tight.events("auth.usage.recorded") if e["organization_id"] == organization
     ]
-    assert event["data"]["changes"]["plan_tier"] == {"from": None, "to": "professional"}
+    assert reports[-1]["data"]["api_calls"] == 4  # two before the refusal, two after the plan
+    assert report_usage(runtime) == 0  # nothing grew: nothing reported
     runtime.database.dispose()
 
 

@@ -396,7 +396,23 @@ def test_a_declining_card_fails_retries_and_recovers_in_the_portal(s: Served) ->
     assert "https://app.spectral.test/billing" in requests.get(portal.url, timeout=10).text
 
 
-def test_when_every_retry_fails_the_subscription_is_canceled(s: Served) -> None:
+def test_when_every_retry_fails_it_stays_past_due_as_spectral_asks(s: Served) -> None:
+    """Spectral's Stripe setting: leave the subscription past due after the last retry (billing
+    applies its own 30 days of grace)."""
+    customer = s.customer()
+    session = s.checkout(customer, s.price(), card="declining", trial_days=30)
+    sub = s.client.v1.subscriptions.retrieve(session.subscription)
+    s.advance_to(sub.trial_end + RETRY_DAYS[-1] * DAY + 60)
+    sub = s.client.v1.subscriptions.retrieve(sub.id)
+    invoice = s.client.v1.invoices.retrieve(sub.latest_invoice)
+    assert sub.status == "past_due" and invoice.status == "open"
+    assert invoice.attempt_count == 1 + len(RETRY_DAYS) and invoice.next_payment_attempt is None
+
+
+def test_when_every_retry_fails_the_subscription_can_be_canceled(
+    make_served: Callable[..., Served],
+) -> None:
+    s = make_served(after_retries="cancel")
     customer = s.customer()
     session = s.checkout(customer, s.price(), card="declining", trial_days=30)
     sub = s.client.v1.subscriptions.retrieve(session.subscription)

@@ -18,6 +18,7 @@ from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 from spectral_shared.identity import StaticKeySource, TokenVerifier
 from spectral_shared.testing import fire
+from spectral_shared.testing.billing import capabilities
 from spectral_shared.testing.tokens import TokenSigner
 
 # The applicability facts of an ordinary clinical system (Emergency, PHI, medium risk, Texas).
@@ -106,14 +107,16 @@ class Governance:
         """Billing's entitlement: ``limit`` AI systems (None: unlimited)."""
         self.event(
             "billing.entitlements.updated",
-            {"plan": "enterprise", "ai_system_limit": limit},
+            capabilities("enterprise", ai_system_limit=limit),
             organization,
         )
 
     def subscribe(self, plan: str, organization: str | None = None) -> None:
-        """Billing's entitlement for a plan (unlimited systems)."""
+        """Billing's capabilities for a plan (unlimited systems)."""
         self.event(
-            "billing.entitlements.updated", {"plan": plan, "ai_system_limit": None}, organization
+            "billing.entitlements.updated",
+            capabilities(plan, ai_system_limit=None),
+            organization,
         )
 
     def member(

@@ -4,13 +4,13 @@ the plan limit, per-field problems that change nothing, tenancy, and the events 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from spectral_governance.inventory.schemas import AISystemOut
 from spectral_governance.testing import SYSTEM, Governance
+from spectral_shared.testing.billing import capabilities
 
 BASE = "/api/v1/ai-systems"
 
@@ -205,19 +205,15 @@ def test_the_starter_limit_until_billing_says_otherwise(gov: Governance) -> None
     refused = gov.request("POST", BASE, {**SYSTEM, "name": "System 3"})
     assert refused.status_code == 402
     body = refused.get_json()
-    assert body["upgrade_required"] is True and body["limit"] == 3 and body["plan"] == "starter"
+    assert body["upgrade_required"] is True and body["limit"] == 3 and body["plan"] == "none"
     assert body["type"].endswith("/upgrade-required")
     assert len(listed(gov)) == 3
 
     gov.allow(4)
     gov.create(name="System 3")
     assert gov.request("POST", BASE, {**SYSTEM, "name": "System 4"}).status_code == 402
-    # An entitlement older than the one applied changes nothing (events may arrive out of order).
-    gov.event(
-        "billing.entitlements.updated",
-        {"plan": "starter", "ai_system_limit": 1},
-        occurred_at=datetime.now(UTC) - timedelta(hours=1),
-    )
+    # A snapshot older than the one applied changes nothing (events may arrive out of order).
+    gov.event("billing.entitlements.updated", capabilities("starter", ai_system_limit=1, version=1))
     first = listed(gov, sort="created_at")[0]
     assert gov.request("DELETE", f"{BASE}/{first['id']}").status_code == 204
     gov.create(name="System 4")  # a deleted system frees its slot

@@ -46,6 +46,7 @@ def contract_data(data_type: type[D], envelope: Envelope) -> D:
 class EventHandlers:
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[type[EventData], Handler]] = {}
+        self._then: dict[str, list[Handler]] = {}
 
     def on(self, contract: Contract) -> Callable[[H], H]:
         """Register the decorated ``handler(session, envelope, data)`` for ``contract``'s type."""
@@ -54,6 +55,19 @@ class EventHandlers:
             if contract.name in self._handlers:
                 raise ValueError(f"{contract.name} has a handler already")
             self._handlers[contract.name] = (contract.data, handler)
+            return handler
+
+        return register
+
+    def also(self, contract: Contract) -> Callable[[H], H]:
+        """Register the decorated handler to run after the one registered for ``contract``, in
+        the same transaction (a service adding its own step to a shared handler, such as
+        billing deciding a new organization's capabilities once the directory has it)."""
+
+        def register(handler: H) -> H:
+            if contract.name not in self._handlers:
+                raise ValueError(f"{contract.name} has no handler to follow")
+            self._then.setdefault(contract.name, []).append(handler)
             return handler
 
         return register
@@ -67,4 +81,7 @@ class EventHandlers:
         if registered is None:
             raise UnhandledEvent(envelope.type)
         data_type, handler = registered
-        handler(session, envelope, contract_data(data_type, envelope))
+        data = contract_data(data_type, envelope)
+        handler(session, envelope, data)
+        for then in self._then.get(envelope.type, ()):
+            then(session, envelope, data)

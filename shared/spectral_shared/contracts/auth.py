@@ -4,6 +4,7 @@ directory; billing's and reports' to come)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator
@@ -69,6 +70,13 @@ class UserReactivated(EventData):
     user_id: Id
 
 
+class UsageRecorded(EventData):
+    """An organization's API calls on one UTC day so far (a running total: the newest wins)."""
+
+    day: date
+    api_calls: int
+
+
 ORGANIZATION_CREATED = Contract("auth.organization.created", OrganizationCreated)
 ORGANIZATION_UPDATED = Contract("auth.organization.updated", OrganizationUpdated)
 USER_REGISTERED = Contract("auth.user.registered", UserRegistered)
@@ -77,3 +85,4 @@ SSO_USER_PROVISIONED = Contract("auth.user.sso_provisioned", SsoUserProvisioned)
 USER_ROLE_CHANGED = Contract("auth.user.role_changed", UserRoleChanged)
 USER_DEACTIVATED = Contract("auth.user.deactivated", UserDeactivated)
 USER_REACTIVATED = Contract("auth.user.reactivated", UserReactivated)
+USAGE_RECORDED = Contract("auth.usage.recorded", UsageRecorded)

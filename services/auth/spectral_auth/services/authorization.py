@@ -19,6 +19,7 @@ from spectral_auth.quotas import Quota, quota_for
 from spectral_auth.services.api_keys import PREFIX_LENGTH, ApiKeyPrincipal, authenticate_api_key
 from spectral_auth.services.sessions import CsrfRefused, csrf_ok, load_session
 from spectral_auth.signing_keys import ActiveKey, current_signing_key, issue_internal_token
+from spectral_auth.usage import api_calls_key, utc_day
 from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
 from spectral_shared.errors import DomainError
@@ -29,12 +30,21 @@ from spectral_shared.identity import (
     TokenVerifier,
     bearer_challenge,
 )
-from spectral_shared.ratelimit import Decision, Guard, GuardMoved, RateLimiter, rate_limiter
+from spectral_shared.ratelimit import (
+    Decision,
+    Guard,
+    GuardMoved,
+    RateLimiter,
+    Tally,
+    rate_limiter,
+)
 from spectral_shared.web.problems import Problem
 
 __all__ = ["Authorization", "Authorizer", "CsrfRefused", "NotAuthenticated", "QuotaExceeded"]
 
 _KEY_CACHE_SECONDS = 60.0
+# How long an organization's quota is remembered: a plan change holds within this.
+_QUOTA_CACHE_SECONDS = 5.0
 _FACTS_SECONDS = 60.0  # an account's facts are re-read at least this often, versions or not
 _INTERNAL_TOKEN_REUSE_SECONDS = 30.0
 _CACHE_ENTRIES = 10_000
@@ -143,7 +153,9 @@ class Authorizer:
 
     runtime: Runtime
     _key: tuple[float, ActiveKey] | None = field(default=None, repr=False)
-    _plans: dict[str, tuple[float, str | None]] = field(default_factory=dict, repr=False)
+    _plans: dict[str, tuple[float, tuple[int | None, int | None]]] = field(
+        default_factory=dict, repr=False
+    )
     _accounts: dict[str, _Cached[_AccountFacts | None]] = field(default_factory=dict, repr=False)
     _api_keys: dict[str, _Cached[ApiKeyPrincipal]] = field(default_factory=dict, repr=False)
     _verified: dict[str, Identity] = field(default_factory=dict, repr=False)
@@ -166,19 +178,24 @@ class Authorizer:
         return self._key[1]
 
     def quota_for(self, organization_id: str) -> Quota:
-        """The organization's plan quota (the deployment's defaults when no plan is known),
-        remembered for a minute so the quota costs no query on most requests."""
+        """The organization's quota as billing set it (the deployment's defaults before billing
+        says anything), remembered a few seconds so the quota costs no query on most requests
+        and a plan change holds within seconds."""
         now = time.monotonic()
         cached = self._plans.get(organization_id)
-        if cached is None or now - cached[0] > _KEY_CACHE_SECONDS:
+        if cached is None or now - cached[0] > _QUOTA_CACHE_SECONDS:
             with self.runtime.database.session() as session:
-                tier = session.scalar(
-                    select(Organization.plan_tier).where(Organization.id == organization_id)
-                )
-            cached = self._plans[organization_id] = (now, tier)
+                row = session.execute(
+                    select(Organization.quota_limit, Organization.quota_window_seconds).where(
+                        Organization.id == organization_id
+                    )
+                ).first()
+            cached = self._plans[organization_id] = (now, (row[0], row[1]) if row else (None, None))
         settings = self.runtime.settings
+        limit, window = cached[1]
         return quota_for(
-            cached[1],
+            limit,
+            window,
             default_limit=settings.rate_limit_max_requests,
             default_window_seconds=settings.rate_limit_window_ms / 1000,
         )
@@ -345,6 +362,7 @@ class Authorizer:
             limit=quota.limit,
             window_seconds=quota.window_seconds,
             guard=guard,
+            tally=Tally(api_calls_key(utc_day()), caller.organization_id),
         )
         if not decision.allowed:
             raise QuotaExceeded(decision)

@@ -1,20 +1,19 @@
-"""What the operator's commands change (``spectral auth ...``): the token-signing keys and an
-organization's plan tier. They act for the platform, so their events name the command as a
-system actor."""
+"""What the operator's commands change (``spectral auth ...``): the token-signing keys. They act
+for the platform, so their events name the command as a system actor. (An organization's plan is
+billing's: ``spectral billing set-plan``.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from spectral_auth import event_types as ev
-from spectral_auth.models import Organization, bus
+from spectral_auth.models import bus
 from spectral_auth.signing_keys import RETIRED_KEY_GRACE, rotate_signing_key
 from spectral_shared.bus import Actor, record_event
 from spectral_shared.component import Runtime
 from spectral_shared.db import utcnow
-from spectral_shared.errors import NotFound
 
-__all__ = ["KeyRotation", "rotate_signing_keys", "set_plan_tier"]
+__all__ = ["KeyRotation", "rotate_signing_keys"]
 
 
 @dataclass(frozen=True)
@@ -38,26 +37,3 @@ def rotate_signing_keys(runtime: Runtime) -> KeyRotation:
             actor=Actor.system("spectral auth rotate-keys"),
         )
     return KeyRotation(key.kid, retired, until)
-
-
-def set_plan_tier(runtime: Runtime, organization_id: str, tier: str | None) -> Organization:
-    """Set the plan tier that sets the organization's request quota (None: the deployment's
-    defaults)."""
-    with runtime.database.session() as session:
-        organization = session.get(Organization, organization_id)
-        if organization is None:
-            raise NotFound("organization")
-        before = organization.plan_tier
-        organization.plan_tier = tier
-        record_event(
-            session,
-            bus,
-            ev.ORGANIZATION_UPDATED,
-            ev.OrganizationUpdated(
-                organization_id=organization.id,
-                changes={"plan_tier": {"from": before, "to": organization.plan_tier}},
-            ),
-            organization_id=organization.id,
-            actor=Actor.system("spectral auth set-plan"),
-        )
-        return organization

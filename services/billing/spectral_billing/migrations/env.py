@@ -1,4 +1,4 @@
-from spectral_billing.models import Base
+from spectral_billing.tables import metadata
 from spectral_shared.migrations import run_alembic_env
 
-run_alembic_env(Base.metadata)
+run_alembic_env(metadata)

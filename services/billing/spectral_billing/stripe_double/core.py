@@ -169,6 +169,7 @@ class StripeDouble:
         public_url: str | None = None,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        after_retries: str = "past_due",
         webhook_timeout: float = 10.0,
     ) -> None:
         self.lock = threading.RLock()
@@ -178,6 +179,12 @@ class StripeDouble:
         self.retry_delays = tuple(retry_delays) or (1.0,)
         self.max_attempts = max_attempts
         self.webhook_timeout = webhook_timeout
+        # What happens when the last retry of a renewal fails, as Stripe's "Manage failed
+        # payments" setting says: "past_due" (leave it past due, what Spectral asks for: billing
+        # applies its own 30 days of grace), "unpaid", or "cancel".
+        if after_retries not in ("past_due", "unpaid", "cancel"):
+            raise ValueError("after_retries is past_due, unpaid or cancel")
+        self.after_retries = after_retries
         self.endpoints: list[tuple[str, str]] = []
         self._frozen: int | None = None
         self._request: Obj = {"id": None, "idempotency_key": None}
@@ -1061,6 +1068,12 @@ class StripeDouble:
         )
         behavior = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
         charge_auto = sub["collection_method"] == "charge_automatically"
+        if sub["cancel_at_period_end"]:
+            # Canceled at the period's end during a trial: the trial's end is that end, and
+            # nothing is invoiced (Stripe's behaviour).
+            sub["trial_end"] = min(sub["trial_end"], now)
+            self.cancel(sub, reason="cancellation_requested")
+            return
         with self.watch(sub):
             sub["trial_end"] = min(sub["trial_end"], now)
             if pm_id is None and charge_auto and behavior == "cancel":
@@ -1372,8 +1385,9 @@ class StripeDouble:
 
     def attempt(self, inv: Obj, *, scheduled: bool, payment_method: str | None = None) -> bool:
         """Charge the invoice's payment method: ``invoice.paid`` or ``invoice.payment_failed``.
-        A failed automatic attempt schedules the next retry, and after the last one the
-        subscription is canceled and the invoice marked uncollectible."""
+        A failed automatic attempt schedules the next retry; after the last one the subscription
+        stays past due, becomes unpaid, or is canceled with the invoice marked uncollectible
+        (``after_retries``)."""
         now = self.now()
         pm = self.payment_method_for(inv, payment_method)
         inv["attempt_count"] += 1
@@ -1408,9 +1422,14 @@ class StripeDouble:
         self.emit("invoice.payment_failed", inv)
         if exhausted:
             sub = self.db["subscriptions"].get(self.invoice_subscription(inv) or "")
-            if sub is not None and sub["status"] not in ("canceled", "incomplete_expired"):
-                self.cancel(sub, reason="payment_failed")
-            self.mark_uncollectible(inv)
+            live = sub is not None and sub["status"] not in ("canceled", "incomplete_expired")
+            if self.after_retries == "cancel":
+                if live and sub is not None:
+                    self.cancel(sub, reason="payment_failed")
+                self.mark_uncollectible(inv)
+            elif self.after_retries == "unpaid" and live and sub is not None:
+                with self.watch(sub):
+                    sub["status"] = "unpaid"
         return False
 
     def new_charge(self, inv: Obj, pm: Obj | None, ok: bool) -> Obj:

@@ -27,27 +27,32 @@ from spectral_governance.inventory.models import AISystem
 from spectral_shared.bus import record_event
 from spectral_shared.component import Runtime
 from spectral_shared.db import new_id, utcnow
-from spectral_shared.errors import Conflict, NotFound, UpgradeRequired
+from spectral_shared.errors import Conflict, NotFound, ReadOnly, UpgradeRequired
 from spectral_shared.identity import Identity
-
-# Plans whose organizations may customize the engine (not starter: docs/domain.md#plans-and-limits).
-CUSTOMIZING_PLANS = frozenset({"professional", "growth", "enterprise"})
 
 
 class CustomizationNotInPlan(UpgradeRequired):
-    def __init__(self, plan: str | None) -> None:
+    def __init__(self, plan: str | None, what: str) -> None:
         super().__init__(
-            f"Your plan ({plan or 'starter'}) does not include engine customization; threshold "
-            "overrides and control toggles come with Professional and Enterprise.",
-            plan=plan or "starter",
+            f"Your plan ({plan or 'none yet'}) does not include {what}; threshold overrides and "
+            "control toggles come with Professional and Enterprise.",
+            plan=plan or "none",
         )
 
 
-def _check_plan(session: Session, organization_id: str) -> None:
+def _check_plan(session: Session, organization_id: str, right: str) -> None:
+    """Billing's capabilities allow this customization (``threshold_overrides`` or
+    ``control_toggles``), and the organization is not read-only."""
     organization = session.get(Organization, organization_id)
-    plan = organization.plan if organization else None
-    if (plan or "starter").lower() not in CUSTOMIZING_PLANS:
-        raise CustomizationNotInPlan(plan)
+    if organization is not None and not organization.writable:
+        raise ReadOnly(
+            organization.read_only_reason,
+            organization.pay_url,
+            refused="No customization can be added while the organization is read-only.",
+        )
+    if organization is None or not getattr(organization, right):
+        plan = (organization.plan_name or organization.plan) if organization else None
+        raise CustomizationNotInPlan(plan, right.replace("_", " "))
 
 
 def _own_system(session: Session, identity: Identity, system_id: str | None) -> None:
@@ -80,7 +85,7 @@ def create_override(
     if expires_at is not None and expires_at <= utcnow():
         raise Conflict("expires_at must be in the future.", slug="expired")
     with runtime.database.session() as session:
-        _check_plan(session, identity.organization_id)
+        _check_plan(session, identity.organization_id, "threshold_overrides")
         _own_system(session, identity, ai_system_id)
         row = ThresholdOverride(
             id=new_id(),
@@ -149,7 +154,7 @@ def disable_control(
     """Turn a control off; raises ``GuardrailRefused`` for a mandatory one."""
     resolved = check_toggle(control_id)
     with runtime.database.session() as session:
-        _check_plan(session, identity.organization_id)
+        _check_plan(session, identity.organization_id, "control_toggles")
         _own_system(session, identity, ai_system_id)
         existing = session.scalars(
             select(ControlToggle).where(

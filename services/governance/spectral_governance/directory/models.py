@@ -4,12 +4,12 @@ entitlements (the AI-system limit). Governance never reads auth's tables."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,11 +21,19 @@ from spectral_shared.directory import DirectoryMember, DirectoryOrganization
 class Organization(DirectoryOrganization, Base):
     __tablename__ = "organizations"
 
-    # Billing's entitlements, as of the last entitlement event applied.
-    plan: Mapped[str | None] = mapped_column(String(40))
-    # None: no entitlement event yet (the starter limit applies); -1: unlimited.
+    # Billing's capabilities (ADR 0041), as of the newest snapshot applied. Until the first one
+    # arrives, an unsubscribed health system's allowance applies (3 AI systems, no customization).
+    plan: Mapped[str | None] = mapped_column(String(40))  # for messages only
+    plan_name: Mapped[str | None] = mapped_column(String(60))
+    # None: no snapshot yet (the starter limit applies); -1: unlimited.
     ai_system_limit: Mapped[int | None]
-    entitlements_as_of: Mapped[datetime | None]  # occurred_at of the entitlement event applied
+    entitlements_version: Mapped[int | None]
+    threshold_overrides: Mapped[bool] = mapped_column(default=False, server_default=false())
+    control_toggles: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # False: read-only (nothing new: AI systems, customizations); why, and where to pay.
+    writable: Mapped[bool] = mapped_column(default=True, server_default=true())
+    read_only_reason: Mapped[str | None] = mapped_column(Text)
+    pay_url: Mapped[str | None] = mapped_column(Text)
     # Alerting settings (docs/domain.md#decision-9-alerts): the Slack incoming webhook (encrypted) and the SLA minutes
     # per severity that replace the defaults.
     slack_webhook_url: Mapped[str | None] = mapped_column(Text)

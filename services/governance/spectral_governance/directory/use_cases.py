@@ -44,19 +44,26 @@ handlers = directory.directory_handlers(Organization, Member)
 
 
 @handlers.on(billing.ENTITLEMENTS_UPDATED)
-def entitlements_updated(
-    session: Session, envelope: Envelope, data: billing.EntitlementsUpdated
-) -> None:
-    """The plan and its AI-system limit; an older entitlement than the one applied is ignored."""
+def entitlements_updated(session: Session, envelope: Envelope, data: billing.Capabilities) -> None:
+    """Billing's capabilities: kept only when newer than the snapshot applied (ADR 0041)."""
     if envelope.organization_id is None:
         return
     organization = organization_row(session, str(envelope.organization_id))
-    as_of = envelope.occurred_at
-    if organization.entitlements_as_of is None or as_of >= organization.entitlements_as_of:
-        limit = data.ai_system_limit
-        organization.ai_system_limit = UNLIMITED if limit is None else int(limit)
-        organization.plan = data.plan
-        organization.entitlements_as_of = as_of
+    if (
+        organization.entitlements_version is not None
+        and data.version <= organization.entitlements_version
+    ):
+        return
+    limit = data.ai_system_limit
+    organization.ai_system_limit = UNLIMITED if limit is None else int(limit)
+    organization.plan = data.plan
+    organization.plan_name = data.plan_name
+    organization.threshold_overrides = data.threshold_overrides
+    organization.control_toggles = data.control_toggles
+    organization.writable = data.writable
+    organization.read_only_reason = data.read_only_reason
+    organization.pay_url = data.pay_url
+    organization.entitlements_version = data.version
     session.flush()
 
 

@@ -36,10 +36,10 @@ from spectral_governance.inventory.queries import locked_system
 from spectral_shared.bus import record_event
 from spectral_shared.component import Runtime
 from spectral_shared.db import new_id, utcnow
-from spectral_shared.errors import Conflict, DomainError, UpgradeRequired
+from spectral_shared.errors import Conflict, DomainError, ReadOnly, UpgradeRequired
 from spectral_shared.identity import Identity
 
-# docs/domain.md, plans and limits: until billing says otherwise, an organization may keep 3 AI systems (starter).
+# docs/billing.md#plans: until billing's first snapshot, an organization may keep 3 AI systems.
 STARTER_AI_SYSTEM_LIMIT = 3
 
 
@@ -71,8 +71,8 @@ FIELDS = (
 class LimitReached(UpgradeRequired):
     def __init__(self, limit: int, plan: str | None) -> None:
         super().__init__(
-            f"Your plan ({plan or 'starter'}) allows {limit} AI systems; upgrade to add more.",
-            plan=plan or "starter",
+            f"Your plan ({plan or 'none yet'}) allows {limit} AI systems; upgrade to add more.",
+            plan=plan or "none",
             title="AI-system limit reached",
             limit=limit,
         )
@@ -110,7 +110,18 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, list | tuple) else value
 
 
+def _check_writable(organization: Organization) -> None:
+    """Billing's capabilities let the organization add things (ADR 0041)."""
+    if not organization.writable:
+        raise ReadOnly(
+            organization.read_only_reason,
+            organization.pay_url,
+            refused="No AI system can be added while the organization is read-only.",
+        )
+
+
 def _check_limit(session: Session, organization: Organization, adding: int) -> None:
+    _check_writable(organization)
     limit = organization.ai_system_limit
     if limit is None:
         limit = STARTER_AI_SYSTEM_LIMIT
@@ -126,7 +137,7 @@ def _check_limit(session: Session, organization: Organization, adding: int) -> N
         )
     )
     if (count or 0) + adding > limit:
-        raise LimitReached(limit, organization.plan)
+        raise LimitReached(limit, organization.plan_name or organization.plan)
 
 
 def _check_references(
@@ -368,6 +379,7 @@ def import_systems(
     errors = [e for r in rows if isinstance(r, list) for e in r]
     with runtime.database.session() as session:
         organization = lock_organization(session, identity.organization_id)
+        _check_writable(organization)
         names: dict[str, int] = {}
         created: list[AISystem] = []
         now = utcnow()

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from spectral_governance.event_catalog import catalog
 from spectral_shared.bus.catalog import EventData
-
-TelemetrySource = Literal["api", "langsmith", "arize", "langfuse", "wandb"]
-
-
-class TelemetryReceived(EventData):
-    """One accepted batch or webhook delivery: the events stored, to be translated."""
-
-    source: TelemetrySource
-    event_ids: list[str]
-    ai_system_ids: list[str]
-    duplicates: int
+from spectral_shared.contracts import governance as contracts
+from spectral_shared.contracts.governance import TelemetryReceived as TelemetryReceived
+from spectral_shared.contracts.governance import TelemetrySource as TelemetrySource
 
 
 class TelemetryPayloadRead(EventData):
@@ -36,9 +26,8 @@ class WebhookSecretRotated(EventData):
     previous_expires_at: str | None
 
 
-TELEMETRY_RECEIVED = catalog.define(
-    "governance.telemetry.received",
-    TelemetryReceived,
+TELEMETRY_RECEIVED = catalog.adopt(
+    contracts.TELEMETRY_RECEIVED,
     "Telemetry was accepted and stored (one batch or webhook delivery); the worker translates it.",
 )
 
