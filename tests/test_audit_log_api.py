@@ -83,10 +83,13 @@ def test_every_auth_event_is_logged_and_the_verifier_confirms_it(
     client = platform
     created, token = client.onboard("ada@mercy.example")
     organization_id = created["organization"]["id"]
-    entries = client.audit_actions(token, at_least=4)
-    assert {"auth.organization.created", "auth.user.registered", "auth.user.logged_in"} <= {
-        e["action"] for e in entries
-    }
+    entries = client.audit_actions(token, at_least=5)  # auth's four, billing's first capabilities
+    assert {
+        "auth.organization.created",
+        "auth.user.registered",
+        "auth.user.logged_in",
+        "billing.entitlements.updated",
+    } <= {e["action"] for e in entries}
     _, checkpoint = checkpoint_of(client, token, at_least=4)
     key = key_of(client)
     assert checkpoint.origin == f"{key.name}/{organization_id}"

@@ -24,15 +24,20 @@ def test_each_step_is_audited_newest_first(live_platform: SliceClient) -> None:
     me = client.get("/api/v1/auth/me", token).json()
     assert me["user"]["email"] == "ada@mercy.example" and me["user"]["status"] == "active"
 
-    entries = client.audit_actions(token, at_least=5)
-    assert [e["action"] for e in entries] == [
+    # Auth's five steps, and billing's first capabilities for the new organization (which
+    # arrive in the log whenever billing's consumer got to the organization).
+    entries = client.audit_actions(token, at_least=6)
+    assert [e["action"] for e in entries if e["action"].startswith("auth.")] == [
         "auth.login.failed",
         "auth.user.logged_in",
         "auth.user.email_verified",
         "auth.user.registered",
         "auth.organization.created",
     ]
-    assert [e["index"] for e in entries] == [4, 3, 2, 1, 0]  # the organization's own log
+    assert [e["action"] for e in entries if e["action"].startswith("billing.")] == [
+        "billing.entitlements.updated"
+    ]
+    assert [e["index"] for e in entries] == [5, 4, 3, 2, 1, 0]  # the organization's own log
     organization_id = created["organization"]["id"]
     assert all(e["organization_id"] == organization_id for e in entries)
     registered = next(e for e in entries if e["action"] == "auth.user.registered")
@@ -60,7 +65,7 @@ def test_one_organization_never_sees_another_organizations_entries(
 def test_pages_walk_the_log_without_overlap(live_platform: SliceClient) -> None:
     client = live_platform
     _, token = client.onboard("cy@mercy.example")
-    everything = client.audit_actions(token, at_least=4, limit=200)
+    everything = client.audit_actions(token, at_least=5, limit=200)  # 4 of auth's, 1 of billing's
     first = client.get("/api/v1/audit/events", token, params={"limit": 2}).json()
     assert len(first["data"]) == 2 and first["next_cursor"]
     rest = client.get(

@@ -3,6 +3,8 @@ through the registry when a command runs, not imported: it imports this module."
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from spectral_billing.plans.catalog import catalog
@@ -13,6 +15,12 @@ def _runtime():  # type: ignore[no-untyped-def]
     from spectral_shared.process import boot
 
     return Runtime(installed_components()["billing"], boot("billing", ["billing"]))
+
+
+def _refusal(refused: Any) -> click.ClickException:
+    """A refusal as one line an operator acts on: the detail, or each field's message."""
+    messages = [e.get("message", "") for e in (refused.errors or [])]
+    return click.ClickException("; ".join(m for m in messages if m) or refused.detail)
 
 
 @click.group()
@@ -50,7 +58,7 @@ def set_plan(organization_id: str, plan: str) -> None:
             actor=Actor.system("spectral billing set-plan"),
         )
     except DomainError as refused:
-        raise click.ClickException(refused.detail) from None
+        raise _refusal(refused) from None
     finally:
         runtime.database.dispose()
     click.echo(
@@ -73,7 +81,7 @@ def reconcile_command(hours: int) -> None:
     try:
         report = reconcile(runtime, stripe_gateway(runtime), hours=hours)
     except DomainError as refused:
-        raise click.ClickException(refused.detail) from None
+        raise _refusal(refused) from None
     finally:
         runtime.database.dispose()
     click.echo(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from spectral_billing.accounts.use_cases import account_handlers
-from spectral_billing.entitlements.use_cases import review_due
+from spectral_billing.entitlements.use_cases import claim_run, review_due
 from spectral_billing.settings import billing_settings
 from spectral_billing.stripe_api.processing import handle_pending
 from spectral_billing.stripe_api.reconcile import reconcile
@@ -79,7 +79,10 @@ def schedules(runtime: Runtime) -> list[Schedule]:
         review_due(runtime, now=gateway.now())
 
     def nightly() -> None:
-        if not stripe_gateway(runtime).configured:
+        gateway = stripe_gateway(runtime)
+        if not gateway.configured or not claim_run(
+            runtime, "reconcile", gateway.now(), own.billing_reconcile_interval_seconds
+        ):
             return
         report = reconcile(runtime, stripe_gateway(runtime), hours=own.billing_reconcile_hours)
         log.info(
@@ -92,5 +95,6 @@ def schedules(runtime: Runtime) -> list[Schedule]:
 
     return [
         Schedule("billing.stripe_events", own.billing_sync_interval_seconds, stripe_events),
-        Schedule("billing.reconcile", own.billing_reconcile_interval_seconds, nightly),
+        # Checked every few minutes; runs once per interval across restarts and replicas.
+        Schedule("billing.reconcile", min(600.0, own.billing_reconcile_interval_seconds), nightly),
     ]

@@ -68,8 +68,20 @@ def test_bad_signatures_are_refused_and_store_nothing(billing: Billing) -> None:
         assert problem["type"].endswith("/bad-signature"), name
         assert answer.content_type == "application/problem+json"
     assert stored(billing) == 0
-    # Signed, but not an event.
-    assert post(billing, "[1, 2]", sign("[1, 2]", DOUBLE_WEBHOOK_SECRET, now)).status_code == 400
+    # Signed, but not an event; not sent as JSON.
+    for body in ("[1, 2]", '{"id": "evt_1"}', "not json"):
+        signed = post(billing, body, sign(body, DOUBLE_WEBHOOK_SECRET, now))
+        assert signed.status_code == 422, body
+        assert signed.get_json()["type"].endswith("/not-a-stripe-event")
+    form = billing.client.post(
+        WEBHOOK,
+        data=json.dumps(event()),
+        headers={
+            "Content-Type": "text/plain",
+            "Stripe-Signature": sign(json.dumps(event()), DOUBLE_WEBHOOK_SECRET),
+        },
+    )
+    assert form.status_code == 415
     assert stored(billing) == 0
 
 

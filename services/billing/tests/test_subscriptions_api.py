@@ -214,7 +214,7 @@ def test_bad_plans_are_refused_and_change_nothing(billing: Billing) -> None:
     org = billing.organization()
     vendor = billing.organization(kind="vendor", admin="v@vendor.example")
     cases = [
-        (org, {"plan": "gold"}, 422, "No plan 'gold'"),
+        (org, {"plan": "gold"}, 422, "'starter', 'professional'"),
         (org, {"plan": "trusted"}, 422, "plan for vendors"),
         (vendor, {"plan": "starter"}, 422, "plan for health systems"),
         (org, {"plan": "starter", "seats": 5}, 422, "seats"),

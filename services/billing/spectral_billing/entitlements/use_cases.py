@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spectral_billing.accounts.models import Organization
 from spectral_billing.db import bus
-from spectral_billing.entitlements.models import Entitlement
+from spectral_billing.entitlements.models import Entitlement, Notice
 from spectral_billing.entitlements.rules import (
     Account,
     Decision,
@@ -162,3 +163,26 @@ def review_due(runtime: Runtime, *, now: datetime | None = None, limit: int = 20
             )
             reviewed += 1
     return reviewed
+
+
+# The organization id a job's runs are recorded under in ``notices`` (no organization's).
+PLATFORM_JOBS = "00000000-0000-0000-0000-000000000000"
+
+
+def claim_run(runtime: Runtime, job: str, now: datetime, every_seconds: float) -> bool:
+    """True for the one caller, across restarts and replicas, that runs ``job`` in the current
+    window of ``every_seconds`` (the nightly reconciliation): the window's notice is written
+    once."""
+    window = int(now.timestamp() // every_seconds)
+    with runtime.database.session() as session:
+        if session.get(Notice, (PLATFORM_JOBS, job, str(window))) is not None:
+            return False
+        try:
+            with session.begin_nested():
+                session.add(
+                    Notice(organization_id=PLATFORM_JOBS, kind=job, key=str(window), sent_at=now)
+                )
+                session.flush()
+        except IntegrityError:
+            return False
+    return True

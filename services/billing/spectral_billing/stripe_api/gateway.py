@@ -46,6 +46,14 @@ class SignatureRefused(DomainError):
     slug = "bad-signature"
 
 
+class NotAnEvent(DomainError):
+    """Signed, but not a Stripe event (422): nothing is stored."""
+
+    status = 422
+    title = "Not a Stripe event"
+    slug = "not-a-stripe-event"
+
+
 def _time(value: Any) -> datetime | None:
     return None if value in (None, 0) else datetime.fromtimestamp(int(value), UTC)
 
@@ -523,11 +531,14 @@ class StripeGateway:
                 try:
                     event = json.loads(text)
                 except ValueError:
-                    break
-                if isinstance(event, dict) and isinstance(event.get("id"), str):
+                    event = None
+                if (
+                    isinstance(event, dict)
+                    and isinstance(event.get("id"), str)
+                    and isinstance(event.get("type"), str)
+                ):
                     return event
-                refusal = "The body is not a Stripe event."
-                break
+                raise NotAnEvent("The body is signed, but it is not a Stripe event (id, type).")
         raise SignatureRefused(refusal)
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from spectral_billing.stripe_api.intake import receive
 from spectral_billing.web import BILLING, api, stripe_gateway
+from spectral_shared.web.problems import Problem
 from spectral_shared.web.responses import current_runtime, json_response
 
 bp = Blueprint("stripe_webhooks", __name__)
@@ -24,7 +25,10 @@ class WebhookAck(BaseModel):
     "Receive a Stripe webhook",
     responses={
         200: WebhookAck,
-        400: "A missing, forged or expired Stripe-Signature (bad-signature); nothing is stored",
+        400: "A missing, forged, expired or future-dated Stripe-Signature (bad-signature); "
+        "nothing is stored",
+        415: "The body is not sent as application/json",
+        422: "Signed, but not a Stripe event (not-a-stripe-event); nothing is stored",
     },
     description=(
         "Verified with the SDK over the raw body against the webhook signing secret (two during "
@@ -36,6 +40,13 @@ class WebhookAck(BaseModel):
     public=True,
 )
 def stripe_webhook() -> tuple[Response, int]:
+    if request.mimetype != "application/json":
+        raise Problem(
+            415,
+            "Unsupported media type",
+            detail="Stripe sends its events as application/json.",
+            type_slug="unsupported-media-type",
+        )
     runtime = current_runtime()
     received = receive(
         runtime,

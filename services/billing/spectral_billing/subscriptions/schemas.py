@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 
+from spectral_billing.plans.catalog import catalog
 from spectral_billing.web import Request
 from spectral_shared.contracts.billing import Capabilities
 from spectral_shared.web.pagination import PageQuery
 
-PlanId = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+# The catalog's plans, by id (the document lists them; anything else is a 422).
+PlanId = StrEnum("PlanId", {plan: plan for plan in catalog().plans})  # type: ignore[misc]
 
 
 class PlanOut(BaseModel):

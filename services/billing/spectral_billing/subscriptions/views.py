@@ -75,7 +75,7 @@ def open_checkout() -> tuple[Response, int]:
         runtime,
         gateway,
         current_identity(),
-        plan_id=body.plan,
+        plan_id=str(body.plan),
         success_url=f"{page}?checkout={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{page}?checkout=canceled",
         request_key=request.headers.get("Idempotency-Key"),
@@ -114,7 +114,7 @@ def change_plan() -> tuple[Response, int]:
         stripe_gateway(runtime),
         identity,
         organization_id=identity.organization_id,
-        plan_id=body.plan,
+        plan_id=str(body.plan),
         actor=identity.actor,
     )
     return _standing()
@@ -123,7 +123,11 @@ def change_plan() -> tuple[Response, int]:
 @bp.post(f"{SUBSCRIPTION}/cancel")
 @api.operation(
     "Cancel at the end of the current period (everything stays readable for 90 days after)",
-    responses={200: SubscriptionOut, 503: "Stripe could not be reached; nothing was changed"},
+    responses={
+        200: SubscriptionOut,
+        404: "No live subscription",
+        503: "Stripe could not be reached; nothing was changed",
+    },
 )
 @requires("billing:manage")
 def cancel() -> tuple[Response, int]:
@@ -135,7 +139,11 @@ def cancel() -> tuple[Response, int]:
 @bp.post(f"{SUBSCRIPTION}/resume")
 @api.operation(
     "Keep the subscription after all (undo a cancellation at period end)",
-    responses={200: SubscriptionOut, 503: "Stripe could not be reached; nothing was changed"},
+    responses={
+        200: SubscriptionOut,
+        404: "No live subscription",
+        503: "Stripe could not be reached; nothing was changed",
+    },
 )
 @requires("billing:manage")
 def resume() -> tuple[Response, int]:
