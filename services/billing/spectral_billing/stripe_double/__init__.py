@@ -9,7 +9,8 @@ so what is here behaves like Stripe for everything billing relies on.
 Python API
 ----------
 ``StripeDouble(state_path=None, webhook_endpoints=(), auto_deliver=True, public_url=None,
-retry_delays=(1, 2, 4, ... 60), max_attempts=10, webhook_timeout=10.0)`` holds the state
+retry_delays=(1, 2, 4, ... 60), max_attempts=10, after_retries="past_due",
+webhook_timeout=10.0)`` holds the state
 (one re-entrant lock; written atomically to ``state_path`` after each change and read back at
 construction), the clock and the webhook sender. Its methods: ``now()``, ``advance(seconds=None,
 to=None)``, ``set_card(customer_id, "good"|"declining"|"none", retry_open=False)``,
@@ -81,8 +82,10 @@ ends; the trial's end (a charged ``subscription_cycle`` invoice -> ``active``, o
 on failure; with no card and ``trial_settings[end_behavior][missing_payment_method]`` ``pause``
 -> ``paused`` + customer.subscription.paused, ``cancel`` -> canceled); renewals at each period
 end (anchored like Stripe's billing cycle); failed automatic charges retried 3, 5 and 7 days
-after the first failure (``next_payment_attempt``), after which the subscription is canceled
-(``cancellation_details.reason=payment_failed``) and the invoice marked uncollectible;
+after the first failure (``next_payment_attempt``), after which the subscription stays
+``past_due`` (what Spectral asks of Stripe's "Manage failed payments": billing applies its own
+30 days of grace); with ``after_retries="unpaid"`` it becomes ``unpaid``, with ``"cancel"`` it
+is canceled (``cancellation_details.reason=payment_failed``) and the invoice marked uncollectible;
 ``send_invoice`` invoices are finalized with ``due_date = now + days_until_due`` and
 invoice.sent, and past that date invoice.overdue and ``past_due``; ``cancel_at`` (set by
 ``cancel_at_period_end``) ends the subscription (customer.subscription.deleted, ``ended_at``);
