@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
@@ -146,13 +146,16 @@ def sync_customer(
         for _, event_type, object_id in waiting:
             _act_on(session, runtime, organization, event_type, object_id, state, disputes)
         # The events this read answers; any that arrived since wait for the next turn.
-        handled: CursorResult[Any] = session.execute(
-            update(StripeEvent)
-            .where(
-                StripeEvent.id.in_([event_id for event_id, _, _ in waiting]),
-                StripeEvent.processed_at.is_(None),
-            )
-            .values(processed_at=now, outcome="handled", attempts=StripeEvent.attempts + 1)
+        handled = cast(
+            CursorResult[Any],
+            session.execute(
+                update(StripeEvent)
+                .where(
+                    StripeEvent.id.in_([event_id for event_id, _, _ in waiting]),
+                    StripeEvent.processed_at.is_(None),
+                )
+                .values(processed_at=now, outcome="handled", attempts=StripeEvent.attempts + 1)
+            ),
         )
         for checkout_id, status in checkouts.items():
             row = session.get(Checkout, checkout_id)
