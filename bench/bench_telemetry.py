@@ -447,17 +447,18 @@ def make_batches(count: int, tag: str, systems: list[System], seed_value: int) -
 
 @dataclass
 class Process:
-    """``spectral governance <target>`` in its own process, as deployed."""
+    """``spectral <service> <target>`` in its own process, as deployed (governance unless told)."""
 
     target: str
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    service: str = "governance"
 
     def start(self) -> None:
         self.starts += 1
-        command = [sys.executable, "-m", "spectral_shared.cli", "governance", self.target]
+        command = [sys.executable, "-m", "spectral_shared.cli", self.service, self.target]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT
