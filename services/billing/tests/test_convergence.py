@@ -49,7 +49,8 @@ from spectral_billing.stripe_double import StripeDouble, serve, sign
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
 
-pytestmark = pytest.mark.integration
+# Thousands of schedules per lifecycle: minutes, not the suite's two-minute default per test.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 ORDERINGS = int(os.environ.get("BILLING_CONVERGENCE_ORDERINGS", "10000"))
 LIFECYCLES = ("trial_paid_upgrade_failed_recovered", "trial_canceled", "invoiced_paid_late")
