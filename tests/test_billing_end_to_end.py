@@ -23,7 +23,7 @@ from kombu import Connection
 
 from spectral_billing.settings import DOUBLE_WEBHOOK_SECRET
 from spectral_billing.stripe_double import StripeDouble, serve
-from spectral_billing.testing import WEBHOOK, _form_action
+from spectral_billing.testing import WEBHOOK, form_action
 from spectral_gateway.testing import Processes, SliceClient, clean_env, free_port, wait_for_http
 from spectral_shared.component import Runtime, installed_components
 from spectral_shared.config import Settings
@@ -273,7 +273,7 @@ class Walk:
         assert opened.json()["test_mode"] is True and opened.json()["trial_days"] == 30
         page = requests.get(opened.json()["url"], timeout=30)
         assert page.status_code == 200 and "test" in page.text.lower()
-        action = _form_action(page.text, "card", "good")
+        action = form_action(page.text, "card", "good")
         paid = requests.post(
             self.double_url + action, data={"card": "good"}, allow_redirects=False, timeout=30
         )

@@ -211,7 +211,7 @@ class Billing:
         page = requests.get(url, timeout=10)
         assert page.status_code == 200
         assert "test" in page.text.lower()
-        action = _form_action(page.text, "card", card)
+        action = form_action(page.text, "card", card)
         paid = requests.post(
             f"{self.double_url}{action}", data={"card": card}, allow_redirects=False, timeout=10
         )
@@ -219,7 +219,7 @@ class Billing:
         return dict(opened.get_json())
 
 
-def _form_action(html: str, field: str, value: str) -> str:
+def form_action(html: str, field: str, value: str) -> str:
     for match in re.finditer(r'<form method="post" action="([^"]+)">(.*?)</form>', html, re.S):
         if f'name="{field}" value="{value}"' in match.group(2):
             return match.group(1)

@@ -49,7 +49,7 @@ class Received:
     handled: bool
 
 
-def _customer_of(event: dict[str, Any]) -> str | None:
+def customer_of(event: dict[str, Any]) -> str | None:
     obj = (event.get("data") or {}).get("object") or {}
     if not isinstance(obj, dict):
         return None
@@ -71,7 +71,7 @@ def receive(
     obj = (event.get("data") or {}).get("object") or {}
     created = event.get("created")
     now = utcnow()
-    customer = _customer_of(event)
+    customer = customer_of(event)
     values = {
         "id": event_id[:255],
         "type": event_type[:100],

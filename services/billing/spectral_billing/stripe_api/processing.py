@@ -32,7 +32,7 @@ from spectral_billing.event_types import (
 from spectral_billing.stripe_api.gateway import CustomerState, StripeGateway
 from spectral_billing.stripe_api.models import StripeEvent
 from spectral_billing.subscriptions.mirror import mirror_customer
-from spectral_billing.subscriptions.models import Checkout, Subscription
+from spectral_billing.subscriptions.models import Checkout
 from spectral_shared.bus import record_event
 from spectral_shared.bus.envelope import Actor
 from spectral_shared.component import Runtime
@@ -368,14 +368,3 @@ def _release(runtime: Runtime, organization_id: str, token: str) -> None:
             .where(Organization.id == organization_id, Organization.sync_lease_token == token)
             .values(sync_lease_until=None, sync_lease_token=None)
         )
-
-
-def live_subscription(session: Session, organization_id: str) -> Subscription | None:
-    """The organization's subscription that is not over (the one a plan change applies to)."""
-    rows = session.scalars(
-        select(Subscription).where(
-            Subscription.organization_id == organization_id,
-            Subscription.status.in_(("trialing", "active", "past_due", "unpaid", "paused")),
-        )
-    ).all()
-    return max(rows, key=lambda s: (s.created, s.id)) if rows else None

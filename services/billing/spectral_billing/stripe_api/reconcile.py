@@ -15,7 +15,7 @@ from spectral_billing.accounts.models import Organization
 from spectral_billing.db import bus
 from spectral_billing.event_types import RECONCILED, Reconciled
 from spectral_billing.stripe_api.gateway import StripeGateway
-from spectral_billing.stripe_api.intake import HANDLED, _customer_of
+from spectral_billing.stripe_api.intake import HANDLED, customer_of
 from spectral_billing.stripe_api.models import StripeEvent
 from spectral_billing.stripe_api.processing import sync_customer
 from spectral_shared.bus import record_event
@@ -42,7 +42,7 @@ def reconcile(runtime: Runtime, gateway: StripeGateway, *, hours: int = 48) -> R
     customers: dict[str, None] = {}
     for event in gateway.recent_events(since):  # no transaction open
         report.events_seen += 1
-        customer = _customer_of(event)
+        customer = customer_of(event)
         if customer:
             customers.setdefault(customer, None)
         if _record_missed(runtime, event):
@@ -101,7 +101,7 @@ def _record_missed(runtime: Runtime, event: dict[str, object]) -> bool:
                         created=datetime.fromtimestamp(created, UTC)
                         if isinstance(created, int)
                         else now,
-                        customer_id=_customer_of(event),
+                        customer_id=customer_of(event),
                         object_id=str(obj.get("id"))[:255]
                         if isinstance(obj, dict) and obj.get("id")
                         else None,

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spectral_billing.accounts.models import Organization
 from spectral_billing.entitlements.models import Entitlement
 from spectral_billing.entitlements.use_cases import snapshot
 from spectral_billing.plans.catalog import catalog
-from spectral_billing.stripe_api.processing import live_subscription
 from spectral_billing.subscriptions.models import Invoice, Subscription
 from spectral_billing.subscriptions.schemas import InvoiceOut, PlanOut, SubscriptionOut
+
+
+def live_subscription(session: Session, organization_id: str) -> Subscription | None:
+    """The organization's subscription that is not over (the one a plan change applies to)."""
+    rows = session.scalars(
+        select(Subscription).where(
+            Subscription.organization_id == organization_id,
+            Subscription.status.in_(("trialing", "active", "past_due", "unpaid", "paused")),
+        )
+    ).all()
+    return max(rows, key=lambda s: (s.created, s.id)) if rows else None
 
 
 def plan_out(plan_id: str) -> PlanOut:

@@ -28,8 +28,9 @@ from spectral_billing.event_types import (
 )
 from spectral_billing.plans.catalog import Plan, catalog
 from spectral_billing.stripe_api.gateway import StripeGateway, StripeUnavailable
-from spectral_billing.stripe_api.processing import live_subscription, request_sync, sync_customer
+from spectral_billing.stripe_api.processing import request_sync, sync_customer
 from spectral_billing.subscriptions.models import Checkout, Subscription
+from spectral_billing.subscriptions.queries import live_subscription
 from spectral_shared.bus import record_event
 from spectral_shared.bus.envelope import Actor
 from spectral_shared.component import Runtime
@@ -109,6 +110,37 @@ def _read_back(
             request_sync(runtime, organization_id)
     except StripeUnavailable:
         request_sync(runtime, organization_id)
+
+
+def _asked(
+    runtime: Runtime,
+    gateway: StripeGateway,
+    organization_id: str,
+    customer: str,
+    asked: SubscriptionRequested,
+    actor: Actor,
+) -> Subscription:
+    """After Stripe took a change: record what was asked, read the customer back at once, and
+    answer the subscription as Stripe now has it."""
+    with runtime.database.session() as session:
+        record_event(
+            session,
+            bus,
+            SUBSCRIPTION_REQUESTED,
+            asked,
+            organization_id=organization_id,
+            actor=actor,
+        )
+    _read_back(runtime, gateway, organization_id, customer)
+    with runtime.database.session() as session:
+        row = session.get(Subscription, asked.subscription_id)
+        if row is None:
+            raise StripeUnavailable(
+                "Stripe accepted the change but could not be read back yet; it will appear "
+                "within a minute."
+            )
+        session.expunge(row)
+        return row
 
 
 def open_checkout(
@@ -245,26 +277,19 @@ def change_plan(
         upgrade=upgrade,
         key=f"spectral-plan-{subscription_id}-{uuid.uuid4()}",
     )
-    with runtime.database.session() as session:
-        record_event(
-            session,
-            bus,
-            SUBSCRIPTION_REQUESTED,
-            SubscriptionRequested(
-                action="upgrade" if upgrade else "downgrade",
-                subscription_id=subscription_id,
-                plan=plan.id,
-                from_plan=from_plan,
-            ),
-            organization_id=organization_id,
-            actor=actor,
-        )
-    _read_back(runtime, gateway, organization_id, customer)
-    with runtime.database.session() as session:
-        row = session.get(Subscription, subscription_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return _asked(
+        runtime,
+        gateway,
+        organization_id,
+        customer,
+        SubscriptionRequested(
+            action="upgrade" if upgrade else "downgrade",
+            subscription_id=subscription_id,
+            plan=plan.id,
+            from_plan=from_plan,
+        ),
+        actor,
+    )
 
 
 def set_cancellation(
@@ -283,26 +308,19 @@ def set_cancellation(
     gateway.set_cancel_at_period_end(
         subscription_id, cancel, key=f"spectral-cancel-{subscription_id}-{uuid.uuid4()}"
     )
-    with runtime.database.session() as session:
-        record_event(
-            session,
-            bus,
-            SUBSCRIPTION_REQUESTED,
-            SubscriptionRequested(
-                action="cancel_at_period_end" if cancel else "resume",
-                subscription_id=subscription_id,
-                plan=None,
-                from_plan=None,
-            ),
-            organization_id=organization_id,
-            actor=identity.actor,
-        )
-    _read_back(runtime, gateway, organization_id, customer)
-    with runtime.database.session() as session:
-        row = session.get(Subscription, subscription_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return _asked(
+        runtime,
+        gateway,
+        organization_id,
+        customer,
+        SubscriptionRequested(
+            action="cancel_at_period_end" if cancel else "resume",
+            subscription_id=subscription_id,
+            plan=None,
+            from_plan=None,
+        ),
+        identity.actor,
+    )
 
 
 def portal_link(
@@ -336,24 +354,13 @@ def sign_contract(
         days_until_due=catalog().money_stops.invoice_days_until_due,
         key=f"spectral-contract-{organization_id}-{plan.id}-{uuid.uuid4()}",
     )
-    with runtime.database.session() as session:
-        record_event(
-            session,
-            bus,
-            SUBSCRIPTION_REQUESTED,
-            SubscriptionRequested(
-                action="contract", subscription_id=subscription_id, plan=plan.id, from_plan=None
-            ),
-            organization_id=organization_id,
-            actor=actor,
-        )
-    _read_back(runtime, gateway, organization_id, customer)
-    with runtime.database.session() as session:
-        row = session.get(Subscription, subscription_id)
-        if row is None:
-            raise StripeUnavailable(
-                "Stripe accepted the contract but could not be read back yet; it will appear "
-                "within a minute."
-            )
-        session.expunge(row)
-        return row
+    return _asked(
+        runtime,
+        gateway,
+        organization_id,
+        customer,
+        SubscriptionRequested(
+            action="contract", subscription_id=subscription_id, plan=plan.id, from_plan=None
+        ),
+        actor,
+    )
